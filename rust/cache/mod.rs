@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The cache core of dm-bufcache: everything that can be decided without
+//! touching a kernel object.
+//!
+//! It is compiled twice: into the kernel module (as `crate::cache`) and as
+//! the host crate `bufcache-core` (`rust/cache/Cargo.toml`), where
+//! `cargo test` runs its unit and model tests. So it uses only `core`: no
+//! kernel types, no `std`, no allocation (callers hand it their buffers).
+
+#![forbid(unsafe_code)]
+
+pub mod table;

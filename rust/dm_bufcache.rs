@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! dm-bufcache: a device-mapper target that keeps a RAM block cache in
+//! front of an origin block device, in the manner of dm-bufio.
+//!
+//! Layers, from the bottom:
+//!
+//! - [`sys`]: generated bindings for headers the kernel crate does not cover
+//!   and the C shims for static inline functions (`sys/helpers.c`).
+//! - [`dm`]: safe abstractions (target registration and callbacks, devices,
+//!   bios, status output). All `unsafe` code of the crate lives in `sys` and
+//!   `dm`.
+//! - [`cache`]: the pure cache core (table parsing, ...), which also builds
+//!   as a host crate for `cargo test`.
+//! - [`target`]: the `bufcache` target itself, in safe Rust.
+//!
+//! See `Documentation/bufcache.rst` for the user interface.
+
+use kernel::prelude::*;
+
+#[path = "cache/mod.rs"]
+pub mod cache;
+mod dm;
+mod sys;
+mod target;
+
+module! {
+    type: BufcacheModule,
+    name: "dm_bufcache",
+    authors: ["dm-bufcache developers"],
+    description: "device-mapper RAM block cache (bufcache target)",
+    license: "GPL v2",
+    alias: ["dm-bufcache"],
+}
+
+#[pin_data]
+struct BufcacheModule {
+    #[pin]
+    registration: dm::Registration<target::Bufcache>,
+}
+
+impl kernel::InPlaceModule for BufcacheModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            registration <- target::register(module),
+        })
+    }
+}

@@ -1,0 +1,63 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Configures and builds the debug test kernel out of tree, under
+# $BUFCACHE_CACHE/kernel-build/<key>, where the key covers the source version,
+# the config fragment, rustc and bindgen. A finished build is never redone.
+. "$(dirname "$0")/lib.sh"
+
+command -v bindgen >/dev/null || die "bindgen not found; run scripts/setup-host.sh"
+kernel_paths
+FRAGMENT="$REPO_ROOT/config/bufcache-test.config"
+
+if [ -f "$KBUILD_OUT/.bufcache-built" ]; then
+	log "test kernel: cached build $KBUILD_OUT ($(cat "$KBUILD_OUT/include/config/kernel.release"))"
+	exit 0
+fi
+
+JOBS="${JOBS:-$(($(nproc) + 1))}"
+KMAKE=(make -C "$KSRC" O="$KBUILD_OUT" ARCH=x86_64 -j"$JOBS")
+mkdir -p "$KBUILD_OUT"
+
+step "checking Rust support in the kernel tree"
+"${KMAKE[@]}" -s rustavailable >"$KBUILD_OUT/rustavailable.log" 2>&1 || {
+	cat "$KBUILD_OUT/rustavailable.log" >&2
+	die "the kernel build says Rust is not available (see above; LIBCLANG_PATH=$LIBCLANG_PATH)"
+}
+
+step "configuring: tinyconfig + $(basename "$FRAGMENT")"
+"${KMAKE[@]}" -s tinyconfig >/dev/null
+(cd "$KBUILD_OUT" && ARCH=x86_64 "$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KBUILD_OUT" \
+	"$KBUILD_OUT/.config" "$FRAGMENT" >"$KBUILD_OUT/merge.log" 2>&1) ||
+	die "merge_config.sh failed (see $KBUILD_OUT/merge.log)"
+"${KMAKE[@]}" -s olddefconfig >/dev/null
+
+# Every option of the fragment must have survived.
+bad=0
+while IFS= read -r line; do
+	case "$line" in '' | '#'*) continue ;; esac
+	opt="${line%%=*}"
+	val="${line#*=}"
+	if [ "$val" = n ]; then
+		grep -qx "$opt=.*" "$KBUILD_OUT/.config" && grep -qx "$opt=[ym]" "$KBUILD_OUT/.config" && {
+			log "config: $opt should be off but is $(grep -x "$opt=.*" "$KBUILD_OUT/.config")"
+			bad=1
+		}
+		continue
+	fi
+	grep -qxF "$line" "$KBUILD_OUT/.config" || {
+		log "config: wanted '$line', got '$(grep -E "^(# )?$opt[= ]" "$KBUILD_OUT/.config" || echo unset)'"
+		bad=1
+	}
+done <"$FRAGMENT"
+[ "$bad" -eq 0 ] || die "the config fragment did not apply cleanly (missing dependencies, see above)"
+log "config OK: $(grep -c '=[ym]$' "$KBUILD_OUT/.config") options set"
+
+step "building bzImage and modules with $JOBS jobs (about 10 minutes on 2 cores)"
+start=$SECONDS
+HEARTBEAT=60 run_logged "$KBUILD_OUT/build.log" "${KMAKE[@]}" bzImage modules ||
+	die "kernel build failed (full log: $KBUILD_OUT/build.log)"
+log "kernel built in $((SECONDS - start))s: $(cat "$KBUILD_OUT/include/config/kernel.release")"
+[ -f "$KBUILD_OUT/rust/kernel.o" ] || [ -f "$KBUILD_OUT/rust/libkernel.rmeta" ] ||
+	die "kernel built without the Rust kernel crate"
+echo "$((SECONDS - start))" >"$KBUILD_OUT/.build-seconds"
+touch "$KBUILD_OUT/.bufcache-built"
