@@ -40,9 +40,10 @@ modules: kdir
 clippy: kdir
 	$(MAKE) -C $(KDIR) M=$(PWD) CLIPPY=1 modules
 
+# The kernel's .rustfmt.toml only sets edition 2021 and Unix newlines, which
+# are rustfmt's defaults for these flags.
 rustfmt:
-	rustfmt --edition 2021 --config-path $(KDIR)/source/.rustfmt.toml $(RUST_SOURCES) 2>/dev/null || \
-		rustfmt --edition 2021 $(RUST_SOURCES)
+	rustfmt --edition 2021 $(RUST_SOURCES)
 
 rustfmtcheck:
 	rustfmt --edition 2021 --check $(RUST_SOURCES)

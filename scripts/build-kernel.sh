@@ -24,33 +24,38 @@ step "checking Rust support in the kernel tree"
 	die "the kernel build says Rust is not available (see above; LIBCLANG_PATH=$LIBCLANG_PATH)"
 }
 
-step "configuring: tinyconfig + $(basename "$FRAGMENT")"
-"${KMAKE[@]}" -s tinyconfig >/dev/null
-(cd "$KBUILD_OUT" && ARCH=x86_64 "$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KBUILD_OUT" \
-	"$KBUILD_OUT/.config" "$FRAGMENT" >"$KBUILD_OUT/merge.log" 2>&1) ||
-	die "merge_config.sh failed (see $KBUILD_OUT/merge.log)"
-"${KMAKE[@]}" -s olddefconfig >/dev/null
+if [ -f "$KBUILD_OUT/.bufcache-configured" ]; then
+	log "config: already done for this key"
+else
+	step "configuring: tinyconfig + $(basename "$FRAGMENT")"
+	"${KMAKE[@]}" -s tinyconfig >/dev/null
+	(cd "$KBUILD_OUT" && ARCH=x86_64 "$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KBUILD_OUT" \
+		"$KBUILD_OUT/.config" "$FRAGMENT" >"$KBUILD_OUT/merge.log" 2>&1) ||
+		die "merge_config.sh failed (see $KBUILD_OUT/merge.log)"
+	"${KMAKE[@]}" -s olddefconfig >/dev/null
 
-# Every option of the fragment must have survived.
-bad=0
-while IFS= read -r line; do
-	case "$line" in '' | '#'*) continue ;; esac
-	opt="${line%%=*}"
-	val="${line#*=}"
-	if [ "$val" = n ]; then
-		grep -qx "$opt=.*" "$KBUILD_OUT/.config" && grep -qx "$opt=[ym]" "$KBUILD_OUT/.config" && {
-			log "config: $opt should be off but is $(grep -x "$opt=.*" "$KBUILD_OUT/.config")"
+	# Every option of the fragment must have survived.
+	bad=0
+	while IFS= read -r line; do
+		case "$line" in '' | '#'*) continue ;; esac
+		opt="${line%%=*}"
+		val="${line#*=}"
+		if [ "$val" = n ]; then
+			grep -qx "$opt=.*" "$KBUILD_OUT/.config" && grep -qx "$opt=[ym]" "$KBUILD_OUT/.config" && {
+				log "config: $opt should be off but is $(grep -x "$opt=.*" "$KBUILD_OUT/.config")"
+				bad=1
+			}
+			continue
+		fi
+		grep -qxF "$line" "$KBUILD_OUT/.config" || {
+			log "config: wanted '$line', got '$(grep -E "^(# )?$opt[= ]" "$KBUILD_OUT/.config" || echo unset)'"
 			bad=1
 		}
-		continue
-	fi
-	grep -qxF "$line" "$KBUILD_OUT/.config" || {
-		log "config: wanted '$line', got '$(grep -E "^(# )?$opt[= ]" "$KBUILD_OUT/.config" || echo unset)'"
-		bad=1
-	}
-done <"$FRAGMENT"
-[ "$bad" -eq 0 ] || die "the config fragment did not apply cleanly (missing dependencies, see above)"
-log "config OK: $(grep -c '=[ym]$' "$KBUILD_OUT/.config") options set"
+	done <"$FRAGMENT"
+	[ "$bad" -eq 0 ] || die "the config fragment did not apply cleanly (missing dependencies, see above)"
+	log "config OK: $(grep -c '=[ym]$' "$KBUILD_OUT/.config") options set"
+	touch "$KBUILD_OUT/.bufcache-configured"
+fi
 
 step "building bzImage and modules with $JOBS jobs (about 10 minutes on 2 cores)"
 start=$SECONDS

@@ -10,4 +10,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod shard;
 pub mod table;
+
+#[cfg(test)]
+mod model_test;

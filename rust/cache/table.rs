@@ -138,7 +138,16 @@ mod tests {
                 "{bad:?}"
             );
         }
-        for bad in ["0", "1", "256", "3000", "4095", "131072", "1048576", "99999999999999999999"] {
+        for bad in [
+            "0",
+            "1",
+            "256",
+            "3000",
+            "4095",
+            "131072",
+            "1048576",
+            "99999999999999999999",
+        ] {
             let e = parse(&["/dev/loop0", bad]).unwrap_err();
             assert!(
                 e == TableError::BlockSizeRange || e == TableError::BlockSizeNotNumber,

@@ -31,7 +31,7 @@ pub(crate) enum BioOp {
 
 impl BioOp {
     fn from_opf(opf: u32) -> Self {
-        match opf & bindings::req_op_REQ_OP_MASK {
+        match opf & sys::BUFCACHE_REQ_OP_MASK {
             bindings::req_op_REQ_OP_READ => Self::Read,
             bindings::req_op_REQ_OP_WRITE => Self::Write,
             bindings::req_op_REQ_OP_FLUSH => Self::Flush,
@@ -43,9 +43,9 @@ impl BioOp {
     }
 }
 
-const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
-const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
-const REQ_NOWAIT: u32 = 1 << bindings::req_flag_bits___REQ_NOWAIT;
+const REQ_FUA: u32 = sys::BUFCACHE_REQ_FUA;
+const REQ_PREFLUSH: u32 = sys::BUFCACHE_REQ_PREFLUSH;
+const REQ_NOWAIT: u32 = sys::BUFCACHE_REQ_NOWAIT;
 
 /// What `map` did with the bio; returned to DM.
 ///

@@ -149,7 +149,7 @@ impl TargetInfo {
     pub(crate) fn is_read_only(&self) -> bool {
         // SAFETY: `table` is the live table that owns this target.
         let mode = unsafe { sys::dm_table_get_mode((*self.raw()).table) };
-        mode & bindings::BLK_OPEN_WRITE == 0
+        mode & sys::BUFCACHE_BLK_OPEN_WRITE == 0
     }
 
     /// Converts a sector of the mapped device to one relative to the target
@@ -195,7 +195,12 @@ impl TargetCtr {
         // SAFETY: `ti` is the live target in `ctr`; `path` is NUL-terminated;
         // `dev` is a valid out pointer.
         to_result(unsafe {
-            sys::dm_get_device(ti, path.as_char_ptr(), sys::dm_table_get_mode((*ti).table), &mut dev)
+            sys::dm_get_device(
+                ti,
+                path.as_char_ptr(),
+                sys::dm_table_get_mode((*ti).table),
+                &mut dev,
+            )
         })?;
         let dev = NonNull::new(dev).ok_or(EINVAL)?;
         // SAFETY: `dm_get_device` succeeded and its reference moves into the
@@ -231,7 +236,7 @@ impl TargetCtr {
     /// Splits bios so none crosses a `len`-sector boundary.
     pub(crate) fn set_max_io_len(&mut self, len: u32) -> Result {
         // SAFETY: `ti` is the live target in `ctr`.
-        to_result(unsafe { sys::dm_set_target_max_io_len(self.raw(), len) })
+        to_result(unsafe { sys::dm_set_target_max_io_len(self.raw(), len.into()) })
     }
 }
 
@@ -401,6 +406,12 @@ fn to_strs<'a>(cstrs: &[&'a CStr]) -> Result<KVec<&'a str>, CtrError> {
     Ok(v)
 }
 
+/// DM's `ctr` for targets of type `T`.
+///
+/// # Safety
+///
+/// Only DM may call it, with a target under construction and `argc` valid
+/// strings at `argv`.
 unsafe extern "C" fn ctr_callback<T: Target>(
     ti: *mut sys::dm_target,
     argc: c_uint,
@@ -436,13 +447,28 @@ unsafe extern "C" fn ctr_callback<T: Target>(
     }
 }
 
+/// DM's `dtr`: drops the private data set by `ctr_callback`.
+///
+/// # Safety
+///
+/// Only DM may call it, once, after a successful `ctr_callback::<T>` on
+/// `ti`, when no other callback runs on `ti`.
 unsafe extern "C" fn dtr_callback<T: Target>(ti: *mut sys::dm_target) {
     // SAFETY: `ctr` succeeded (DM only calls `dtr` then), so `private` holds
     // our `Pin<KBox<T>>`; DM calls nothing else on `ti` after `dtr`.
     drop(unsafe { <Pin<KBox<T>> as ForeignOwnable>::from_foreign((*ti).private) });
 }
 
-unsafe extern "C" fn map_callback<T: Target>(ti: *mut sys::dm_target, bio: *mut bindings::bio) -> c_int {
+/// DM's `map`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a target between successful `ctr` and `dtr`,
+/// with a bio that belongs to the target until the call returns.
+unsafe extern "C" fn map_callback<T: Target>(
+    ti: *mut sys::dm_target,
+    bio: *mut bindings::bio,
+) -> c_int {
     let Some(bio) = NonNull::new(bio) else {
         return sys::DM_MAPIO_KILL as c_int;
     };
@@ -455,6 +481,12 @@ unsafe extern "C" fn map_callback<T: Target>(ti: *mut sys::dm_target, bio: *mut 
     }
 }
 
+/// DM's `status`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target, with `maxlen` writable bytes at
+/// `result`.
 unsafe extern "C" fn status_callback<T: Target>(
     ti: *mut sys::dm_target,
     type_: sys::status_type_t,
@@ -475,6 +507,12 @@ unsafe extern "C" fn status_callback<T: Target>(
     unsafe { private::<T>(ti).status(TargetInfo::from_raw(ti), kind, &mut out) };
 }
 
+/// DM's `message`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target, with `argc` valid strings at
+/// `argv` and `maxlen` writable bytes at `result`.
 unsafe extern "C" fn message_callback<T: Target>(
     ti: *mut sys::dm_target,
     argc: c_uint,
@@ -503,6 +541,11 @@ unsafe extern "C" fn message_callback<T: Target>(
     }
 }
 
+/// DM's `iterate_devices`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target, with a callout and its data.
 unsafe extern "C" fn iterate_devices_callback<T: Target>(
     ti: *mut sys::dm_target,
     f: sys::iterate_devices_callout_fn,
@@ -518,6 +561,12 @@ unsafe extern "C" fn iterate_devices_callback<T: Target>(
     unsafe { private::<T>(ti).iterate_devices(TargetInfo::from_raw(ti), &it) }
 }
 
+/// DM's `io_hints`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target, with limits it owns for the
+/// duration of the call.
 unsafe extern "C" fn io_hints_callback<T: Target>(
     ti: *mut sys::dm_target,
     limits: *mut bindings::queue_limits,
@@ -539,16 +588,31 @@ unsafe fn noflush(ti: *mut sys::dm_target) -> bool {
     unsafe { sys::dm_noflush_suspending(ti) != 0 }
 }
 
+/// DM's `presuspend`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target.
 unsafe extern "C" fn presuspend_callback<T: Target>(ti: *mut sys::dm_target) {
     // SAFETY: as in `map_callback`.
     unsafe { private::<T>(ti).presuspend(TargetInfo::from_raw(ti), noflush(ti)) };
 }
 
+/// DM's `postsuspend`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target.
 unsafe extern "C" fn postsuspend_callback<T: Target>(ti: *mut sys::dm_target) {
     // SAFETY: as in `map_callback`.
     unsafe { private::<T>(ti).postsuspend(TargetInfo::from_raw(ti), noflush(ti)) };
 }
 
+/// DM's `preresume`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target.
 unsafe extern "C" fn preresume_callback<T: Target>(ti: *mut sys::dm_target) -> c_int {
     // SAFETY: as in `map_callback`.
     match unsafe { private::<T>(ti).preresume(TargetInfo::from_raw(ti)) } {
@@ -557,6 +621,11 @@ unsafe extern "C" fn preresume_callback<T: Target>(ti: *mut sys::dm_target) -> c
     }
 }
 
+/// DM's `resume`.
+///
+/// # Safety
+///
+/// Only DM may call it, on a live target.
 unsafe extern "C" fn resume_callback<T: Target>(ti: *mut sys::dm_target) {
     // SAFETY: as in `map_callback`.
     unsafe { private::<T>(ti).resume(TargetInfo::from_raw(ti)) };

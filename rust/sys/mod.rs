@@ -19,6 +19,7 @@
     unreachable_pub,
     unsafe_op_in_unsafe_fn,
     improper_ctypes,
+    unnecessary_transmutes,
     clippy::all,
     clippy::undocumented_unsafe_blocks,
     clippy::ptr_as_ptr,

@@ -22,7 +22,9 @@ use crate::dm::{
 const VERSION: [u32; 3] = [0, 1, 0];
 
 /// Registers the `bufcache` target type.
-pub(crate) fn register(module: &'static ThisModule) -> impl PinInit<dm::Registration<Bufcache>, Error> {
+pub(crate) fn register(
+    module: &'static ThisModule,
+) -> impl PinInit<dm::Registration<Bufcache>, Error> {
     dm::Registration::new(c"bufcache", VERSION, 0, module)
 }
 
@@ -43,10 +45,15 @@ pub(crate) struct Bufcache {
 
 #[vtable]
 impl dm::Target for Bufcache {
-    fn ctr(ti: &mut TargetCtr, args: &dm::target::CtrArgs<'_>) -> Result<Pin<KBox<Self>>, CtrError> {
+    fn ctr(
+        ti: &mut TargetCtr,
+        args: &dm::target::CtrArgs<'_>,
+    ) -> Result<Pin<KBox<Self>>, CtrError> {
         let t = table::parse(args.strs()).map_err(|e| CtrError::inval(e.msg()))?;
         // `parse` succeeded, so argument 0 exists.
-        let path = args.cstr(0).ok_or(CtrError::inval(table::TableError::MissingArgs.msg()))?;
+        let path = args
+            .cstr(0)
+            .ok_or(CtrError::inval(table::TableError::MissingArgs.msg()))?;
         let origin = ti.get_device(path).map_err(|e| CtrError {
             errno: e,
             msg: c"Origin device lookup failed",
