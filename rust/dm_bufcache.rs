@@ -31,6 +31,12 @@ module! {
     description: "device-mapper RAM block cache (bufcache target)",
     license: "GPL v2",
     alias: ["dm-bufcache"],
+    params: {
+        max_cache_size_bytes: u64 {
+            default: 0,
+            description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
+        },
+    },
 }
 
 #[pin_data]
@@ -41,6 +47,7 @@ struct BufcacheModule {
 
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        target::budget::init(*module_parameters::max_cache_size_bytes.value());
         try_pin_init!(Self {
             registration <- target::register(module),
         })

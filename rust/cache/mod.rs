@@ -10,7 +10,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod message;
 pub mod shard;
+pub mod status;
 pub mod table;
 
 #[cfg(test)]

@@ -217,8 +217,8 @@ fn hash(block: Block, shift: u32) -> usize {
 /// The shard a block belongs to. Runs of 16 adjacent blocks share a shard,
 /// so writeback can merge neighbours.
 pub fn shard_of(block: Block, nr_shards: u32) -> usize {
-    debug_assert!(nr_shards > 0);
-    ((block >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % nr_shards as usize
+    let h = ((block >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
+    h.checked_rem(nr_shards as usize).unwrap_or(0)
 }
 
 impl<S, B> Shard<S, B>
@@ -473,9 +473,9 @@ where
 
     /// Makes room for `block` (which must not be indexed) and indexes it in
     /// state `Filling`, with `owner` as its owner tag. Prefers a free slot
-    /// with memory, then a slot without memory while under the cap, then
-    /// evicting the least recently used clean, unpinned block.
-    pub fn alloc(&mut self, block: Block, owner: u32) -> Alloc {
+    /// with memory, then (if `grow`) a slot without memory while under the
+    /// cap, then evicting the least recently used clean, unpinned block.
+    pub fn alloc(&mut self, block: Block, owner: u32, grow: bool) -> Alloc {
         debug_assert!(self.lookup(block).is_none());
         let res;
         let id;
@@ -483,7 +483,7 @@ where
             id = self.free.head;
             self.unlink(id);
             res = Alloc::Ready(id);
-        } else if self.counts.with_mem < self.cap && self.unused.head != NIL {
+        } else if grow && self.counts.with_mem < self.cap && self.unused.head != NIL {
             id = self.unused.head;
             self.unlink(id);
             self.counts.with_mem += 1;

@@ -5,9 +5,14 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::Completion;
+use kernel::types::Opaque;
+
 use crate::sys::{self, bindings};
 
-use super::DmDev;
+use super::{BlockBuf, DmDev};
 
 /// The operation of a bio (`bio_op()`), reduced to what a target handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,5 +151,473 @@ impl MapBio<'_> {
     /// error).
     pub(crate) fn kill(self) -> MapResult {
         MapResult(sys::DM_MAPIO_KILL)
+    }
+
+    /// Takes the bio over: the target now owns it and must complete it
+    /// (through [`OwnedBio`]); DM is told `DM_MAPIO_SUBMITTED`.
+    pub(crate) fn take(self) -> (OwnedBio, MapResult) {
+        // INVARIANT: DM hands the bio to the target for good when `map`
+        // returns `DM_MAPIO_SUBMITTED`.
+        (
+            OwnedBio { bio: self.bio },
+            MapResult(sys::DM_MAPIO_SUBMITTED),
+        )
+    }
+}
+
+/// Completion status of a bio (`blk_status_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlkStatus(u8);
+
+impl BlkStatus {
+    /// `BLK_STS_OK`.
+    pub(crate) const OK: Self = Self(sys::BUFCACHE_BLK_STS_OK);
+    /// `BLK_STS_IOERR`.
+    pub(crate) const IOERR: Self = Self(sys::BUFCACHE_BLK_STS_IOERR);
+    /// `BLK_STS_RESOURCE`: out of memory.
+    pub(crate) const RESOURCE: Self = Self(sys::BUFCACHE_BLK_STS_RESOURCE);
+    /// `BLK_STS_NOTSUPP`.
+    pub(crate) const NOTSUPP: Self = Self(sys::BUFCACHE_BLK_STS_NOTSUPP);
+
+    /// Whether this is `BLK_STS_OK`.
+    pub(crate) fn is_ok(self) -> bool {
+        self == Self::OK
+    }
+}
+
+/// A bio the target took over from `map`: it must be completed exactly
+/// once, with [`OwnedBio::endio`] or [`OwnedBio::remap_submit`]. Dropping
+/// it without that completes it with an I/O error (and warns), so a bug
+/// cannot leave a bio hanging forever.
+///
+/// # Invariants
+///
+/// `bio` is a valid bio owned by the target: nobody else touches it until
+/// it is completed or resubmitted by this object.
+pub(crate) struct OwnedBio {
+    bio: NonNull<bindings::bio>,
+}
+
+// SAFETY: a bio owned by the target may be completed from any thread.
+unsafe impl Send for OwnedBio {}
+
+impl OwnedBio {
+    fn raw(&self) -> &bindings::bio {
+        // SAFETY: valid and exclusively ours by the type invariants.
+        unsafe { self.bio.as_ref() }
+    }
+
+    /// The raw operation and flags (`bi_opf`).
+    pub(crate) fn opf(&self) -> u32 {
+        self.raw().bi_opf
+    }
+
+    /// The operation.
+    pub(crate) fn op(&self) -> BioOp {
+        BioOp::from_opf(self.opf())
+    }
+
+    /// Whether the bio carries `REQ_PREFLUSH`.
+    pub(crate) fn is_preflush(&self) -> bool {
+        self.opf() & REQ_PREFLUSH != 0
+    }
+
+    /// Whether the bio carries `REQ_FUA`.
+    pub(crate) fn is_fua(&self) -> bool {
+        self.opf() & REQ_FUA != 0
+    }
+
+    /// First sector, relative to the start of the mapped device.
+    pub(crate) fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
+    /// Remaining size in bytes.
+    pub(crate) fn size(&self) -> u32 {
+        self.raw().bi_iter.bi_size
+    }
+
+    /// Copies the bio's data (all of it, at most the room in `buf` after
+    /// `off`) into `buf` at byte offset `off`.
+    pub(crate) fn copy_to_buf(&self, buf: &BlockBuf, off: u32) {
+        let off = off.min(buf.size());
+        let len = self.size().min(buf.size() - off);
+        // SAFETY: the bio is ours; `buf` has `len` bytes from `off`.
+        unsafe {
+            sys::bufcache_bio_copy_to_buf(
+                self.bio.as_ptr(),
+                buf.as_ptr().add(off as usize).cast(),
+                len,
+            )
+        };
+    }
+
+    /// Fills the bio's data from `buf` at byte offset `off`.
+    pub(crate) fn copy_from_buf(&self, buf: &BlockBuf, off: u32) {
+        let off = off.min(buf.size());
+        let len = self.size().min(buf.size() - off);
+        // SAFETY: as in `copy_to_buf`.
+        unsafe {
+            sys::bufcache_bio_copy_from_buf(
+                self.bio.as_ptr(),
+                buf.as_ptr().add(off as usize).cast(),
+                len,
+            )
+        };
+    }
+
+    /// Completes the bio with `status`.
+    pub(crate) fn endio(self, status: BlkStatus) {
+        let bio = self.bio.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the bio is ours and completed exactly once (we forgot
+        // `self`, so `Drop` does not complete it again).
+        unsafe { sys::bufcache_bio_endio_status(bio, status.0) };
+    }
+
+    /// Completes a `REQ_NOWAIT` bio with `BLK_STS_AGAIN` ("would block").
+    pub(crate) fn wouldblock(self) {
+        let bio = self.bio.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: as in `endio`.
+        unsafe { sys::bufcache_bio_wouldblock_error(bio) };
+    }
+
+    /// Points the bio at `sector` of `dev` and submits it there; its
+    /// completion completes the original I/O.
+    pub(crate) fn remap_submit(self, dev: &DmDev, sector: u64) {
+        let bio = self.bio.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the bio is ours; DM's `dm_submit_bio_remap` takes it over
+        // and accounts it to the mapped device.
+        unsafe {
+            sys::bufcache_bio_set_dev(bio, dev.bdev_ptr());
+            (*bio).bi_iter.bi_sector = sector;
+            sys::dm_submit_bio_remap(bio, core::ptr::null_mut());
+        }
+    }
+}
+
+impl Drop for OwnedBio {
+    fn drop(&mut self) {
+        pr_warn!("dm-bufcache: bio dropped without completion; failing it\n");
+        // SAFETY: the bio is ours and was not completed (the completing
+        // methods forget `self`).
+        unsafe { sys::bufcache_bio_endio_status(self.bio.as_ptr(), BlkStatus::IOERR.0) };
+    }
+}
+
+/// A FIFO of owned bios, linked through `bi_next` (like `struct bio_list`).
+///
+/// # Invariants
+///
+/// `head..tail` is a `bi_next` chain of `len` bios, each owned by the list
+/// as an [`OwnedBio`] would own it; `tail.bi_next` is NULL.
+pub(crate) struct BioList {
+    head: *mut bindings::bio,
+    tail: *mut bindings::bio,
+    len: usize,
+}
+
+// SAFETY: the list owns its bios, which may move between threads.
+unsafe impl Send for BioList {}
+
+impl BioList {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        Self {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Number of bios queued.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a bio.
+    pub(crate) fn push(&mut self, bio: OwnedBio) {
+        let b = bio.bio.as_ptr();
+        core::mem::forget(bio);
+        // SAFETY: `b` is ours (moved in); `tail`, if any, is on the list.
+        unsafe {
+            (*b).bi_next = core::ptr::null_mut();
+            if self.tail.is_null() {
+                self.head = b;
+            } else {
+                (*self.tail).bi_next = b;
+            }
+        }
+        self.tail = b;
+        self.len += 1;
+    }
+
+    /// Removes the oldest bio.
+    pub(crate) fn pop(&mut self) -> Option<OwnedBio> {
+        let b = NonNull::new(self.head)?;
+        // SAFETY: `b` is the list's head, owned by the list.
+        unsafe {
+            self.head = (*b.as_ptr()).bi_next;
+            (*b.as_ptr()).bi_next = core::ptr::null_mut();
+        }
+        if self.head.is_null() {
+            self.tail = core::ptr::null_mut();
+        }
+        self.len -= 1;
+        // INVARIANT: ownership moves from the list to the new object.
+        Some(OwnedBio { bio: b })
+    }
+}
+
+impl Drop for BioList {
+    fn drop(&mut self) {
+        // Fails whatever is left (through `OwnedBio`'s drop).
+        while self.pop().is_some() {}
+    }
+}
+
+/// A `struct bio_set`: a mempool of bios, so that the cache's own I/O
+/// (fills, writeback) always makes progress under memory pressure.
+///
+/// # Invariants
+///
+/// `bs` is initialised by `bioset_init()` for the life of the object.
+#[pin_data(PinnedDrop)]
+pub(crate) struct BioSet {
+    #[pin]
+    bs: Opaque<bindings::bio_set>,
+}
+
+// SAFETY: a bio_set is used concurrently by design (mempool locking).
+unsafe impl Send for BioSet {}
+// SAFETY: as above.
+unsafe impl Sync for BioSet {}
+
+impl BioSet {
+    /// A bio set with `pool` bios in reserve.
+    pub(crate) fn new(pool: u32) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            bs <- Opaque::try_ffi_init(move |slot: *mut bindings::bio_set| {
+                // SAFETY: `slot` is valid for writes and pinned.
+                kernel::error::to_result(unsafe {
+                    bindings::bioset_init(slot, pool, 0, bindings::BIOSET_NEED_BVECS as i32)
+                })
+            }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for BioSet {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: initialised by the invariants; all bios allocated from it
+        // have been freed (every batch waits for its bios).
+        unsafe { bindings::bioset_exit(self.bs.get()) };
+    }
+}
+
+/// Most bios in one [`IoBatch`].
+pub(crate) const BATCH_MAX: usize = 32;
+
+/// A set of bios that the cache issues to the origin (fills, readahead,
+/// writeback), submitted together under a plug so neighbours merge, then
+/// waited for.
+///
+/// Buffers added to the batch must outlive it (`'a`).
+///
+/// # Invariants
+///
+/// `bios[..n]` are bios allocated from `bs`, not yet submitted, owned by the
+/// batch.
+pub(crate) struct IoBatch<'a> {
+    bs: &'a BioSet,
+    bios: [*mut bindings::bio; BATCH_MAX],
+    n: usize,
+}
+
+/// Per-bio completion slot, pointed to by `bi_private`.
+struct BatchSlot {
+    status: Atomic<i32>,
+    state: *const BatchState,
+}
+
+#[pin_data]
+struct BatchState {
+    pending: Atomic<i32>,
+    #[pin]
+    done: Completion,
+}
+
+/// What became of each bio of a batch, in the order they were added.
+pub(crate) struct BatchResult {
+    status: [u8; BATCH_MAX],
+    n: usize,
+}
+
+impl BatchResult {
+    /// Whether bio `i` completed successfully.
+    pub(crate) fn ok(&self, i: usize) -> bool {
+        i < self.n && self.status[i] == sys::BUFCACHE_BLK_STS_OK
+    }
+}
+
+/// # Safety
+///
+/// Only the block layer calls it, once per bio of a submitted batch whose
+/// `bi_private` points to a live `BatchSlot`.
+unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
+    // SAFETY: `bi_private` was set to a slot of the submitting batch, which
+    // waits until every bio completed, so the slot is live.
+    let slot = unsafe { &*sys::bufcache_bio_private(bio).cast::<BatchSlot>() };
+    // SAFETY: the bio is ours until we put it.
+    slot.status
+        .store(i32::from(unsafe { sys::bufcache_bio_status(bio) }), Relaxed);
+    // SAFETY: each batch bio holds one reference, dropped here.
+    unsafe { bindings::bio_put(bio) };
+    // SAFETY: the state outlives all its bios' completions, as above.
+    let st = unsafe { &*slot.state };
+    if st.pending.fetch_sub(1, kernel::sync::atomic::Full) == 1 {
+        st.done.complete_all();
+    }
+}
+
+impl<'a> IoBatch<'a> {
+    /// An empty batch allocating from `bs`.
+    pub(crate) fn new(bs: &'a BioSet) -> Self {
+        Self {
+            bs,
+            bios: [core::ptr::null_mut(); BATCH_MAX],
+            n: 0,
+        }
+    }
+
+    /// Number of bios added.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether no more bios fit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.n == BATCH_MAX
+    }
+
+    fn add(&mut self, dev: &DmDev, sector: u64, opf: u32, bufs: &[&'a BlockBuf]) -> Option<usize> {
+        if self.is_full() || bufs.is_empty() || bufs.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        // SAFETY: `bs` is initialised; GFP_NOIO may sleep but, with a
+        // mempool, never fails; the caller runs in process context.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(
+                dev.bdev_ptr(),
+                bufs.len() as u16,
+                opf,
+                sys::BUFCACHE_GFP_NOIO,
+                self.bs.bs.get(),
+            )
+        };
+        if bio.is_null() {
+            return None;
+        }
+        // SAFETY: `bio` is a new bio with room for `bufs.len()` segments;
+        // every buffer lives for `'a`, longer than the batch.
+        unsafe {
+            (*bio).bi_iter.bi_sector = sector;
+            for b in bufs {
+                sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());
+            }
+        }
+        // INVARIANT: the new bio is owned by the batch.
+        self.bios[self.n] = bio;
+        self.n += 1;
+        Some(self.n - 1)
+    }
+
+    /// Adds a read of `buf.size()` bytes from `sector` of `dev` into `buf`.
+    /// `readahead` marks it `REQ_RAHEAD`.
+    pub(crate) fn add_read(
+        &mut self,
+        dev: &DmDev,
+        sector: u64,
+        buf: &'a BlockBuf,
+        readahead: bool,
+    ) -> Option<usize> {
+        let mut opf = bindings::req_op_REQ_OP_READ;
+        if readahead {
+            opf |= sys::BUFCACHE_REQ_RAHEAD;
+        }
+        self.add(dev, sector, opf, &[buf])
+    }
+
+    /// Adds a write of `bufs` (adjacent blocks, in order) to `sector` of
+    /// `dev`; `fua` makes it `REQ_FUA`.
+    pub(crate) fn add_write(
+        &mut self,
+        dev: &DmDev,
+        sector: u64,
+        bufs: &[&'a BlockBuf],
+        fua: bool,
+    ) -> Option<usize> {
+        let mut opf = bindings::req_op_REQ_OP_WRITE | sys::BUFCACHE_REQ_SYNC;
+        if fua {
+            opf |= sys::BUFCACHE_REQ_FUA;
+        }
+        self.add(dev, sector, opf, bufs)
+    }
+
+    /// Submits every bio under one plug and waits for all of them.
+    pub(crate) fn submit_and_wait(mut self) -> BatchResult {
+        let mut res = BatchResult {
+            status: [0; BATCH_MAX],
+            n: self.n,
+        };
+        if self.n == 0 {
+            return res;
+        }
+        let n = self.n;
+        pin_init::stack_pin_init!(let state = pin_init!(BatchState {
+            pending: Atomic::new(n as i32),
+            done <- Completion::new(),
+        }));
+        let state_ptr: *const BatchState = &*state;
+        let slots: [BatchSlot; BATCH_MAX] = core::array::from_fn(|_| BatchSlot {
+            status: Atomic::new(0),
+            state: state_ptr,
+        });
+        let mut plug: bindings::blk_plug = pin_init::zeroed();
+        // SAFETY: `plug` lives on this stack frame until `blk_finish_plug`.
+        unsafe { bindings::blk_start_plug(&mut plug) };
+        for (&bio, slot) in self.bios.iter().zip(slots.iter()).take(n) {
+            // SAFETY: the bio is ours and unsubmitted; `slot` and `state`
+            // outlive its completion, because we wait for all of them below
+            // before returning.
+            unsafe {
+                sys::bufcache_bio_set_end_io(
+                    bio,
+                    Some(batch_end_io),
+                    core::ptr::from_ref(slot).cast_mut().cast(),
+                );
+                bindings::submit_bio(bio);
+            }
+        }
+        self.n = 0;
+        // SAFETY: started above on this task.
+        unsafe { bindings::blk_finish_plug(&mut plug) };
+        state.done.wait_for_completion();
+        for (i, s) in slots.iter().take(n).enumerate() {
+            res.status[i] = s.status.load(Relaxed) as u8;
+        }
+        res
+    }
+}
+
+impl Drop for IoBatch<'_> {
+    fn drop(&mut self) {
+        for i in 0..self.n {
+            // SAFETY: unsubmitted bios owned by the batch.
+            unsafe { bindings::bio_put(self.bios[i]) };
+        }
     }
 }

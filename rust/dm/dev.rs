@@ -87,6 +87,15 @@ impl DmDev {
     }
 }
 
+impl DmDev {
+    /// Flushes the device's volatile write cache (`blkdev_issue_flush`).
+    pub(crate) fn issue_flush(&self) -> Result {
+        // SAFETY: live block device; may sleep, callers are in process
+        // context.
+        kernel::error::to_result(unsafe { bindings::blkdev_issue_flush(self.bdev_ptr()) })
+    }
+}
+
 impl Drop for DmDev {
     fn drop(&mut self) {
         // SAFETY: by the type invariants we own one `dm_get_device()`

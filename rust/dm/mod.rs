@@ -22,16 +22,50 @@
 //!   disposed of exactly once.
 //! - [`status`]: a bounded writer for status and message output, with the
 //!   semantics of the C `DMEMIT()` macro.
+//! - [`buf`]: [`buf::BlockBuf`], the memory of one cache block, whose
+//!   contents only C copy helpers and the block layer touch.
+//! - [`bio`] also has [`bio::OwnedBio`] (a bio taken over from `map`),
+//!   [`bio::BioList`], [`bio::BioSet`] and [`bio::IoBatch`] (the cache's own
+//!   fills and writebacks, submitted under a plug and waited for).
+//! - [`memalloc`]: `memalloc_noio`/`memalloc_nofs` scopes as closures, and
+//!   capture and replay of a task's scope flags.
+//! - [`wq`]: an owned `WQ_MEM_RECLAIM` workqueue.
 
 pub(crate) mod bio;
+pub(crate) mod buf;
 pub(crate) mod dev;
+pub(crate) mod memalloc;
 pub(crate) mod status;
 pub(crate) mod target;
+pub(crate) mod wq;
 
-pub(crate) use bio::{BioOp, MapBio, MapResult};
+pub(crate) use bio::{BioList, BioOp, BioSet, BlkStatus, IoBatch, MapBio, MapResult, OwnedBio};
+pub(crate) use buf::{BlockBuf, Gfp};
 pub(crate) use dev::DmDev;
 pub(crate) use status::{StatusKind, StatusWriter};
 pub(crate) use target::{CtrError, QueueLimits, Registration, Target, TargetCtr, TargetInfo};
+pub(crate) use wq::OwnedQueue;
 
 /// Sector size shift: DM and the block layer count in 512-byte sectors.
 pub(crate) const SECTOR_SHIFT: u32 = 9;
+
+/// Total RAM of the machine in bytes (`totalram_pages() << PAGE_SHIFT`).
+pub(crate) fn totalram_bytes() -> u64 {
+    // SAFETY: reads a global counter; callable from any context.
+    unsafe { crate::sys::bufcache_totalram_bytes() as u64 }
+}
+
+/// Forces a pending delayed work item to run now and waits for it
+/// (`flush_delayed_work`). The item runs normally, so whatever pointer it
+/// holds is released by its `run`.
+pub(crate) fn flush_delayed_work<T: ?Sized, const ID: u64>(
+    dw: &kernel::workqueue::DelayedWork<T, ID>,
+) {
+    let p = core::ptr::from_ref(dw)
+        .cast::<crate::sys::bindings::delayed_work>()
+        .cast_mut();
+    // SAFETY: `DelayedWork` is `repr(transparent)` over
+    // `Opaque<delayed_work>`, so `p` is the initialised `delayed_work` it
+    // wraps, alive for the duration of the call.
+    unsafe { crate::sys::bindings::flush_delayed_work(p) };
+}

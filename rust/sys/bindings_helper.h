@@ -11,6 +11,7 @@
 #include <linux/dm-ioctl.h>
 #include <linux/gfp.h>
 #include <linux/sched.h>
+#include <linux/workqueue.h>
 #include "helpers.h"
 
 /*
@@ -43,3 +44,5 @@ const gfp_t BUFCACHE___GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM;
 const unsigned int BUFCACHE_PF_MEMALLOC_NOIO = PF_MEMALLOC_NOIO;
 const unsigned int BUFCACHE_PF_MEMALLOC_NOFS = PF_MEMALLOC_NOFS;
 const unsigned long BUFCACHE_PAGE_SIZE = PAGE_SIZE;
+const unsigned int BUFCACHE_WQ_MEM_RECLAIM = WQ_MEM_RECLAIM;
+const unsigned int BUFCACHE_WQ_UNBOUND = WQ_UNBOUND;

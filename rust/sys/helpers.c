@@ -5,6 +5,10 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
+#include <linux/highmem.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "helpers.h"
 
@@ -36,4 +40,140 @@ void bufcache_ti_set_flush_supported(struct dm_target *ti, bool v)
 void bufcache_ti_set_discards_supported(struct dm_target *ti, bool v)
 {
 	ti->discards_supported = v;
+}
+
+unsigned int bufcache_memalloc_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void bufcache_memalloc_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}
+
+unsigned int bufcache_memalloc_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void bufcache_memalloc_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
+}
+
+unsigned int bufcache_memalloc_flags_save(unsigned int flags)
+{
+	return memalloc_flags_save(flags);
+}
+
+void bufcache_memalloc_flags_restore(unsigned int flags)
+{
+	memalloc_flags_restore(flags);
+}
+
+unsigned int bufcache_current_memalloc_flags(void)
+{
+	return current->flags & (PF_MEMALLOC_NOIO | PF_MEMALLOC_NOFS);
+}
+
+void *bufcache_buf_alloc(unsigned int size, gfp_t gfp)
+{
+	struct page *page;
+
+	if (size < PAGE_SIZE)
+		return kmalloc(size, gfp);
+	page = alloc_pages(gfp | __GFP_COMP, get_order(size));
+	return page ? page_address(page) : NULL;
+}
+
+void bufcache_buf_free(void *buf, unsigned int size)
+{
+	if (size < PAGE_SIZE)
+		kfree(buf);
+	else
+		__free_pages(virt_to_page(buf), get_order(size));
+}
+
+void bufcache_buf_zero(void *buf, unsigned int off, unsigned int len)
+{
+	memset(buf + off, 0, len);
+}
+
+void bufcache_buf_copy(void *dst, const void *src, unsigned int len)
+{
+	memcpy(dst, src, len);
+}
+
+void bufcache_bio_copy_to_buf(struct bio *bio, void *buf, unsigned int len)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	struct bio_vec bv;
+
+	while (len && iter.bi_size) {
+		bv = bio_iter_iovec(bio, iter);
+		bv.bv_len = min(bv.bv_len, len);
+		memcpy_from_bvec(buf, &bv);
+		bio_advance_iter_single(bio, &iter, bv.bv_len);
+		buf += bv.bv_len;
+		len -= bv.bv_len;
+	}
+}
+
+void bufcache_bio_copy_from_buf(struct bio *bio, const void *buf, unsigned int len)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	struct bio_vec bv;
+
+	while (len && iter.bi_size) {
+		bv = bio_iter_iovec(bio, iter);
+		bv.bv_len = min(bv.bv_len, len);
+		memcpy_to_bvec(&bv, buf);
+		bio_advance_iter_single(bio, &iter, bv.bv_len);
+		buf += bv.bv_len;
+		len -= bv.bv_len;
+	}
+}
+
+void bufcache_bio_endio_status(struct bio *bio, u8 status)
+{
+	bio->bi_status = status;
+	bio_endio(bio);
+}
+
+u8 bufcache_bio_status(struct bio *bio)
+{
+	return bio->bi_status;
+}
+
+void bufcache_bio_add_buf(struct bio *bio, void *buf, unsigned int len)
+{
+	bio_add_virt_nofail(bio, buf, len);
+}
+
+void bufcache_bio_set_end_io(struct bio *bio, void (*end_io)(struct bio *), void *private)
+{
+	bio->bi_end_io = end_io;
+	bio->bi_private = private;
+}
+
+void *bufcache_bio_private(struct bio *bio)
+{
+	return bio->bi_private;
+}
+
+void bufcache_bio_wouldblock_error(struct bio *bio)
+{
+	bio_wouldblock_error(bio);
+}
+
+struct workqueue_struct *bufcache_alloc_workqueue(const char *name, unsigned int flags,
+						  int max_active)
+{
+	return alloc_workqueue("%s", flags, max_active, name);
+}
+
+unsigned long bufcache_totalram_bytes(void)
+{
+	return totalram_pages() << PAGE_SHIFT;
 }

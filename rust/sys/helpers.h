@@ -26,4 +26,45 @@ unsigned int bufcache_bdev_max_discard_sectors(struct block_device *bdev);
 void bufcache_ti_set_flush_supported(struct dm_target *ti, bool v);
 void bufcache_ti_set_discards_supported(struct dm_target *ti, bool v);
 
+/* linux/sched/mm.h: memalloc scopes (PF_MEMALLOC_NOIO / PF_MEMALLOC_NOFS) */
+unsigned int bufcache_memalloc_noio_save(void);
+void bufcache_memalloc_noio_restore(unsigned int flags);
+unsigned int bufcache_memalloc_nofs_save(void);
+void bufcache_memalloc_nofs_restore(unsigned int flags);
+unsigned int bufcache_memalloc_flags_save(unsigned int flags);
+void bufcache_memalloc_flags_restore(unsigned int flags);
+unsigned int bufcache_current_memalloc_flags(void);
+
+/*
+ * Block buffers: kmalloc() below PAGE_SIZE (naturally aligned for the
+ * power-of-two sizes we use), a compound page allocation from PAGE_SIZE up.
+ */
+void *bufcache_buf_alloc(unsigned int size, gfp_t gfp);
+void bufcache_buf_free(void *buf, unsigned int size);
+void bufcache_buf_zero(void *buf, unsigned int off, unsigned int len);
+void bufcache_buf_copy(void *dst, const void *src, unsigned int len);
+
+/*
+ * Copy @len bytes between the data of @bio (from its current position)
+ * and @buf. Only these copies touch buffer contents: Rust never forms a
+ * reference to them.
+ */
+void bufcache_bio_copy_to_buf(struct bio *bio, void *buf, unsigned int len);
+void bufcache_bio_copy_from_buf(struct bio *bio, const void *buf, unsigned int len);
+
+/* linux/bio.h */
+void bufcache_bio_endio_status(struct bio *bio, u8 status);
+u8 bufcache_bio_status(struct bio *bio);
+void bufcache_bio_add_buf(struct bio *bio, void *buf, unsigned int len);
+void bufcache_bio_set_end_io(struct bio *bio, void (*end_io)(struct bio *), void *private);
+void *bufcache_bio_private(struct bio *bio);
+void bufcache_bio_wouldblock_error(struct bio *bio);
+
+/* linux/workqueue.h: alloc_workqueue() is a variadic macro */
+struct workqueue_struct *bufcache_alloc_workqueue(const char *name, unsigned int flags,
+						  int max_active);
+
+/* linux/mm.h */
+unsigned long bufcache_totalram_bytes(void);
+
 #endif

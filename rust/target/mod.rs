@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `bufcache` target.
-//!
-//! For now a pass-through: every bio is remapped to the origin. The table
-//! line and status are documented in `Documentation/bufcache.rst`.
+//! The `bufcache` target: table line, `map`, status and messages. The
+//! cache itself is in [`engine`]; the module-wide memory budget in
+//! [`budget`]. The user interface is documented in
+//! `Documentation/bufcache.rst`.
 
 #![forbid(unsafe_code)]
+
+pub(crate) mod budget;
+mod engine;
 
 use core::fmt::Write;
 
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::Arc;
 
-use crate::cache::table;
+use crate::cache::message::{self, Message};
+use crate::cache::table::{self, Mode};
 use crate::dm::{
-    self, BioOp, CtrError, DmDev, MapBio, MapResult, QueueLimits, StatusKind, StatusWriter,
+    self, memalloc, BioOp, CtrError, MapBio, MapResult, QueueLimits, StatusKind, StatusWriter,
     TargetCtr, TargetInfo,
 };
 
+use engine::{Geometry, Inner};
+
 /// Target version reported to DM (`dmsetup targets`).
-const VERSION: [u32; 3] = [0, 1, 0];
+const VERSION: [u32; 3] = [1, 0, 0];
 
 /// Registers the `bufcache` target type.
 pub(crate) fn register(
@@ -28,19 +34,17 @@ pub(crate) fn register(
     dm::Registration::new(c"bufcache", VERSION, 0, module)
 }
 
-/// Counters of bios mapped, by kind.
-struct Counters {
-    reads: Atomic<u64>,
-    writes: Atomic<u64>,
-    flushes: Atomic<u64>,
-    discards: Atomic<u64>,
+/// One `bufcache` target instance: the private data DM keeps in
+/// `ti->private`.
+pub(crate) struct Bufcache {
+    inner: Arc<Inner>,
 }
 
-/// One `bufcache` target instance.
-pub(crate) struct Bufcache {
-    origin: DmDev,
-    block_size: u32,
-    counters: Counters,
+fn nomem() -> CtrError {
+    CtrError {
+        errno: ENOMEM,
+        msg: c"Cannot allocate memory for the cache",
+    }
 }
 
 #[vtable]
@@ -60,81 +64,186 @@ impl dm::Target for Bufcache {
         })?;
         table::check_block_size_vs_origin(t.block_size, origin.logical_block_size())
             .map_err(|e| CtrError::inval(e.msg()))?;
-        let info = ti.info();
-        if info.len() > origin.nr_sectors() {
+        let (begin, len) = (ti.info().begin(), ti.info().len());
+        if len > origin.nr_sectors() {
             return Err(CtrError::inval(c"Origin device is smaller than the target"));
         }
+        let spb = u64::from(t.block_size >> dm::SECTOR_SHIFT);
+        if len & (spb - 1) != 0 {
+            return Err(CtrError::inval(
+                c"Target length must be a multiple of the block size",
+            ));
+        }
+        let cap_bytes = t.opts.cache_size.unwrap_or_else(budget::budget);
+        if (cap_bytes >> t.block_size.trailing_zeros()) < table::MIN_CACHE_BLOCKS {
+            return Err(CtrError::inval(
+                c"Module budget (max_cache_size_bytes) too small for 16 blocks",
+            ));
+        }
+        // Every bio then stays within one cache block.
+        ti.set_max_io_len(t.block_size >> dm::SECTOR_SHIFT)
+            .map_err(|e| CtrError {
+                errno: e,
+                msg: c"Cannot set the maximum I/O size",
+            })?;
         ti.set_num_flush_bios(1);
+        ti.set_flush_supported(true);
+        // Discards always reach us (to drop cached blocks); they are passed
+        // down only if the origin supports them.
         ti.set_num_discard_bios(1);
-        KBox::pin(
-            Self {
-                origin,
-                block_size: t.block_size,
-                counters: Counters {
-                    reads: Atomic::new(0),
-                    writes: Atomic::new(0),
-                    flushes: Atomic::new(0),
-                    discards: Atomic::new(0),
-                },
-            },
-            GFP_KERNEL,
-        )
-        .map_err(|_| CtrError {
-            errno: ENOMEM,
-            msg: c"Cannot allocate memory",
-        })
+        ti.set_discards_supported(true);
+        let geo = Geometry {
+            begin,
+            block_size: t.block_size,
+            nr_blocks: len >> spb.trailing_zeros(),
+            cap_bytes,
+            opts: t.opts,
+        };
+        let inner = Inner::new(origin, geo).map_err(|_| nomem())?;
+        inner.arm_timer();
+        KBox::pin(Bufcache { inner }, GFP_KERNEL).map_err(|_| nomem())
     }
 
-    fn map(&self, ti: &TargetInfo, bio: MapBio<'_>) -> MapResult {
-        let c = &self.counters;
-        if bio.is_preflush() {
-            c.flushes.add(1, Relaxed);
+    fn map(&self, _ti: &TargetInfo, bio: MapBio<'_>) -> MapResult {
+        let op = bio.op();
+        let (bio, res) = bio.take();
+        match op {
+            BioOp::Read | BioOp::Write if bio.size() > 0 => {
+                if let Some(bio) = self.inner.try_fast(bio) {
+                    self.inner.defer(bio);
+                }
+            }
+            // Empty flushes and discards.
+            BioOp::Write | BioOp::Discard => self.inner.defer(bio),
+            _ => bio.endio(dm::BlkStatus::NOTSUPP),
         }
-        match bio.op() {
-            BioOp::Read => c.reads.add(1, Relaxed),
-            BioOp::Write if bio.size() > 0 => c.writes.add(1, Relaxed),
-            BioOp::Discard => c.discards.add(1, Relaxed),
-            _ => {}
-        }
-        // Empty flushes carry no sector: `bi_sector` is 0 relative to the
-        // mapped device, which is fine to pass through unchanged.
-        let sector = if bio.size() > 0 {
-            ti.target_offset(bio.sector())
-        } else {
-            0
-        };
-        bio.remap(&self.origin, sector)
+        res
     }
 
     fn status(&self, _ti: &TargetInfo, kind: StatusKind, out: &mut StatusWriter<'_>) {
-        let c = &self.counters;
+        let inner = &self.inner;
+        let name = inner.origin.name().to_str().unwrap_or("?");
         let _ = match kind {
-            StatusKind::Info => write!(
-                out,
-                "{} {} {} {}",
-                c.reads.load(Relaxed),
-                c.writes.load(Relaxed),
-                c.flushes.load(Relaxed),
-                c.discards.load(Relaxed)
-            ),
-            StatusKind::Table => match self.origin.name().to_str() {
-                Ok(name) => table::format(out, name, self.block_size),
-                Err(_) => Ok(()),
-            },
+            StatusKind::Info => inner.status().format(out),
+            StatusKind::Table => {
+                let o = *inner.opts.lock();
+                table::format(out, name, inner.block_size, &o)
+            }
             StatusKind::Ima => write!(
                 out,
-                "origin_name={},block_size={};",
-                self.origin.name().to_str().unwrap_or("?"),
-                self.block_size
+                "origin_name={},block_size={},mode={};",
+                name,
+                inner.block_size,
+                inner.mode().name()
             ),
         };
     }
 
+    fn message(&self, _ti: &TargetInfo, args: &[&str], _out: &mut StatusWriter<'_>) -> Result {
+        let inner = &self.inner;
+        let m = message::parse(args).inspect_err(|e| {
+            pr_err!(
+                "bufcache: message refused: {}\n",
+                e.msg().to_str().unwrap_or("?")
+            );
+        });
+        let m = m.map_err(|_| EINVAL)?;
+        memalloc::noio(|| match m {
+            Message::Flush => {
+                inner.stats.flushes.add(1, kernel::sync::atomic::Relaxed);
+                inner.flush_all().inspect_err(|_| {
+                    pr_err!("bufcache: flush: writeback or origin flush failed\n");
+                })
+            }
+            Message::Invalidate => inner.invalidate_clean().inspect_err(|_| {
+                pr_err!("bufcache: invalidate: dirty blocks remain; send 'flush' first\n");
+            }),
+            Message::CacheSize(bytes) => {
+                if table::check_cache_size(bytes, inner.block_size).is_err() {
+                    pr_err!("bufcache: cache_size: must be at least 16 blocks\n");
+                    return Err(EINVAL);
+                }
+                if bytes > inner.capacity_bytes() {
+                    pr_err!(
+                        "bufcache: cache_size: cannot grow beyond {} bytes without a table reload\n",
+                        inner.capacity_bytes()
+                    );
+                    return Err(EINVAL);
+                }
+                inner.resize(bytes)?;
+                inner.opts.lock().cache_size = Some(bytes);
+                Ok(())
+            }
+            Message::Mode(mode) => {
+                {
+                    let mut o = inner.opts.lock();
+                    o.mode = mode;
+                    o.mode_set = true;
+                }
+                inner.set_mode(mode).inspect_err(|_| {
+                    pr_err!("bufcache: mode: writeback before writethrough failed\n");
+                })
+            }
+            Message::Watermarks(high, low) => {
+                {
+                    let mut o = inner.opts.lock();
+                    o.high_watermark = high;
+                    o.low_watermark = low;
+                    o.high_set = true;
+                    o.low_set = true;
+                }
+                inner.set_watermarks(high, low);
+                Ok(())
+            }
+            Message::ClearStats => {
+                inner.clear_stats();
+                Ok(())
+            }
+        })
+    }
+
     fn iterate_devices(&self, ti: &TargetInfo, f: &dm::target::IterateDevices<'_>) -> i32 {
-        f.call(&self.origin, 0, ti.len())
+        f.call(&self.inner.origin, 0, ti.len())
     }
 
     fn io_hints(&self, _ti: &TargetInfo, limits: &mut QueueLimits<'_>) {
-        limits.raise_io_min_opt(self.block_size);
+        limits.raise_io_min_opt(self.inner.block_size);
+        limits.raise_discard_granularity(self.inner.block_size);
+    }
+
+    fn postsuspend(&self, _ti: &TargetInfo, noflush: bool) {
+        if noflush {
+            return;
+        }
+        if memalloc::noio(|| self.inner.flush_all()).is_err() {
+            pr_err!("bufcache: suspend: writeback failed; dirty data stays cached\n");
+        }
+    }
+
+    fn resume(&self, _ti: &TargetInfo) {
+        self.inner.arm_timer();
+    }
+}
+
+impl Drop for Bufcache {
+    fn drop(&mut self) {
+        // Table unload (`dmsetup remove`, or the old table of a reload):
+        // stop background work, then write back whatever is dirty.
+        self.inner.shutdown();
+        for attempt in 1..=3 {
+            match memalloc::noio(|| self.inner.flush_all()) {
+                Ok(()) => break,
+                Err(_) => pr_err!(
+                    "bufcache: unload: writeback failed (attempt {}/3)\n",
+                    attempt
+                ),
+            }
+        }
+        if self.inner.mode() == Mode::Writeback && self.inner.status().dirty_blocks > 0 {
+            pr_err!(
+                "bufcache: unload: {} dirty blocks could not be written back and are lost\n",
+                self.inner.status().dirty_blocks
+            );
+        }
     }
 }

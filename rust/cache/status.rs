@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `dmsetup status` line.
+//!
+//! Fields are space separated, in a fixed order that only ever grows at the
+//! end (scripts parse them by position). `Documentation/bufcache.rst`
+//! describes each field; [`FIELDS`] names them in order.
+
+use core::fmt;
+
+use super::table::Mode;
+
+/// Names of the status fields, in order (also the documentation's order).
+pub const FIELDS: [&str; 20] = [
+    "blocks_cached",
+    "dirty_blocks",
+    "bytes_used",
+    "cap_bytes",
+    "read_hits",
+    "read_misses",
+    "write_hits",
+    "write_misses",
+    "writebacks",
+    "evictions",
+    "readahead",
+    "errors",
+    "mode",
+    "writeback_bios",
+    "writeback_errors",
+    "fill_errors",
+    "flushes",
+    "discards",
+    "writing_blocks",
+    "full_waits",
+];
+
+/// Everything the status line reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Blocks in the cache (any state).
+    pub blocks_cached: u64,
+    /// Dirty blocks (including ones rewritten while being written back).
+    pub dirty_blocks: u64,
+    /// Bytes of block memory the target holds (cached, free and reserve).
+    pub bytes_used: u64,
+    /// The target's current cap in bytes.
+    pub cap_bytes: u64,
+    /// Reads served from the cache.
+    pub read_hits: u64,
+    /// Reads that needed a fill from the origin.
+    pub read_misses: u64,
+    /// Writes to a block already cached.
+    pub write_hits: u64,
+    /// Writes to a block not cached.
+    pub write_misses: u64,
+    /// Blocks written back to the origin.
+    pub writebacks: u64,
+    /// Clean blocks evicted to make room or free memory.
+    pub evictions: u64,
+    /// Blocks read ahead.
+    pub readahead: u64,
+    /// I/O errors from the origin (fills and writebacks).
+    pub errors: u64,
+    /// Current mode.
+    pub mode: Mode,
+    /// Writeback bios issued (fewer than `writebacks` when merged).
+    pub writeback_bios: u64,
+    /// Failed block writebacks (the block stays dirty and is retried).
+    pub writeback_errors: u64,
+    /// Failed fills (the read fails, nothing is cached).
+    pub fill_errors: u64,
+    /// Flush requests handled (REQ_PREFLUSH bios and `flush` messages).
+    pub flushes: u64,
+    /// Discard bios handled.
+    pub discards: u64,
+    /// Blocks being written back right now.
+    pub writing_blocks: u64,
+    /// Times an allocation had to wait for writeback because the cache was
+    /// full of dirty or busy blocks.
+    pub full_waits: u64,
+}
+
+impl Status {
+    /// Writes the fields in order.
+    pub fn format(&self, w: &mut impl fmt::Write) -> fmt::Result {
+        write!(
+            w,
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.blocks_cached,
+            self.dirty_blocks,
+            self.bytes_used,
+            self.cap_bytes,
+            self.read_hits,
+            self.read_misses,
+            self.write_hits,
+            self.write_misses,
+            self.writebacks,
+            self.evictions,
+            self.readahead,
+            self.errors,
+            self.mode.name(),
+            self.writeback_bios,
+            self.writeback_errors,
+            self.fill_errors,
+            self.flushes,
+            self.discards,
+            self.writing_blocks,
+            self.full_waits,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_count_matches_names() {
+        let s = Status {
+            blocks_cached: 1,
+            dirty_blocks: 2,
+            bytes_used: 3,
+            cap_bytes: 4,
+            read_hits: 5,
+            read_misses: 6,
+            write_hits: 7,
+            write_misses: 8,
+            writebacks: 9,
+            evictions: 10,
+            readahead: 11,
+            errors: 12,
+            mode: Mode::Writethrough,
+            writeback_bios: 14,
+            writeback_errors: 15,
+            fill_errors: 16,
+            flushes: 17,
+            discards: 18,
+            writing_blocks: 19,
+            full_waits: 20,
+        };
+        let mut out = String::new();
+        s.format(&mut out).unwrap();
+        let words: Vec<&str> = out.split(' ').collect();
+        assert_eq!(words.len(), FIELDS.len());
+        assert_eq!(
+            words[FIELDS.iter().position(|f| *f == "mode").unwrap()],
+            "writethrough"
+        );
+        for (i, w) in words.iter().enumerate() {
+            if FIELDS[i] != "mode" {
+                assert_eq!(w.parse::<usize>().unwrap(), i + 1, "{}", FIELDS[i]);
+            }
+        }
+    }
+}

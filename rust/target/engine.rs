@@ -1,0 +1,1347 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel side of the cache: shards under locks, block buffers, and the
+//! I/O that fills and writes back blocks. Decisions about states, lists and
+//! accounting are made by [`crate::cache::shard::Shard`]; this file moves
+//! bios, buffers and work items.
+//!
+//! Locking: one kernel `SpinLock` per shard, never two at once, never held
+//! across I/O or a sleeping allocation. A `CondVar` per shard wakes those
+//! who wait for a fill or a writeback to end. `map()` serves hits (and
+//! full-block write misses that need no blocking allocation) inline; all
+//! else is queued for the workers, which run inside a NOIO scope.
+
+use core::ops::{Deref, DerefMut};
+
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::lock::spinlock::SpinLockBackend;
+use kernel::sync::lock::Guard;
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
+use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
+use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
+
+use crate::cache::shard::{shard_of, Alloc, Busy, Shard, Slot, SlotId};
+use crate::cache::status::Status;
+use crate::cache::table::{Mode, Options};
+use crate::dm::{
+    self, memalloc, BioList, BioOp, BioSet, BlkStatus, BlockBuf, DmDev, Gfp, IoBatch, OwnedBio,
+};
+
+use super::budget::{self, Buf};
+
+/// Workers draining the deferred bio queue.
+pub(crate) const NR_WORKERS: usize = 4;
+/// Most blocks written back per round of one shard.
+const WB_ROUND: usize = 64;
+/// Most adjacent blocks merged into one writeback bio.
+const WB_MERGE: usize = 16;
+/// Most readahead blocks per fill.
+const RA_MAX: usize = 15;
+
+/// Counters reported in the status line.
+pub(crate) struct Counters {
+    pub(crate) read_hits: Atomic<u64>,
+    pub(crate) read_misses: Atomic<u64>,
+    pub(crate) write_hits: Atomic<u64>,
+    pub(crate) write_misses: Atomic<u64>,
+    pub(crate) writebacks: Atomic<u64>,
+    pub(crate) evictions: Atomic<u64>,
+    pub(crate) readahead: Atomic<u64>,
+    pub(crate) writeback_bios: Atomic<u64>,
+    pub(crate) writeback_errors: Atomic<u64>,
+    pub(crate) fill_errors: Atomic<u64>,
+    pub(crate) flushes: Atomic<u64>,
+    pub(crate) discards: Atomic<u64>,
+    pub(crate) full_waits: Atomic<u64>,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Self {
+            read_hits: Atomic::new(0),
+            read_misses: Atomic::new(0),
+            write_hits: Atomic::new(0),
+            write_misses: Atomic::new(0),
+            writebacks: Atomic::new(0),
+            evictions: Atomic::new(0),
+            readahead: Atomic::new(0),
+            writeback_bios: Atomic::new(0),
+            writeback_errors: Atomic::new(0),
+            fill_errors: Atomic::new(0),
+            flushes: Atomic::new(0),
+            discards: Atomic::new(0),
+            full_waits: Atomic::new(0),
+        }
+    }
+
+    fn clear(&self) {
+        for c in [
+            &self.read_hits,
+            &self.read_misses,
+            &self.write_hits,
+            &self.write_misses,
+            &self.writebacks,
+            &self.evictions,
+            &self.readahead,
+            &self.writeback_bios,
+            &self.writeback_errors,
+            &self.fill_errors,
+            &self.flushes,
+            &self.discards,
+            &self.full_waits,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
+fn inc(c: &Atomic<u64>) {
+    c.add(1, Relaxed);
+}
+
+/// Metadata and buffers of one shard.
+pub(crate) struct ShardState {
+    meta: Shard<KVVec<Slot>, KVVec<u32>>,
+    bufs: KVVec<Option<Arc<Buf>>>,
+}
+
+/// A shard: its state under a spinlock, and a condition variable for
+/// those waiting on a fill or a writeback of one of its blocks.
+#[pin_data]
+pub(crate) struct ShardLock {
+    #[pin]
+    state: SpinLock<ShardState>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl ShardLock {
+    fn new(slots: u32, cap: u32) -> Result<Pin<KBox<Self>>> {
+        let n = slots as usize;
+        let mut s = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut bufs = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            s.push(Slot::EMPTY, GFP_KERNEL)?;
+            bufs.push(None, GFP_KERNEL)?;
+        }
+        let nb = (n * 2).next_power_of_two().max(2);
+        let mut b = KVVec::with_capacity(nb, GFP_KERNEL)?;
+        for _ in 0..nb {
+            b.push(0u32, GFP_KERNEL)?;
+        }
+        let st = ShardState {
+            meta: Shard::new(s, b, cap),
+            bufs,
+        };
+        KBox::pin_init(
+            pin_init!(Self {
+                state <- new_spinlock!(st, "bufcache:shard"),
+                cv <- new_condvar!("bufcache:shard_cv"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// A locked shard. Keeps the target's dirty and memory totals in step with
+/// the shard's counts whenever the lock is released or waited on.
+struct ShardGuard<'a> {
+    g: Guard<'a, ShardState, SpinLockBackend>,
+    sh: &'a ShardLock,
+    inner: &'a Inner,
+    dirty0: u32,
+    mem0: u32,
+}
+
+impl ShardGuard<'_> {
+    fn settle(&mut self) {
+        let c = self.g.meta.counts();
+        let dd = i64::from(c.dirty) - i64::from(self.dirty0);
+        let dm = i64::from(c.with_mem) - i64::from(self.mem0);
+        if dd != 0 {
+            self.inner.dirty.add(dd, Relaxed);
+        }
+        if dm != 0 {
+            self.inner.mem_blocks.add(dm, Relaxed);
+        }
+        self.dirty0 = c.dirty;
+        self.mem0 = c.with_mem;
+    }
+
+    /// Sleeps until another thread signals a state change in this shard,
+    /// or 10 ms pass (reader unpins do not signal, to keep hits cheap).
+    fn wait(&mut self) {
+        self.settle();
+        let _ = self
+            .sh
+            .cv
+            .wait_interruptible_timeout(&mut self.g, msecs_to_jiffies(10));
+        let c = self.g.meta.counts();
+        self.dirty0 = c.dirty;
+        self.mem0 = c.with_mem;
+    }
+}
+
+impl Deref for ShardGuard<'_> {
+    type Target = ShardState;
+    fn deref(&self) -> &ShardState {
+        &self.g
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ShardState {
+        &mut self.g
+    }
+}
+
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+/// Tunables that `map` reads on every bio; changed by messages.
+struct Tunables {
+    mode: Atomic<u32>,
+    high: Atomic<u32>,
+    low: Atomic<u32>,
+    max_age_ms: Atomic<u64>,
+    readahead: Atomic<u32>,
+    cap_bytes: Atomic<u64>,
+}
+
+/// How a block was obtained by [`Inner::get_block`].
+enum Got {
+    /// Cached: pinned for the requested access; unpin when done.
+    Hit(SlotId, Arc<Buf>),
+    /// Not cached: a `Filling` slot now owned by the caller, who fills it
+    /// (or overwrites it whole) and then publishes it.
+    Miss(SlotId, Arc<Buf>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Which dirty blocks a writeback round takes.
+#[derive(Clone, Copy)]
+enum WbSelect {
+    /// Every dirty block that became dirty at or before this time.
+    DirtyBy(u64),
+    /// The oldest ones, up to the round size.
+    Oldest,
+}
+
+#[derive(Default)]
+struct WbRound {
+    written: u32,
+    errors: u32,
+    /// Dirty blocks skipped because a writer had them pinned.
+    busy: u32,
+    /// Dirty blocks left that match the selection.
+    more: bool,
+}
+
+/// The shared state of one target, referenced by the target's private data
+/// and by queued work items.
+#[pin_data]
+pub(crate) struct Inner {
+    pub(crate) origin: DmDev,
+    pub(crate) block_size: u32,
+    /// First sector of the target in the mapped device.
+    begin: u64,
+    /// log2 of sectors per block.
+    shift: u32,
+    nr_blocks: u64,
+    shards: KVec<Pin<KBox<ShardLock>>>,
+    /// Capacity of all shards together, in blocks (the most the cap can be
+    /// raised to without a table reload).
+    capacity_blocks: u64,
+    #[pin]
+    deferred: SpinLock<BioList>,
+    #[pin]
+    reserve: SpinLock<KVec<Arc<Buf>>>,
+    reserve_target: usize,
+    #[pin]
+    wq: SpinLock<Option<dm::OwnedQueue>>,
+    #[pin]
+    bioset: BioSet,
+    #[pin]
+    work0: Work<Inner, 0>,
+    #[pin]
+    work1: Work<Inner, 1>,
+    #[pin]
+    work2: Work<Inner, 2>,
+    #[pin]
+    work3: Work<Inner, 3>,
+    #[pin]
+    wb_now: Work<Inner, 10>,
+    #[pin]
+    wb_timer: DelayedWork<Inner, 11>,
+    /// Options as set by the table and messages (for the table line).
+    #[pin]
+    pub(crate) opts: Mutex<Options>,
+    tun: Tunables,
+    pub(crate) stats: Counters,
+    /// Dirty blocks over all shards.
+    dirty: Atomic<i64>,
+    /// Slots holding memory over all shards.
+    mem_blocks: Atomic<i64>,
+    last_read_miss: Atomic<u64>,
+    dying: Atomic<u32>,
+    created: Instant<Monotonic>,
+}
+
+impl_has_work! {
+    impl HasWork<Self, 0> for Inner { self.work0 }
+    impl HasWork<Self, 1> for Inner { self.work1 }
+    impl HasWork<Self, 2> for Inner { self.work2 }
+    impl HasWork<Self, 3> for Inner { self.work3 }
+    impl HasWork<Self, 10> for Inner { self.wb_now }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 11> for Inner { self.wb_timer }
+}
+
+macro_rules! worker_item {
+    ($($id:literal),*) => {$(
+        impl WorkItem<$id> for Inner {
+            type Pointer = Arc<Inner>;
+            fn run(this: Arc<Inner>) {
+                this.drain_deferred();
+            }
+        }
+    )*};
+}
+worker_item!(0, 1, 2, 3);
+
+impl WorkItem<10> for Inner {
+    type Pointer = Arc<Inner>;
+    fn run(this: Arc<Inner>) {
+        this.background_writeback();
+    }
+}
+
+impl WorkItem<11> for Inner {
+    type Pointer = Arc<Inner>;
+    fn run(this: Arc<Inner>) {
+        this.background_writeback();
+        this.arm_timer();
+    }
+}
+
+/// Parameters for [`Inner::new`].
+pub(crate) struct Geometry {
+    pub(crate) begin: u64,
+    pub(crate) block_size: u32,
+    pub(crate) nr_blocks: u64,
+    pub(crate) cap_bytes: u64,
+    pub(crate) opts: Options,
+}
+
+fn mode_to_u32(m: Mode) -> u32 {
+    match m {
+        Mode::Writeback => 0,
+        Mode::Writethrough => 1,
+    }
+}
+
+impl Inner {
+    /// Builds the cache for `origin`.
+    pub(crate) fn new(origin: DmDev, geo: Geometry) -> Result<Arc<Self>> {
+        let bs = geo.block_size;
+        let cap_blocks = (geo.cap_bytes >> bs.trailing_zeros()).max(1);
+        let nshards = (cap_blocks / 64).clamp(1, 16) as usize;
+        let reserve_target = (cap_blocks / 8).clamp(1, 16) as usize;
+        let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
+        let per = cap_blocks.div_ceil(nshards as u64) as u32;
+        for _ in 0..nshards {
+            shards.push(ShardLock::new(per, per)?, GFP_KERNEL)?;
+        }
+        let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
+        for _ in 0..reserve_target {
+            let b = Buf::alloc(bs, Gfp::Kernel).ok_or(ENOMEM)?;
+            reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
+        let o = geo.opts;
+        let inner = Arc::pin_init(
+            try_pin_init!(Self {
+                origin,
+                block_size: bs,
+                begin: geo.begin,
+                shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
+                nr_blocks: geo.nr_blocks,
+                shards,
+                capacity_blocks: u64::from(per) * nshards as u64,
+                deferred <- new_spinlock!(BioList::new(), "bufcache:deferred"),
+                reserve <- new_spinlock!(reserve, "bufcache:reserve"),
+                reserve_target,
+                wq <- new_spinlock!(Some(wq), "bufcache:wq"),
+                bioset <- BioSet::new(64),
+                work0 <- new_work!("bufcache:worker0"),
+                work1 <- new_work!("bufcache:worker1"),
+                work2 <- new_work!("bufcache:worker2"),
+                work3 <- new_work!("bufcache:worker3"),
+                wb_now <- new_work!("bufcache:writeback"),
+                wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
+                opts <- new_mutex!(o, "bufcache:opts"),
+                tun: Tunables {
+                    mode: Atomic::new(mode_to_u32(o.mode)),
+                    high: Atomic::new(u32::from(o.high_watermark)),
+                    low: Atomic::new(u32::from(o.low_watermark)),
+                    max_age_ms: Atomic::new(o.max_age_ms),
+                    readahead: Atomic::new(o.readahead),
+                    cap_bytes: Atomic::new(0),
+                },
+                stats: Counters::new(),
+                dirty: Atomic::new(0),
+                mem_blocks: Atomic::new(0),
+                last_read_miss: Atomic::new(u64::MAX - 1),
+                dying: Atomic::new(0),
+                created: Instant::<Monotonic>::now(),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        inner.set_cap(geo.cap_bytes);
+        Ok(inner)
+    }
+
+    fn now_ms(&self) -> u64 {
+        (Instant::<Monotonic>::now() - self.created)
+            .as_millis()
+            .max(0) as u64
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        if self.tun.mode.load(Relaxed) == 1 {
+            Mode::Writethrough
+        } else {
+            Mode::Writeback
+        }
+    }
+
+    fn nshards(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard_index(&self, blk: u64) -> usize {
+        shard_of(blk, self.nshards() as u32)
+    }
+
+    fn lock_shard(&self, si: usize) -> ShardGuard<'_> {
+        let sh = &*self.shards[si];
+        let g = sh.state.lock();
+        let c = g.meta.counts();
+        ShardGuard {
+            g,
+            sh,
+            inner: self,
+            dirty0: c.dirty,
+            mem0: c.with_mem,
+        }
+    }
+
+    fn notify(&self, si: usize) {
+        self.shards[si].cv.notify_all();
+    }
+
+    /// The sector of `bio` relative to the target.
+    fn rel_sector(&self, bio: &OwnedBio) -> u64 {
+        bio.sector() - self.begin
+    }
+
+    /// Splits a sector (relative to the target) into block and byte offset.
+    pub(crate) fn locate(&self, sector: u64) -> (u64, u32) {
+        let blk = sector >> self.shift;
+        let off = ((sector & ((1u64 << self.shift) - 1)) << dm::SECTOR_SHIFT) as u32;
+        (blk, off)
+    }
+
+    fn block_sector(&self, blk: u64) -> u64 {
+        blk << self.shift
+    }
+
+    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
+    /// the shards, minus the reserve.
+    pub(crate) fn set_cap(&self, cap_bytes: u64) -> u64 {
+        let bs = u64::from(self.block_size);
+        let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
+        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(1);
+        let n = self.nshards() as u64;
+        for i in 0..self.nshards() {
+            let share = usable.checked_div(n).unwrap_or(0)
+                + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));
+            self.lock_shard(i).meta.set_cap(share as u32);
+        }
+        self.tun.cap_bytes.store(cap_blocks * bs, Relaxed);
+        cap_blocks * bs
+    }
+
+    /// Largest cap in bytes that needs no table reload.
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.capacity_blocks * u64::from(self.block_size)
+    }
+
+    // ---- work queue ----
+
+    fn enqueue_workers(self: &Arc<Self>) {
+        let guard = self.wq.lock();
+        let Some(wq) = guard.as_ref() else { return };
+        let q = wq.queue();
+        let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
+        let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
+        let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
+        let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+    }
+
+    fn kick_writeback(self: &Arc<Self>) {
+        let guard = self.wq.lock();
+        if let Some(wq) = guard.as_ref() {
+            let _ = wq.queue().enqueue::<Arc<Inner>, 10>(self.clone());
+        }
+    }
+
+    /// Arms the background writeback timer (age-based writeback).
+    pub(crate) fn arm_timer(self: &Arc<Self>) {
+        if self.dying.load(Relaxed) != 0 {
+            return;
+        }
+        let age = self.tun.max_age_ms.load(Relaxed);
+        let period = if age == 0 {
+            1000
+        } else {
+            (age / 2).clamp(50, 1000)
+        };
+        let guard = self.wq.lock();
+        if let Some(wq) = guard.as_ref() {
+            let _ = wq
+                .queue()
+                .enqueue_delayed::<Arc<Inner>, 11>(self.clone(), msecs_to_jiffies(period as u32));
+        }
+    }
+
+    /// Queues a bio for the workers.
+    pub(crate) fn defer(self: &Arc<Self>, bio: OwnedBio) {
+        self.deferred.lock().push(bio);
+        self.enqueue_workers();
+    }
+
+    fn dirty_blocks(&self) -> u64 {
+        self.dirty.load(Relaxed).max(0) as u64
+    }
+
+    fn cap_blocks(&self) -> u64 {
+        self.tun.cap_bytes.load(Relaxed) >> self.block_size.trailing_zeros()
+    }
+
+    fn above_high_watermark(&self) -> bool {
+        self.dirty_blocks() * 100 >= u64::from(self.tun.high.load(Relaxed)) * self.cap_blocks()
+    }
+
+    fn after_dirtying(self: &Arc<Self>) {
+        if self.mode() == Mode::Writeback && self.above_high_watermark() {
+            self.kick_writeback();
+        }
+    }
+
+    // ---- map-time fast paths (never sleep) ----
+
+    /// Serves a read hit or a writeback-mode write hit inline. Gives the bio
+    /// back if it needs the workers.
+    pub(crate) fn try_fast(self: &Arc<Self>, bio: OwnedBio) -> Option<OwnedBio> {
+        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let si = self.shard_index(blk);
+        let write = bio.op() == BioOp::Write;
+        if write && (self.mode() != Mode::Writeback || bio.is_fua()) {
+            return Some(bio);
+        }
+        let now = self.now_ms();
+        let mut g = self.lock_shard(si);
+        match g.meta.lookup(blk) {
+            Some(id) => {
+                let pinned = if write {
+                    g.meta.write_hit(id, now)
+                } else {
+                    g.meta.pin_read(id)
+                };
+                if pinned.is_err() {
+                    return Some(bio);
+                }
+                let buf = g.bufs[id as usize].clone()?;
+                drop(g);
+                if write {
+                    bio.copy_to_buf(&buf, off);
+                    let mut g = self.lock_shard(si);
+                    g.meta.unpin_write(id, now);
+                    drop(g);
+                    self.notify(si);
+                    inc(&self.stats.write_hits);
+                    bio.endio(BlkStatus::OK);
+                    self.after_dirtying();
+                    self.arm_timer();
+                } else {
+                    bio.copy_from_buf(&buf, off);
+                    self.lock_shard(si).meta.unpin_read(id);
+                    inc(&self.stats.read_hits);
+                    bio.endio(BlkStatus::OK);
+                }
+                None
+            }
+            None if write && off == 0 && bio.size() == self.block_size => {
+                // A full-block write miss needs no read; take it inline if a
+                // slot with memory is at hand without blocking.
+                let a = g.meta.alloc(blk, 0, false);
+                if matches!(a, Alloc::Evicted { .. }) {
+                    inc(&self.stats.evictions);
+                }
+                match a {
+                    Alloc::Ready(id) | Alloc::Evicted { id, .. } => {
+                        let Some(buf) = g.bufs[id as usize].clone() else {
+                            g.meta.abort_fill(id, true);
+                            return Some(bio);
+                        };
+                        drop(g);
+                        bio.copy_to_buf(&buf, 0);
+                        let mut g = self.lock_shard(si);
+                        g.meta.fill_done_dirty(id, now);
+                        drop(g);
+                        self.notify(si);
+                        inc(&self.stats.write_misses);
+                        bio.endio(BlkStatus::OK);
+                        self.after_dirtying();
+                        self.arm_timer();
+                        None
+                    }
+                    Alloc::NeedMemory(_) => unreachable!("alloc without grow"),
+                    Alloc::Full => Some(bio),
+                }
+            }
+            None => Some(bio),
+        }
+    }
+
+    // ---- workers ----
+
+    fn drain_deferred(self: &Arc<Self>) {
+        memalloc::noio(|| loop {
+            let bio = self.deferred.lock().pop();
+            match bio {
+                Some(bio) => self.process(bio),
+                None => break,
+            }
+        });
+    }
+
+    fn process(self: &Arc<Self>, bio: OwnedBio) {
+        match bio.op() {
+            BioOp::Write if bio.size() == 0 => {
+                inc(&self.stats.flushes);
+                let st = match self.flush_all() {
+                    Ok(()) => BlkStatus::OK,
+                    Err(_) => BlkStatus::IOERR,
+                };
+                bio.endio(st);
+            }
+            BioOp::Read => self.do_read(bio),
+            BioOp::Write => self.do_write(bio),
+            BioOp::Discard => self.do_discard(bio),
+            _ => bio.endio(BlkStatus::NOTSUPP),
+        }
+    }
+
+    /// Allocates memory for a `NeedMemory` slot, in dm-bufio's order:
+    /// without blocking, then from the reserve, then blocking (NOIO, no
+    /// lock held). `None` only if even the blocking allocation failed.
+    fn alloc_buf_slow(&self) -> Option<Arc<Buf>> {
+        if let Some(b) = Buf::alloc(self.block_size, Gfp::NowaitQuiet) {
+            if let Ok(a) = Arc::new(b, GFP_NOWAIT | __GFP_NOWARN) {
+                return Some(a);
+            }
+        }
+        if let Some(b) = self.reserve.lock().pop() {
+            return Some(b);
+        }
+        memalloc::noio(|| {
+            let b = Buf::alloc(self.block_size, Gfp::Noio)?;
+            Arc::new(b, GFP_KERNEL).ok()
+        })
+    }
+
+    /// Returns memory to the reserve if it is short, else frees it.
+    fn release_buf(&self, b: Arc<Buf>) {
+        let mut r = self.reserve.lock();
+        if r.len() < self.reserve_target {
+            let _ = r.push_within_capacity(b);
+        }
+    }
+
+    /// Finds or makes the slot for `blk`. Waits for fills in progress and,
+    /// when the shard is full of dirty blocks, writes some back.
+    fn get_block(self: &Arc<Self>, blk: u64, access: Access) -> Result<Got> {
+        let si = self.shard_index(blk);
+        loop {
+            let now = self.now_ms();
+            let mut g = self.lock_shard(si);
+            if let Some(id) = g.meta.lookup(blk) {
+                let r = match access {
+                    Access::Read => g.meta.pin_read(id),
+                    Access::Write => g.meta.write_hit(id, now),
+                };
+                match r {
+                    Ok(()) => {
+                        let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
+                        return Ok(Got::Hit(id, buf));
+                    }
+                    Err(_) => {
+                        g.wait();
+                        continue;
+                    }
+                }
+            }
+            let grow = budget::has_room(u64::from(self.block_size));
+            match g.meta.alloc(blk, 0, grow) {
+                Alloc::Ready(id) => {
+                    let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
+                    return Ok(Got::Miss(id, buf));
+                }
+                Alloc::Evicted { id, .. } => {
+                    inc(&self.stats.evictions);
+                    let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
+                    return Ok(Got::Miss(id, buf));
+                }
+                Alloc::NeedMemory(id) => {
+                    drop(g);
+                    let buf = self.alloc_buf_slow();
+                    let mut g = self.lock_shard(si);
+                    match buf {
+                        Some(buf) => {
+                            g.meta.attach_mem(id);
+                            g.bufs[id as usize] = Some(buf.clone());
+                            return Ok(Got::Miss(id, buf));
+                        }
+                        None => {
+                            g.meta.abort_fill(id, false);
+                            drop(g);
+                            self.notify(si);
+                            return Err(ENOMEM);
+                        }
+                    }
+                }
+                Alloc::Full => {
+                    drop(g);
+                    inc(&self.stats.full_waits);
+                    let r = self.writeback_shard(si, WbSelect::Oldest, false);
+                    if r.written == 0 && r.errors == 0 {
+                        // Everything is pinned, filling or being written:
+                        // wait for a change (or 10 ms).
+                        self.lock_shard(si).wait();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes a slot filled from the origin, or drops it on error.
+    fn end_fill(&self, blk: u64, id: SlotId, ok: bool) {
+        let si = self.shard_index(blk);
+        let mut g = self.lock_shard(si);
+        if ok {
+            g.meta.fill_done(id);
+        } else {
+            g.meta.abort_fill(id, true);
+        }
+        drop(g);
+        self.notify(si);
+    }
+
+    /// Reads `blk` into the `Filling` slot's buffer, with readahead of
+    /// following blocks when the miss continues a sequential run.
+    fn fill(self: &Arc<Self>, blk: u64, buf: &Arc<Buf>, may_readahead: bool) -> bool {
+        let prev = if may_readahead {
+            self.last_read_miss.xchg(blk, Relaxed)
+        } else {
+            u64::MAX - 1
+        };
+        let ra = if prev.wrapping_add(1) == blk {
+            (self.tun.readahead.load(Relaxed) as usize).min(RA_MAX)
+        } else {
+            0
+        };
+        let mut ra_slots: [Option<(u64, SlotId, Arc<Buf>)>; RA_MAX] =
+            core::array::from_fn(|_| None);
+        let mut n_ra = 0;
+        for i in 1..=ra as u64 {
+            let b = blk + i;
+            if b >= self.nr_blocks {
+                break;
+            }
+            let si = self.shard_index(b);
+            let mut g = self.lock_shard(si);
+            if g.meta.lookup(b).is_some() {
+                continue;
+            }
+            // Readahead never waits and never takes the reserve.
+            let a = g.meta.alloc(b, 0, false);
+            if matches!(a, Alloc::Evicted { .. }) {
+                inc(&self.stats.evictions);
+            }
+            let (id, buf) = match a {
+                Alloc::Ready(id) | Alloc::Evicted { id, .. } => match g.bufs[id as usize].clone() {
+                    Some(buf) => (id, buf),
+                    None => {
+                        g.meta.abort_fill(id, true);
+                        break;
+                    }
+                },
+                _ => break,
+            };
+            ra_slots[n_ra] = Some((b, id, buf));
+            n_ra += 1;
+        }
+        let mut batch = IoBatch::new(&self.bioset);
+        let main = batch.add_read(&self.origin, self.block_sector(blk), buf, false);
+        let mut idx = [usize::MAX; RA_MAX];
+        for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
+            if let Some((b, _, rb)) = s {
+                if let Some(j) = batch.add_read(&self.origin, self.block_sector(*b), rb, true) {
+                    idx[i] = j;
+                }
+            }
+        }
+        let res = batch.submit_and_wait();
+        for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
+            if let Some((b, id, _)) = s {
+                let ok = idx[i] != usize::MAX && res.ok(idx[i]);
+                if ok {
+                    inc(&self.stats.readahead);
+                }
+                self.end_fill(*b, *id, ok);
+            }
+        }
+        match main {
+            Some(i) if res.ok(i) => true,
+            _ => {
+                inc(&self.stats.fill_errors);
+                false
+            }
+        }
+    }
+
+    fn do_read(self: &Arc<Self>, bio: OwnedBio) {
+        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let si = self.shard_index(blk);
+        match self.get_block(blk, Access::Read) {
+            Ok(Got::Hit(id, buf)) => {
+                bio.copy_from_buf(&buf, off);
+                self.lock_shard(si).meta.unpin_read(id);
+                inc(&self.stats.read_hits);
+                bio.endio(BlkStatus::OK);
+            }
+            Ok(Got::Miss(id, buf)) => {
+                inc(&self.stats.read_misses);
+                if self.fill(blk, &buf, true) {
+                    bio.copy_from_buf(&buf, off);
+                    self.end_fill(blk, id, true);
+                    bio.endio(BlkStatus::OK);
+                } else {
+                    self.end_fill(blk, id, false);
+                    bio.endio(BlkStatus::IOERR);
+                }
+            }
+            Err(e) => bio.endio(if e == ENOMEM {
+                BlkStatus::RESOURCE
+            } else {
+                BlkStatus::IOERR
+            }),
+        }
+    }
+
+    fn do_write(self: &Arc<Self>, bio: OwnedBio) {
+        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let si = self.shard_index(blk);
+        let full = off == 0 && bio.size() == self.block_size;
+        let id = match self.get_block(blk, Access::Write) {
+            Ok(Got::Hit(id, buf)) => {
+                bio.copy_to_buf(&buf, off);
+                self.lock_shard(si).meta.unpin_write(id, self.now_ms());
+                self.notify(si);
+                inc(&self.stats.write_hits);
+                id
+            }
+            Ok(Got::Miss(id, buf)) => {
+                inc(&self.stats.write_misses);
+                if !full && !self.fill(blk, &buf, false) {
+                    self.end_fill(blk, id, false);
+                    bio.endio(BlkStatus::IOERR);
+                    return;
+                }
+                bio.copy_to_buf(&buf, off);
+                let mut g = self.lock_shard(si);
+                g.meta.fill_done_dirty(id, self.now_ms());
+                drop(g);
+                self.notify(si);
+                id
+            }
+            Err(e) => {
+                bio.endio(if e == ENOMEM {
+                    BlkStatus::RESOURCE
+                } else {
+                    BlkStatus::IOERR
+                });
+                return;
+            }
+        };
+        let through = self.mode() == Mode::Writethrough;
+        if through || bio.is_fua() {
+            let ok = self.write_through(si, blk, id, bio.is_fua());
+            if !ok && through {
+                // The origin has neither old nor new data for sure; drop
+                // the cached copy so reads go to the origin.
+                self.drop_block(si, blk);
+            }
+            bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
+        } else {
+            bio.endio(BlkStatus::OK);
+        }
+        self.after_dirtying();
+        self.arm_timer();
+    }
+
+    /// Writes one dirty block to the origin now (writethrough or FUA).
+    fn write_through(self: &Arc<Self>, si: usize, blk: u64, id: SlotId, fua: bool) -> bool {
+        let buf = loop {
+            let mut g = self.lock_shard(si);
+            if g.meta.lookup(blk) != Some(id) || !g.meta.is_dirty(id) {
+                // Someone else wrote it back (or it was discarded).
+                return true;
+            }
+            match g.meta.begin_writeback(id) {
+                Ok(()) => match g.bufs[id as usize].clone() {
+                    Some(b) => break b,
+                    None => return false,
+                },
+                Err(_) => g.wait(),
+            }
+        };
+        let mut batch = IoBatch::new(&self.bioset);
+        let i = batch.add_write(&self.origin, self.block_sector(blk), &[&*buf], fua);
+        let res = batch.submit_and_wait();
+        let ok = i.is_some_and(|i| res.ok(i));
+        let mut g = self.lock_shard(si);
+        g.meta.end_writeback(id, ok);
+        drop(g);
+        self.notify(si);
+        inc(&self.stats.writeback_bios);
+        if ok {
+            inc(&self.stats.writebacks);
+        } else {
+            inc(&self.stats.writeback_errors);
+        }
+        ok
+    }
+
+    /// Drops `blk` from the cache once nobody uses it.
+    fn drop_block(&self, si: usize, blk: u64) {
+        let mut g = self.lock_shard(si);
+        while let Some(id) = g.meta.lookup(blk) {
+            match g.meta.invalidate(id) {
+                Ok(_) => break,
+                Err(_) => g.wait(),
+            }
+        }
+        drop(g);
+        self.notify(si);
+    }
+
+    fn do_discard(self: &Arc<Self>, bio: OwnedBio) {
+        inc(&self.stats.discards);
+        let start = self.rel_sector(&bio);
+        let end = start + (u64::from(bio.size()) >> dm::SECTOR_SHIFT);
+        let spb = 1u64 << self.shift;
+        let mut s = start;
+        while s < end {
+            let (blk, off) = self.locate(s);
+            let blk_end = self.block_sector(blk) + spb;
+            let e = end.min(blk_end);
+            let si = self.shard_index(blk);
+            if off == 0 && e == blk_end {
+                self.drop_block(si, blk);
+            } else {
+                // Partial block: zero the discarded part of a cached copy,
+                // which stays dirty, so no stale data can come back.
+                let len = ((e - s) << dm::SECTOR_SHIFT) as u32;
+                let now = self.now_ms();
+                let mut g = self.lock_shard(si);
+                while let Some(id) = g.meta.lookup(blk) {
+                    match g.meta.write_hit(id, now) {
+                        Ok(()) => {
+                            if let Some(b) = g.bufs[id as usize].clone() {
+                                drop(g);
+                                b.zero(off, len);
+                                g = self.lock_shard(si);
+                            }
+                            g.meta.unpin_write(id, now);
+                            drop(g);
+                            self.notify(si);
+                            g = self.lock_shard(si);
+                            break;
+                        }
+                        Err(_) => g.wait(),
+                    }
+                }
+                drop(g);
+                self.notify(si);
+            }
+            s = e;
+        }
+        if self.origin.max_discard_sectors() > 0 {
+            bio.remap_submit(&self.origin, start);
+        } else {
+            bio.endio(BlkStatus::OK);
+        }
+    }
+
+    // ---- writeback ----
+
+    /// Writes back one round of dirty blocks of shard `si`. With `wait`,
+    /// dirty blocks pinned by a writer are waited for instead of skipped.
+    fn writeback_shard(&self, si: usize, sel: WbSelect, wait: bool) -> WbRound {
+        let mut out = WbRound::default();
+        let mut ids = [0 as SlotId; WB_ROUND];
+        let mut blks = [0u64; WB_ROUND];
+        let mut bufs: [Option<Arc<Buf>>; WB_ROUND] = core::array::from_fn(|_| None);
+        let mut n = 0;
+        {
+            let mut g = self.lock_shard(si);
+            loop {
+                let mut pinned = false;
+                let mut cands = [0 as SlotId; WB_ROUND];
+                let mut nc = 0;
+                for id in g.meta.dirty_iter() {
+                    let ok = match sel {
+                        WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
+                        WbSelect::Oldest => true,
+                    };
+                    if !ok {
+                        continue;
+                    }
+                    if nc == WB_ROUND {
+                        out.more = true;
+                        break;
+                    }
+                    cands[nc] = id;
+                    nc += 1;
+                }
+                for &id in cands.iter().take(nc) {
+                    match g.meta.begin_writeback(id) {
+                        Ok(()) => {
+                            ids[n] = id;
+                            blks[n] = g.meta.block(id);
+                            bufs[n] = g.bufs[id as usize].clone();
+                            if bufs[n].is_none() {
+                                // Cannot happen: indexed slots hold memory.
+                                g.meta.end_writeback(id, false);
+                                continue;
+                            }
+                            n += 1;
+                        }
+                        Err(Busy::Pinned) => {
+                            pinned = true;
+                            out.busy += 1;
+                        }
+                        Err(Busy::State(_)) => {}
+                    }
+                }
+                if n == 0 && pinned && wait {
+                    out.busy = 0;
+                    g.wait();
+                    continue;
+                }
+                break;
+            }
+        }
+        if n == 0 {
+            return out;
+        }
+        // Sort by block number so neighbours merge into one bio.
+        let mut order = [0usize; WB_ROUND];
+        for (i, o) in order.iter_mut().enumerate().take(n) {
+            *o = i;
+        }
+        order[..n].sort_unstable_by_key(|&i| blks[i]);
+        let mut ok = [false; WB_ROUND];
+        let mut start = 0;
+        while start < n {
+            let mut batch = IoBatch::new(&self.bioset);
+            let mut spans = [(0usize, 0usize, usize::MAX); dm::bio::BATCH_MAX];
+            let mut ns = 0;
+            while start < n && !batch.is_full() {
+                let mut end = start + 1;
+                while end < n
+                    && end - start < WB_MERGE
+                    && blks[order[end]] == blks[order[end - 1]] + 1
+                {
+                    end += 1;
+                }
+                let idx = match bufs[order[start]].as_deref() {
+                    Some(first) => {
+                        let first: &BlockBuf = first;
+                        let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
+                        for k in start..end {
+                            if let Some(b) = bufs[order[k]].as_deref() {
+                                list[k - start] = b;
+                            }
+                        }
+                        batch.add_write(
+                            &self.origin,
+                            self.block_sector(blks[order[start]]),
+                            &list[..end - start],
+                            false,
+                        )
+                    }
+                    None => None,
+                };
+                spans[ns] = (start, end, idx.unwrap_or(usize::MAX));
+                ns += 1;
+                start = end;
+            }
+            let nbios = batch.len() as u64;
+            let res = batch.submit_and_wait();
+            self.stats.writeback_bios.add(nbios, Relaxed);
+            for &(s, e, i) in spans.iter().take(ns) {
+                let good = i != usize::MAX && res.ok(i);
+                for k in s..e {
+                    ok[order[k]] = good;
+                }
+            }
+        }
+        let mut g = self.lock_shard(si);
+        for i in 0..n {
+            g.meta.end_writeback(ids[i], ok[i]);
+            if ok[i] {
+                out.written += 1;
+            } else {
+                out.errors += 1;
+            }
+        }
+        drop(g);
+        self.notify(si);
+        self.stats.writebacks.add(u64::from(out.written), Relaxed);
+        self.stats
+            .writeback_errors
+            .add(u64::from(out.errors), Relaxed);
+        out
+    }
+
+    /// Writes back every block dirty now, then flushes the origin. Fails if
+    /// any of those blocks could not be written or the flush failed.
+    pub(crate) fn flush_all(&self) -> Result {
+        let t = self.now_ms();
+        let mut failed = false;
+        for si in 0..self.nshards() {
+            // Writebacks already in flight may carry data dirtied before
+            // the flush: wait for them.
+            {
+                let mut g = self.lock_shard(si);
+                while g.meta.counts().writing > 0 {
+                    g.wait();
+                }
+            }
+            loop {
+                let r = self.writeback_shard(si, WbSelect::DirtyBy(t), true);
+                if r.errors > 0 {
+                    // Failed blocks stay dirty for a later retry; this
+                    // flush cannot claim durability.
+                    failed = true;
+                    break;
+                }
+                if !r.more && r.busy == 0 {
+                    break;
+                }
+                if r.written == 0 && r.errors == 0 && r.busy == 0 {
+                    break;
+                }
+            }
+        }
+        let flushed = self.origin.issue_flush();
+        if failed || flushed.is_err() {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    fn background_writeback(self: &Arc<Self>) {
+        memalloc::noio(|| {
+            let age = self.tun.max_age_ms.load(Relaxed);
+            if age > 0 {
+                let now = self.now_ms();
+                if let Some(t) = now.checked_sub(age) {
+                    for si in 0..self.nshards() {
+                        while self.writeback_shard(si, WbSelect::DirtyBy(t), false).more {}
+                    }
+                }
+            }
+            if self.mode() == Mode::Writeback && self.above_high_watermark() {
+                let low = u64::from(self.tun.low.load(Relaxed));
+                let mut idle_rounds = 0;
+                while self.dirty_blocks() * 100 > low * self.cap_blocks() && idle_rounds < 2 {
+                    let mut progress = false;
+                    for si in 0..self.nshards() {
+                        let r = self.writeback_shard(si, WbSelect::Oldest, false);
+                        progress |= r.written > 0;
+                    }
+                    if !progress {
+                        idle_rounds += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    // ---- messages and lifecycle ----
+
+    /// Drops every clean block and frees its memory. `EBUSY` while dirty
+    /// blocks remain.
+    pub(crate) fn invalidate_clean(&self) -> Result {
+        if self.dirty_blocks() > 0 {
+            return Err(EBUSY);
+        }
+        for si in 0..self.nshards() {
+            self.shrink_shard(si, u32::MAX);
+        }
+        if self.dirty_blocks() > 0 {
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
+    /// Frees up to `max` slots' memory in shard `si` (free slots first,
+    /// then clean LRU blocks). Returns how many were freed.
+    fn shrink_shard(&self, si: usize, max: u32) -> u32 {
+        let mut freed = 0;
+        while freed < max {
+            let mut g = self.lock_shard(si);
+            let Some((id, evicted)) = g.meta.reclaim_one() else {
+                break;
+            };
+            let b = g.bufs[id as usize].take();
+            drop(g);
+            if evicted.is_some() {
+                inc(&self.stats.evictions);
+            }
+            if let Some(b) = b {
+                self.release_buf(b);
+            }
+            freed += 1;
+        }
+        freed
+    }
+
+    /// Applies a new cap, evicting (and writing back as needed) to get
+    /// under it.
+    pub(crate) fn resize(&self, bytes: u64) -> Result {
+        if bytes > self.capacity_bytes() {
+            return Err(EINVAL);
+        }
+        self.set_cap(bytes);
+        for si in 0..self.nshards() {
+            let mut tries = 0;
+            loop {
+                let over = self.lock_shard(si).meta.over_cap();
+                if over == 0 {
+                    break;
+                }
+                if self.shrink_shard(si, over) < over {
+                    let r = self.writeback_shard(si, WbSelect::Oldest, true);
+                    if r.written == 0 {
+                        tries += 1;
+                        if tries > 100 {
+                            return Err(EBUSY);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the mode; switching to writethrough writes back first.
+    pub(crate) fn set_mode(&self, m: Mode) -> Result {
+        self.tun.mode.store(mode_to_u32(m), Relaxed);
+        if m == Mode::Writethrough {
+            self.flush_all()?;
+        }
+        Ok(())
+    }
+
+    /// Sets the watermarks.
+    pub(crate) fn set_watermarks(self: &Arc<Self>, high: u8, low: u8) {
+        self.tun.high.store(u32::from(high), Relaxed);
+        self.tun.low.store(u32::from(low), Relaxed);
+        self.after_dirtying();
+    }
+
+    /// Resets the counters.
+    pub(crate) fn clear_stats(&self) {
+        self.stats.clear();
+    }
+
+    /// The status line's values.
+    pub(crate) fn status(&self) -> Status {
+        let mut cached = 0u64;
+        let mut writing = 0u64;
+        let mut dirty = 0u64;
+        let mut mem = 0u64;
+        for si in 0..self.nshards() {
+            let c = self.lock_shard(si).meta.counts();
+            cached += u64::from(c.cached);
+            writing += u64::from(c.writing);
+            dirty += u64::from(c.dirty);
+            mem += u64::from(c.with_mem);
+        }
+        let reserve = self.reserve.lock().len() as u64;
+        let s = &self.stats;
+        let wb_err = s.writeback_errors.load(Relaxed);
+        let fill_err = s.fill_errors.load(Relaxed);
+        Status {
+            blocks_cached: cached,
+            dirty_blocks: dirty,
+            bytes_used: (mem + reserve) * u64::from(self.block_size),
+            cap_bytes: self.tun.cap_bytes.load(Relaxed),
+            read_hits: s.read_hits.load(Relaxed),
+            read_misses: s.read_misses.load(Relaxed),
+            write_hits: s.write_hits.load(Relaxed),
+            write_misses: s.write_misses.load(Relaxed),
+            writebacks: s.writebacks.load(Relaxed),
+            evictions: s.evictions.load(Relaxed),
+            readahead: s.readahead.load(Relaxed),
+            errors: wb_err + fill_err,
+            mode: self.mode(),
+            writeback_bios: s.writeback_bios.load(Relaxed),
+            writeback_errors: wb_err,
+            fill_errors: fill_err,
+            flushes: s.flushes.load(Relaxed),
+            discards: s.discards.load(Relaxed),
+            writing_blocks: writing,
+            full_waits: s.full_waits.load(Relaxed),
+        }
+    }
+
+    /// Stops background work and drains the workers; after this, no work
+    /// item holds a reference to `self`. Dirty data is left for the caller
+    /// to write back.
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.dying.store(1, Relaxed);
+        dm::flush_delayed_work(&self.wb_timer);
+        let wq = self.wq.lock().take();
+        // Destroying the queue drains every queued item.
+        drop(wq);
+    }
+}
