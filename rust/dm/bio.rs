@@ -400,10 +400,18 @@ impl BioSet {
     pub(crate) fn new(pool: u32) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             bs <- Opaque::try_ffi_init(move |slot: *mut bindings::bio_set| {
-                // SAFETY: `slot` is valid for writes and pinned.
-                kernel::error::to_result(unsafe {
-                    bindings::bioset_init(slot, pool, 0, bindings::BIOSET_NEED_BVECS as i32)
-                })
+                // SAFETY: `slot` is valid for writes and pinned. `bioset_init`
+                // (through `mempool_init`) expects a zeroed `bio_set`, as
+                // callers embed it in zeroed allocations; ours is not.
+                unsafe {
+                    core::ptr::write_bytes(slot, 0, 1);
+                    kernel::error::to_result(bindings::bioset_init(
+                        slot,
+                        pool,
+                        0,
+                        bindings::BIOSET_NEED_BVECS as i32,
+                    ))
+                }
             }),
         })
     }

@@ -6,6 +6,7 @@
 # status counters move.
 # vm-timeout: 300
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
 
 need_module dm-bufcache
 loop="$(make_loop 64)"
@@ -13,8 +14,13 @@ sz="$(blockdev --getsz "$loop")"
 dm="$(dm_create bc "0 $sz bufcache $loop 4096")"
 [ -b "$dm" ] || die "$dm is not a block device"
 
-status() { dmsetup status bc | awk '{ print $4, $5, $6, $7 }'; }
-log "status before: $(status)"
+# reads (hits + misses), writes (hits + misses), flushes, discards
+status() {
+	echo "$(($(bc_field bc read_hits) + $(bc_field bc read_misses)))" \
+		"$(($(bc_field bc write_hits) + $(bc_field bc write_misses)))" \
+		"$(bc_field bc flushes)" "$(bc_field bc discards)"
+}
+log "status before: $(bc_status bc)"
 read -r r0 w0 f0 d0 < <(status)
 
 fio_job=(--name=basic --rw=write --bs=64k --size=32M --offset=4M --direct=1
@@ -23,7 +29,7 @@ run fio --output-format=terse --terse-version=3 --filename="$dm" "${fio_job[@]}"
 log "fio through $dm: $(cut -d';' -f6,7 /tmp/fio1.out) (read KB, read bw)"
 
 read -r r1 w1 f1 d1 < <(status)
-log "status after fio: $r1 $w1 $f1 $d1"
+log "status after fio: $(bc_status bc)"
 [ "$w1" -ge $((w0 + 512)) ] || die "write counter did not move: $w0 -> $w1"
 [ "$r1" -ge $((r0 + 512)) ] || die "read counter did not move: $r0 -> $r1"
 
@@ -33,21 +39,27 @@ run fio --output-format=terse --terse-version=3 --filename="$loop" "${fio_job[@]
 	--verify_only >/tmp/fio2.out
 log "verified on $loop"
 
-# Byte-exact check with a random pattern, through the target and back.
+# Byte-exact check with a random pattern, through the target and back
+# (after the remove, every dirty block must have been written back).
 dm="$(dm_create bc "0 $sz bufcache $loop 4096")"
 run dd if=/dev/urandom of=/tmp/pattern bs=1M count=8 status=none
 run dd if=/tmp/pattern of="$dm" bs=1M seek=40 oflag=direct status=none
 want="$(sha256sum </tmp/pattern | cut -d' ' -f1)"
-got="$(dd if="$loop" bs=1M skip=40 count=8 iflag=direct status=none | sha256sum | cut -d' ' -f1)"
-assert_eq "$got" "$want" "origin content after write through bufcache"
+assert_eq "$(sha_range "$dm" 40 8)" "$want" "content read back through bufcache"
+run dmsetup remove bc
+assert_eq "$(sha_range "$loop" 40 8)" "$want" "origin content after remove"
+dm="$(dm_create bc "0 $sz bufcache $loop 4096")"
 
 # A flush through the target reaches the origin: the loop device's
-# completed-flush counter (field 16 of /sys/block/<dev>/stat) moves.
+# completed-flush counter (field 16 of /sys/block/<dev>/stat) moves, and
+# the dirty block written just before is on the origin.
 lname="$(basename "$loop")"
 fl0="$(awk '{ print $16 }' "/sys/block/$lname/stat")"
 read -r _ _ f2 _ < <(status)
-run dd if=/tmp/pattern of="$dm" bs=4k count=1 oflag=direct,sync status=none
-run sync "$dm"
+run dd if=/dev/urandom of=/tmp/blk bs=4k count=1 status=none
+run dd if=/tmp/blk of="$dm" bs=4k seek=100 count=1 oflag=direct,sync status=none
+assert_eq "$(dd if="$loop" bs=4k skip=100 count=1 iflag=direct status=none | sha256sum)" \
+	"$(sha256sum </tmp/blk)" "block on the origin after O_SYNC write"
 fl1="$(awk '{ print $16 }' "/sys/block/$lname/stat")"
 read -r _ _ f3 _ < <(status)
 log "origin flushes $fl0 -> $fl1, target flush counter $f2 -> $f3"
@@ -55,11 +67,13 @@ log "origin flushes $fl0 -> $fl1, target flush counter $f2 -> $f3"
 [ "$fl1" -gt "$fl0" ] || die "no flush reached the origin"
 
 # Discard passes down: the loop device punches a hole in its backing file,
-# which then reads back as zeroes.
+# which then reads back as zeroes, on the origin and through the cache.
 read -r _ _ _ d2 < <(status)
 run blkdiscard -o $((40 * 1024 * 1024)) -l $((8 * 1024 * 1024)) "$dm"
 read -r _ _ _ d3 < <(status)
 [ "$d3" -gt "$d2" ] || die "target saw no discard"
 cmp -n $((8 * 1024 * 1024)) <(dd if="$loop" bs=1M skip=40 count=8 iflag=direct status=none) /dev/zero ||
 	die "discarded range on the origin is not zeroes"
+cmp -n $((8 * 1024 * 1024)) <(dd if="$dm" bs=1M skip=40 count=8 iflag=direct status=none) /dev/zero ||
+	die "discarded range read through bufcache is not zeroes"
 log "OK"

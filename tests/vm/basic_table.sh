@@ -10,18 +10,27 @@ loop="$(make_loop 32)"
 sz="$(blockdev --getsz "$loop")"
 majmin="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
 
-# Round trip: what `dmsetup table` prints loads back to the same table.
-dm_create rt "0 $sz bufcache $loop 4096" >/dev/null
-t1="$(dmsetup table rt)"
-assert_eq "$t1" "0 $sz bufcache $majmin 4096" "table line"
-run dmsetup reload rt --table "$t1"
-run dmsetup resume rt
-t2="$(dmsetup table rt)"
-assert_eq "$t2" "$t1" "table after reload"
-dm_create rt2 "$t1" >/dev/null
-assert_eq "$(dmsetup table rt2)" "$t1" "table of a second device made from it"
-run dmsetup remove rt2
-run dmsetup remove rt
+# Round trip: what `dmsetup table` prints loads back to the same table,
+# with and without options.
+roundtrip() {
+	local line="$1" want="$2" t1 t2
+	dm_create rt "$line" >/dev/null
+	t1="$(dmsetup table rt)"
+	assert_eq "$t1" "$want" "table line"
+	run dmsetup reload rt --table "$t1"
+	run dmsetup resume rt
+	t2="$(dmsetup table rt)"
+	assert_eq "$t2" "$t1" "table after reload"
+	dm_create rt2 "$t1" >/dev/null
+	assert_eq "$(dmsetup table rt2)" "$t1" "table of a second device made from it"
+	run dmsetup remove rt2
+	run dmsetup remove rt
+	log "round trip OK: $t1"
+}
+roundtrip "0 $sz bufcache $loop 4096" "0 $sz bufcache $majmin 4096"
+roundtrip "0 $sz bufcache $loop 512 1 writethrough" "0 $sz bufcache $majmin 512 1 writethrough"
+roundtrip "0 $sz bufcache $loop 4096 11 readahead 0 max_age_ms 100 low_watermark 5 high_watermark 90 cache_size 1048576 writeback" \
+	"0 $sz bufcache $majmin 4096 11 cache_size 1048576 writeback high_watermark 90 low_watermark 5 max_age_ms 100 readahead 0"
 
 # A 4K-sector origin for the "smaller than the origin's block size" case.
 f4k="$(mktemp /tmp/lbs4k.XXXXXX)"
@@ -55,8 +64,20 @@ bad() {
 
 bad "0 $sz bufcache" "Not enough arguments"
 bad "0 $sz bufcache $loop" "Not enough arguments"
-bad "0 $sz bufcache $loop 4096 extra" "Too many arguments"
-bad "0 $sz bufcache $loop 4096 1 writeback" "Too many arguments"
+bad "0 $sz bufcache $loop 4096 extra" "Invalid <#opt_args>"
+bad "0 $sz bufcache $loop 4096 1" "Invalid <#opt_args>"
+bad "0 $sz bufcache $loop 4096 0 writeback" "Too many arguments"
+bad "0 $sz bufcache $loop 4096 1 writeback extra" "Too many arguments"
+bad "0 $sz bufcache $loop 4096 1 fast" "Unknown optional argument"
+bad "0 $sz bufcache $loop 4096 2 writeback writethrough" "Optional argument given twice"
+bad "0 $sz bufcache $loop 4096 1 cache_size" "Optional argument is missing its value"
+bad "0 $sz bufcache $loop 4096 2 cache_size 4096" "Invalid cache_size"
+bad "0 $sz bufcache $loop 4096 2 cache_size 64M" "Invalid cache_size"
+bad "0 $sz bufcache $loop 4096 2 high_watermark 101" "Invalid watermark"
+bad "0 $sz bufcache $loop 4096 4 high_watermark 10 low_watermark 20" "Invalid watermarks"
+bad "0 $sz bufcache $loop 4096 2 max_age_ms soon" "Invalid max_age_ms"
+bad "0 $sz bufcache $loop 4096 2 readahead 1000" "Invalid readahead"
+bad "0 $((sz - 1)) bufcache $loop 4096" "Target length must be a multiple of the block size"
 bad "0 $sz bufcache /dev/nonexistent 4096" "Origin device lookup failed"
 bad "0 $sz bufcache 250:250 4096" "Origin device lookup failed"
 bad "0 $sz bufcache $loop 0" "Invalid block size: must be a power of two"

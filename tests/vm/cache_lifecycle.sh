@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Lifecycle: suspend writes back (a noflush suspend does not), remove with
+# dirty data writes it back, a table reload keeps no stale data, background
+# writeback honours max_age_ms and the watermarks.
+# vm-timeout: 300
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
+
+need_module dm-bufcache
+loop="$(make_loop 64)"
+sz="$(blockdev --getsz "$loop")"
+held="max_age_ms 0 high_watermark 100 low_watermark 100"
+
+# Suspend writes back; a noflush suspend keeps dirty data cached.
+dm="$(bc_create lc "$loop" 4096 cache_size $((16 << 20)) $held)"
+run dd if=/dev/urandom of="$dm" bs=1M count=2 oflag=direct status=none
+run dmsetup suspend --noflush lc
+[ "$(bc_field lc dirty_blocks)" -gt 0 ] || die "noflush suspend wrote back"
+run dmsetup resume lc
+run dmsetup suspend lc
+assert_eq "$(bc_field lc dirty_blocks)" 0 "dirty after suspend"
+run dmsetup resume lc
+assert_eq "$(sha_range "$loop" 0 2)" "$(sha_range "$dm" 0 2)" "origin after suspend"
+
+# Remove with dirty data writes it back.
+run dd if=/dev/urandom of=/tmp/p bs=1M count=2 status=none
+run dd if=/tmp/p of="$dm" bs=1M seek=4 count=2 oflag=direct status=none
+[ "$(bc_field lc dirty_blocks)" -eq 512 ] || die "expected 512 dirty blocks"
+run dmsetup remove lc
+assert_eq "$(sha_range "$loop" 4 2)" "$(sha256sum </tmp/p | cut -d' ' -f1)" "origin after remove"
+
+# A reload starts with an empty cache: no stale data. Cache a range, change
+# it on the origin behind the suspended device, reload, read.
+dm="$(bc_create lc "$loop" 4096 cache_size $((16 << 20)) $held)"
+sha_range "$dm" 8 1 >/dev/null
+[ "$(bc_field lc blocks_cached)" -ge 256 ] || die "range not cached"
+run dmsetup suspend lc
+run dd if=/dev/urandom of=/tmp/q bs=1M count=1 status=none
+run dd if=/tmp/q of="$loop" bs=1M seek=8 count=1 oflag=direct status=none
+run dmsetup reload lc --table "$(dmsetup table lc)"
+run dmsetup resume lc
+assert_eq "$(sha_range "$dm" 8 1)" "$(sha256sum </tmp/q | cut -d' ' -f1)" "data after reload"
+run dmsetup remove lc
+
+# max_age_ms: dirty data is written back within about its age.
+dm="$(bc_create lc "$loop" 4096 cache_size $((16 << 20)) max_age_ms 200 high_watermark 100 low_watermark 100)"
+run dd if=/dev/urandom of="$dm" bs=1M count=1 oflag=direct status=none
+for _ in $(seq 1 50); do
+	[ "$(bc_field lc dirty_blocks)" -eq 0 ] && break
+	sleep 0.2
+done
+assert_eq "$(bc_field lc dirty_blocks)" 0 "dirty blocks 10 s after writing with max_age_ms 200"
+run dmsetup remove lc
+
+# Watermarks: crossing high_watermark starts writeback down to about low.
+dm="$(bc_create lc "$loop" 4096 cache_size $((8 << 20)) max_age_ms 0 high_watermark 50 low_watermark 10)"
+run dd if=/dev/urandom of="$dm" bs=1M count=6 oflag=direct status=none
+for _ in $(seq 1 50); do
+	[ "$(bc_field lc dirty_blocks)" -le $((2048 * 10 / 100 + 64)) ] && break
+	sleep 0.2
+done
+d="$(bc_field lc dirty_blocks)"
+log "after 6 MiB into an 8 MiB cache with watermarks 50/10: $(bc_status lc)"
+[ "$d" -le $((2048 * 10 / 100 + 64)) ] || die "watermark writeback left $d dirty blocks"
+[ "$d" -gt 0 ] || log "note: writeback went below the low watermark"
+run dmsetup remove lc
+log "OK"

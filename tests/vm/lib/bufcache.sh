@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-2.0
+# bufcache-specific helpers for the guest tests. Source after common.sh.
+
+# Status fields in order (Documentation/bufcache.rst, rust/cache/status.rs).
+BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
+	read_misses write_hits write_misses writebacks evictions readahead
+	errors mode writeback_bios writeback_errors fill_errors flushes discards
+	writing_blocks full_waits)
+
+# bc_field NAME FIELD: one status field of the bufcache device NAME.
+bc_field() {
+	local name="$1" field="$2" i line
+	line="$(dmsetup status "$name")" || die "dmsetup status $name failed"
+	for i in "${!BC_FIELDS[@]}"; do
+		if [ "${BC_FIELDS[$i]}" = "$field" ]; then
+			# "<start> <len> bufcache f1 f2 ..."
+			awk -v k=$((i + 4)) '{ print $k }' <<<"$line"
+			return 0
+		fi
+	done
+	die "bc_field: unknown field '$field'"
+}
+
+# bc_status NAME: the status as "field=value ..." for logs.
+bc_status() {
+	local name="$1" line i out=""
+	line="$(dmsetup status "$name")" || die "dmsetup status $name failed"
+	read -r -a w <<<"$line"
+	for i in "${!BC_FIELDS[@]}"; do
+		out+="${BC_FIELDS[$i]}=${w[$((i + 3))]:-?} "
+	done
+	echo "$out"
+}
+
+# bc_create NAME ORIGIN BLOCK_SIZE [OPT...]: create a bufcache device over
+# ORIGIN covering all of it; echo /dev/dm-N. Options are counted for you.
+bc_create() {
+	local name="$1" origin="$2" bs="$3" sz
+	shift 3
+	sz="$(blockdev --getsz "$origin")" || die "blockdev --getsz $origin failed"
+	sz=$((sz / (bs / 512) * (bs / 512)))
+	if [ $# -gt 0 ]; then
+		dm_create "$name" "0 $sz bufcache $origin $bs $# $*"
+	else
+		dm_create "$name" "0 $sz bufcache $origin $bs"
+	fi
+}
+
+# fio_write DEV OFFSET SIZE [FIO-ARG...]: write SIZE bytes at OFFSET with
+# crc32c verify headers, verify them through DEV, fail on any error.
+fio_write() {
+	local dev="$1" off="$2" size="$3"
+	shift 3
+	run fio --output-format=terse --terse-version=3 --name=w --filename="$dev" \
+		--rw=write --bs=64k --offset="$off" --size="$size" --direct=1 \
+		--ioengine=psync --verify=crc32c --verify_fatal=1 --do_verify=1 "$@" >/dev/null
+}
+
+# fio_verify DEV OFFSET SIZE [FIO-ARG...]: verify what fio_write wrote.
+fio_verify() {
+	local dev="$1" off="$2" size="$3"
+	shift 3
+	run fio --output-format=terse --terse-version=3 --name=w --filename="$dev" \
+		--rw=write --bs=64k --offset="$off" --size="$size" --direct=1 \
+		--ioengine=psync --verify=crc32c --verify_fatal=1 --verify_only "$@" >/dev/null
+}
+
+# sha_range DEV OFFSET_MB COUNT_MB: sha256 of a range, read with O_DIRECT.
+sha_range() {
+	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct status=none | sha256sum | cut -d' ' -f1
+}
+
+# expect_fail WHAT CMD...: CMD must fail.
+expect_fail() {
+	local what="$1"
+	shift
+	if "$@" 2>/tmp/expect_fail.err; then
+		die "$what: '$*' succeeded but should have failed"
+	fi
+	log "$what: refused as expected ($(head -c 200 /tmp/expect_fail.err | tr '\n' ' '))"
+}
