@@ -597,31 +597,20 @@ impl Inner {
             None if write && off == 0 && bio.size() == self.block_size => {
                 // A full-block write miss needs no read; take it inline if a
                 // slot with memory is at hand without blocking.
-                let a = g.meta.alloc(blk, 0, false);
-                if matches!(a, Alloc::Evicted { .. }) {
-                    inc(&self.stats.evictions);
-                }
-                match a {
-                    Alloc::Ready(id) | Alloc::Evicted { id, .. } => {
-                        let Some(buf) = g.bufs[id as usize].clone() else {
-                            g.meta.abort_fill(id, true);
-                            return Some(bio);
-                        };
-                        drop(g);
-                        bio.copy_to_buf(&buf, 0);
-                        let mut g = self.lock_shard(si);
-                        g.meta.fill_done_dirty(id, now);
-                        drop(g);
-                        self.notify(si);
-                        inc(&self.stats.write_misses);
-                        bio.endio(BlkStatus::OK);
-                        self.after_dirtying();
-                        self.arm_timer();
-                        None
-                    }
-                    Alloc::NeedMemory(_) => unreachable!("alloc without grow"),
-                    Alloc::Full => Some(bio),
-                }
+                drop(g);
+                let Some((id, buf)) = self.alloc_nowait(si, blk) else {
+                    return Some(bio);
+                };
+                bio.copy_to_buf(&buf, 0);
+                let mut g = self.lock_shard(si);
+                g.meta.fill_done_dirty(id, now);
+                drop(g);
+                self.notify(si);
+                inc(&self.stats.write_misses);
+                bio.endio(BlkStatus::OK);
+                self.after_dirtying();
+                self.arm_timer();
+                None
             }
             None => Some(bio),
         }
@@ -672,6 +661,45 @@ impl Inner {
             let b = Buf::alloc(self.block_size, Gfp::Noio)?;
             Arc::new(b, GFP_KERNEL).ok()
         })
+    }
+
+    /// Makes a `Filling` slot for uncached `blk` without ever sleeping:
+    /// a free slot, new memory from a non-blocking allocation (if the cap
+    /// and the budget allow), or an evicted clean block. `None` if `blk` is
+    /// cached already or nothing is available right now.
+    fn alloc_nowait(&self, si: usize, blk: u64) -> Option<(SlotId, Arc<Buf>)> {
+        let mut g = self.lock_shard(si);
+        if g.meta.lookup(blk).is_some() {
+            return None;
+        }
+        let grow = budget::has_room(u64::from(self.block_size));
+        match g.meta.alloc(blk, 0, grow) {
+            Alloc::Ready(id) => g.bufs[id as usize].clone().map(|b| (id, b)),
+            Alloc::Evicted { id, .. } => {
+                inc(&self.stats.evictions);
+                g.bufs[id as usize].clone().map(|b| (id, b))
+            }
+            Alloc::NeedMemory(id) => {
+                drop(g);
+                let buf = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                    .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
+                let mut g = self.lock_shard(si);
+                match buf {
+                    Some(b) => {
+                        g.meta.attach_mem(id);
+                        g.bufs[id as usize] = Some(b.clone());
+                        Some((id, b))
+                    }
+                    None => {
+                        g.meta.abort_fill(id, false);
+                        drop(g);
+                        self.notify(si);
+                        None
+                    }
+                }
+            }
+            Alloc::Full => None,
+        }
     }
 
     /// Returns memory to the reserve if it is short, else frees it.
@@ -783,24 +811,12 @@ impl Inner {
                 break;
             }
             let si = self.shard_index(b);
-            let mut g = self.lock_shard(si);
-            if g.meta.lookup(b).is_some() {
+            if self.lock_shard(si).meta.lookup(b).is_some() {
                 continue;
             }
             // Readahead never waits and never takes the reserve.
-            let a = g.meta.alloc(b, 0, false);
-            if matches!(a, Alloc::Evicted { .. }) {
-                inc(&self.stats.evictions);
-            }
-            let (id, buf) = match a {
-                Alloc::Ready(id) | Alloc::Evicted { id, .. } => match g.bufs[id as usize].clone() {
-                    Some(buf) => (id, buf),
-                    None => {
-                        g.meta.abort_fill(id, true);
-                        break;
-                    }
-                },
-                _ => break,
+            let Some((id, buf)) = self.alloc_nowait(si, b) else {
+                break;
             };
             ra_slots[n_ra] = Some((b, id, buf));
             n_ra += 1;

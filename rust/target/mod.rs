@@ -100,6 +100,14 @@ impl dm::Target for Bufcache {
             opts: t.opts,
         };
         let inner = Inner::new(origin, geo).map_err(|_| nomem())?;
+        pr_info!(
+            "{}: {} byte blocks, cap {} bytes, module budget {} of {} bytes in use\n",
+            inner.origin.name().to_str().unwrap_or("?"),
+            inner.block_size,
+            cap_bytes,
+            budget::used(),
+            budget::budget()
+        );
         inner.arm_timer();
         KBox::pin(Bufcache { inner }, GFP_KERNEL).map_err(|_| nomem())
     }
@@ -143,7 +151,7 @@ impl dm::Target for Bufcache {
         let inner = &self.inner;
         let m = message::parse(args).inspect_err(|e| {
             pr_err!(
-                "bufcache: message refused: {}\n",
+                "message refused: {}\n",
                 e.msg().to_str().unwrap_or("?")
             );
         });
@@ -152,20 +160,20 @@ impl dm::Target for Bufcache {
             Message::Flush => {
                 inner.stats.flushes.add(1, kernel::sync::atomic::Relaxed);
                 inner.flush_all().inspect_err(|_| {
-                    pr_err!("bufcache: flush: writeback or origin flush failed\n");
+                    pr_err!("flush: writeback or origin flush failed\n");
                 })
             }
             Message::Invalidate => inner.invalidate_clean().inspect_err(|_| {
-                pr_err!("bufcache: invalidate: dirty blocks remain; send 'flush' first\n");
+                pr_err!("invalidate: dirty blocks remain; send 'flush' first\n");
             }),
             Message::CacheSize(bytes) => {
                 if table::check_cache_size(bytes, inner.block_size).is_err() {
-                    pr_err!("bufcache: cache_size: must be at least 16 blocks\n");
+                    pr_err!("cache_size: must be at least 16 blocks\n");
                     return Err(EINVAL);
                 }
                 if bytes > inner.capacity_bytes() {
                     pr_err!(
-                        "bufcache: cache_size: cannot grow beyond {} bytes without a table reload\n",
+                        "cache_size: cannot grow beyond {} bytes without a table reload\n",
                         inner.capacity_bytes()
                     );
                     return Err(EINVAL);
@@ -181,7 +189,7 @@ impl dm::Target for Bufcache {
                     o.mode_set = true;
                 }
                 inner.set_mode(mode).inspect_err(|_| {
-                    pr_err!("bufcache: mode: writeback before writethrough failed\n");
+                    pr_err!("mode: writeback before writethrough failed\n");
                 })
             }
             Message::Watermarks(high, low) => {
@@ -216,7 +224,7 @@ impl dm::Target for Bufcache {
             return;
         }
         if memalloc::noio(|| self.inner.flush_all()).is_err() {
-            pr_err!("bufcache: suspend: writeback failed; dirty data stays cached\n");
+            pr_err!("suspend: writeback failed; dirty data stays cached\n");
         }
     }
 
@@ -234,14 +242,14 @@ impl Drop for Bufcache {
             match memalloc::noio(|| self.inner.flush_all()) {
                 Ok(()) => break,
                 Err(_) => pr_err!(
-                    "bufcache: unload: writeback failed (attempt {}/3)\n",
+                    "unload: writeback failed (attempt {}/3)\n",
                     attempt
                 ),
             }
         }
         if self.inner.mode() == Mode::Writeback && self.inner.status().dirty_blocks > 0 {
             pr_err!(
-                "bufcache: unload: {} dirty blocks could not be written back and are lost\n",
+                "unload: {} dirty blocks could not be written back and are lost\n",
                 self.inner.status().dirty_blocks
             );
         }

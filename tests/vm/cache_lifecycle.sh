@@ -34,7 +34,7 @@ assert_eq "$(sha_range "$loop" 4 2)" "$(sha256sum </tmp/p | cut -d' ' -f1)" "ori
 # it on the origin behind the suspended device, reload, read.
 dm="$(bc_create lc "$loop" 4096 cache_size $((16 << 20)) $held)"
 sha_range "$dm" 8 1 >/dev/null
-[ "$(bc_field lc blocks_cached)" -ge 256 ] || die "range not cached"
+[ "$(bc_field lc blocks_cached)" -ge 256 ] || die "range not cached: $(bc_status lc)"
 run dmsetup suspend lc
 run dd if=/dev/urandom of=/tmp/q bs=1M count=1 status=none
 run dd if=/tmp/q of="$loop" bs=1M seek=8 count=1 oflag=direct status=none

@@ -1,0 +1,234 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# /init of the test VM (PID 1), installed by scripts/mkinitramfs.sh.
+#
+# Kernel command line (set by scripts/vm-run.sh; /proc/cmdline is read, so
+# dotted names are fine):
+#   bufcache.tests=a,b        tests to run: /tests/vm/<name>.sh, in order
+#   bufcache.boot=N           boot index (vm-boots), given to tests as $BOOT
+#   bufcache.boots=N          number of boots of this test, as $BOOTS
+#   bufcache.timeout=S        per-test timeout in seconds (default 300)
+#   bufcache.kmemleak=0|1     scan for leaks after each test (default 1)
+#   bufcache.env.NAME=VALUE   exported to the tests as NAME=VALUE
+#
+# Channels:
+#   ttyS0 (kernel console)  the whole kernel log at full loglevel, plus
+#                           "bufcache-test: BEGIN|END|CRASH ..." markers
+#                           written through /dev/kmsg
+#   ttyS1 (results)         this script's own messages, each test's
+#                           stdout+stderr between "==== OUTPUT BEGIN/END"
+#                           lines, one "RESULT <name> PASS|FAIL|SKIP rc=N"
+#                           line per test, then the full dmesg between
+#                           "==== DMESG BEGIN/END", then "==== DONE"
+#
+# Exit code 77 from a test means SKIP. At the end the VM reboots, which
+# ends QEMU (-no-reboot).
+#
+# No "set -e": PID 1 must never exit (the kernel would panic), every error
+# is handled explicitly and the script always reaches the reboot.
+set -uo pipefail
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LANG=C LC_ALL=C
+# No udev in the guest: let libdevmapper make /dev/mapper nodes itself.
+export DM_DISABLE_UDEV=1
+
+# The plumbing below uses bash builtins and the static busybox: under TCG,
+# every start of a dynamically linked binary costs ~0.1 s.
+BB=/usr/bin/busybox
+RESULTS_TTY=/dev/ttyS1
+TESTDIR=/tests/vm
+SKIP_RC=77
+
+# /proc/uptime as "12.34" and as centiseconds, without forking.
+uptime_s() {
+	local up _
+	read -r up _ </proc/uptime
+	echo "$up"
+}
+uptime_cs() {
+	local up _
+	read -r up _ </proc/uptime
+	up="${up/./}"
+	echo $((10#$up))
+}
+
+kmsg() {
+	echo "bufcache-test: $*" >/dev/kmsg 2>/dev/null || true
+}
+
+# Results channel is fd 3 (opened below).
+say() {
+	echo "$*" >&3 2>/dev/null || true
+}
+
+finish() {
+	local sysrq=/proc/sysrq-trigger
+	$BB sync
+	# stty sets the attributes with TCSADRAIN: it returns only when the
+	# UART has sent everything, so nothing is lost at reboot.
+	$BB stty -F "$RESULTS_TTY" -opost >/dev/null 2>&1 || $BB sleep 1
+	exec 3>&-
+	kmsg "REBOOT"
+	$BB reboot -f
+	# Should not get here; make sure QEMU still ends.
+	echo b >"$sysrq"
+	$BB sleep 1000000
+}
+
+fatal() {
+	kmsg "INIT FAILED: $*"
+	say "INIT FAILED: $*"
+	finish
+}
+
+mount_fs() { # type where [options]
+	local type="$1" where="$2" opts="${3:-}"
+	[ -d "$where" ] || $BB mkdir -p "$where" || fatal "mkdir $where"
+	$BB mount -t "$type" ${opts:+-o "$opts"} "$type" "$where" 2>/dev/null && return 0
+	# Already mounted (devtmpfs may be)?
+	$BB grep -q "^[^ ]* $where " /proc/mounts 2>/dev/null ||
+		fatal "mount -t $type $where failed"
+}
+
+mount_fs proc /proc
+mount_fs sysfs /sys
+mount_fs devtmpfs /dev
+mount_fs tmpfs /dev/shm mode=1777
+mount_fs tmpfs /tmp mode=1777
+mount_fs tmpfs /run mode=0755
+mount_fs debugfs /sys/kernel/debug
+mount_fs cgroup2 /sys/fs/cgroup
+echo bufcache-vm >/proc/sys/kernel/hostname
+# devtmpfs has no /dev/fd & co (bash process substitution needs /dev/fd).
+$BB ln -sf /proc/self/fd /dev/fd
+$BB ln -sf /proc/self/fd/0 /dev/stdin
+$BB ln -sf /proc/self/fd/1 /dev/stdout
+$BB ln -sf /proc/self/fd/2 /dev/stderr
+
+# The full kernel log must reach the console (ttyS0).
+echo "8 4 1 8" >/proc/sys/kernel/printk || kmsg "cannot set kernel.printk"
+
+if [ -c "$RESULTS_TTY" ]; then
+	$BB stty -F "$RESULTS_TTY" raw -echo -opost >/dev/null 2>&1 || true
+	exec 3>"$RESULTS_TTY" || fatal "cannot open $RESULTS_TTY"
+else
+	kmsg "no $RESULTS_TTY: results go to the console"
+	exec 3>/dev/console
+fi
+# Stray output of this script goes to the results channel too.
+exec </dev/null >&3 2>&3
+
+TESTS=""
+BOOT=1
+BOOTS=1
+TIMEOUT=300
+KMEMLEAK=1
+read -r -a cmdline </proc/cmdline || fatal "cannot read /proc/cmdline"
+for w in "${cmdline[@]}"; do
+	case "$w" in
+	bufcache.tests=*) TESTS="${w#*=}" ;;
+	bufcache.boot=*) BOOT="${w#*=}" ;;
+	bufcache.boots=*) BOOTS="${w#*=}" ;;
+	bufcache.timeout=*) TIMEOUT="${w#*=}" ;;
+	bufcache.kmemleak=*) KMEMLEAK="${w#*=}" ;;
+	bufcache.env.*=*)
+		w="${w#bufcache.env.}"
+		case "${w%%=*}" in
+		[A-Za-z_]*) export "${w%%=*}=${w#*=}" ;;
+		*) kmsg "ignoring bad bufcache.env name '${w%%=*}'" ;;
+		esac
+		;;
+	esac
+done
+export BOOT BOOTS
+case "$TIMEOUT" in '' | *[!0-9]*) fatal "bad bufcache.timeout=$TIMEOUT" ;; esac
+
+KMEMLEAK_FILE=/sys/kernel/debug/kmemleak
+if [ "$KMEMLEAK" = 1 ] && ! [ -w "$KMEMLEAK_FILE" ]; then
+	say "note: kmemleak is not available (no $KMEMLEAK_FILE): leak checks off"
+	KMEMLEAK=0
+fi
+
+# Leaks are reported for objects allocated while the test ran: "clear"
+# before the test forgets everything older. A leak shows up only in a scan
+# that starts 5 s (MSECS_MIN_AGE) or more after the allocation, and only if
+# the object's checksum did not change since the previous scan: so scan
+# once right after the test, and again 6 s after it ended.
+kmemleak_clear() {
+	[ "$KMEMLEAK" = 1 ] || return 0
+	echo clear >"$KMEMLEAK_FILE" 2>/dev/null || say "note: kmemleak clear failed"
+}
+
+kmemleak_check() {
+	local name="$1" ended="$2" report line wait
+	[ "$KMEMLEAK" = 1 ] || return 0
+	echo scan >"$KMEMLEAK_FILE" 2>/dev/null || {
+		say "note: kmemleak scan failed (kmemleak disabled itself?)"
+		return 0
+	}
+	wait=$((ended + 600 - $(uptime_cs)))
+	[ "$wait" -le 0 ] || $BB sleep "$((wait / 100)).$(printf '%02d' $((wait % 100)))"
+	echo scan >"$KMEMLEAK_FILE" 2>/dev/null || true
+	report="$(<"$KMEMLEAK_FILE")" || true
+	[ -n "$report" ] || return 0
+	# The report lives in debugfs only: copy it into the kernel log so
+	# the harness sees it on the console like any other splat.
+	kmsg "kmemleak report after $name:"
+	while IFS= read -r line; do
+		echo "kmemleak: $line" >/dev/kmsg 2>/dev/null || true
+	done <<<"$report"
+}
+
+run_test() {
+	local name="$1" script="$TESTDIR/$1.sh" rc start ended elapsed verdict extra=""
+	if [ ! -f "$script" ]; then
+		say "RESULT $name FAIL rc=127 (no such test: $script)"
+		return
+	fi
+	kmemleak_clear
+	start="$(uptime_s)"
+	kmsg "BEGIN $name boot=$BOOT/$BOOTS uptime=$start"
+	say "==== OUTPUT BEGIN $name"
+	(
+		cd /tmp || exit 1
+		export TEST_NAME="$name"
+		exec timeout -k 10 "$TIMEOUT" bash "$script"
+	) </dev/null >&3 2>&3
+	rc=$?
+	ended="$(uptime_cs)"
+	say "==== OUTPUT END $name"
+	# timeout(1) exits 124; when the test ignored SIGTERM it sends SIGKILL
+	# to its whole process group, itself included (137 after the time).
+	if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $((ended - 10#${start/./})) -ge $((TIMEOUT * 100)) ]; }; then
+		extra=" timeout=${TIMEOUT}s"
+		kmsg "TIMEOUT $name after ${TIMEOUT}s: blocked tasks follow"
+		echo w >/proc/sysrq-trigger 2>/dev/null || true
+	fi
+	kmemleak_check "$name" "$ended"
+	elapsed="$((ended - 10#${start/./}))"
+	elapsed="$((elapsed / 100)).$(((elapsed % 100) / 10))"
+	kmsg "END $name rc=$rc elapsed=${elapsed}s"
+	case "$rc" in
+	0) verdict=PASS ;;
+	"$SKIP_RC") verdict=SKIP ;;
+	*) verdict=FAIL ;;
+	esac
+	say "RESULT $name $verdict rc=$rc elapsed=${elapsed}s$extra"
+}
+
+read -r release </proc/sys/kernel/osrelease
+read -r _ memtotal _ </proc/meminfo
+read -r cpus </sys/devices/system/cpu/online
+say "==== GUEST $release boot=$BOOT/$BOOTS uptime=$(uptime_s)s mem=${memtotal}kB cpus=$cpus"
+[ -n "$TESTS" ] || say "no tests given (bufcache.tests=)"
+IFS=, read -r -a test_list <<<"$TESTS"
+for t in "${test_list[@]}"; do
+	run_test "$t"
+done
+
+say "==== DMESG BEGIN"
+dmesg >&3 2>&1 || say "dmesg failed"
+say "==== DMESG END"
+say "==== DONE"
+finish
