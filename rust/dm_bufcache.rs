@@ -36,6 +36,14 @@ module! {
             default: 0,
             description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
         },
+        test_unsafe_shrinker_writeback: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: shrinker writes back and waits on __GFP_IO alone",
+        },
+        test_skip_scope_replay: u32 {
+            default: 0,
+            description: "TEST ONLY: workers do not re-apply the submitter's memalloc scope",
+        },
     },
 }
 
@@ -48,6 +56,10 @@ struct BufcacheModule {
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         target::budget::init(*module_parameters::max_cache_size_bytes.value());
+        target::knobs::init(
+            *module_parameters::test_unsafe_shrinker_writeback.value(),
+            *module_parameters::test_skip_scope_replay.value(),
+        );
         try_pin_init!(Self {
             registration <- target::register(module),
         })

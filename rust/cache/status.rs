@@ -11,7 +11,7 @@ use core::fmt;
 use super::table::Mode;
 
 /// Names of the status fields, in order (also the documentation's order).
-pub const FIELDS: [&str; 20] = [
+pub const FIELDS: [&str; 30] = [
     "blocks_cached",
     "dirty_blocks",
     "bytes_used",
@@ -32,6 +32,16 @@ pub const FIELDS: [&str; 20] = [
     "discards",
     "writing_blocks",
     "full_waits",
+    "shrink_scans",
+    "shrink_freed",
+    "shrink_skip_gfp",
+    "shrink_skip_lock",
+    "reserve_in_use",
+    "blocking_allocs",
+    "shrink_scans_nofs",
+    "shrink_scans_noio",
+    "scope_captured",
+    "scope_replayed",
 ];
 
 /// Everything the status line reports.
@@ -78,6 +88,27 @@ pub struct Status {
     /// Times an allocation had to wait for writeback because the cache was
     /// full of dirty or busy blocks.
     pub full_waits: u64,
+    /// Shrinker scans (calls of `scan_objects`).
+    pub shrink_scans: u64,
+    /// Buffers the shrinker freed (or returned to the reserve).
+    pub shrink_freed: u64,
+    /// Scans that found dirty data but whose gfp mask forbade starting
+    /// writeback (no `__GFP_FS` or no `__GFP_IO`).
+    pub shrink_skip_gfp: u64,
+    /// Shards skipped by a scan because their lock was taken.
+    pub shrink_skip_lock: u64,
+    /// Reserve buffers currently in use.
+    pub reserve_in_use: u64,
+    /// Blocking (`GFP_NOIO`) buffer allocations.
+    pub blocking_allocs: u64,
+    /// Scans from a context with `__GFP_IO` but without `__GFP_FS` (NOFS).
+    pub shrink_scans_nofs: u64,
+    /// Scans from a context without `__GFP_IO` (NOIO).
+    pub shrink_scans_noio: u64,
+    /// Deferred bios whose submitter ran in a NOIO or NOFS scope.
+    pub scope_captured: u64,
+    /// Of those, bios whose worker ran with that scope re-applied.
+    pub scope_replayed: u64,
 }
 
 impl Status {
@@ -85,7 +116,8 @@ impl Status {
     pub fn format(&self, w: &mut impl fmt::Write) -> fmt::Result {
         write!(
             w,
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} \
+             {} {} {} {} {} {} {} {} {} {}",
             self.blocks_cached,
             self.dirty_blocks,
             self.bytes_used,
@@ -106,6 +138,16 @@ impl Status {
             self.discards,
             self.writing_blocks,
             self.full_waits,
+            self.shrink_scans,
+            self.shrink_freed,
+            self.shrink_skip_gfp,
+            self.shrink_skip_lock,
+            self.reserve_in_use,
+            self.blocking_allocs,
+            self.shrink_scans_nofs,
+            self.shrink_scans_noio,
+            self.scope_captured,
+            self.scope_replayed,
         )
     }
 }
@@ -137,6 +179,16 @@ mod tests {
             discards: 18,
             writing_blocks: 19,
             full_waits: 20,
+            shrink_scans: 21,
+            shrink_freed: 22,
+            shrink_skip_gfp: 23,
+            shrink_skip_lock: 24,
+            reserve_in_use: 25,
+            blocking_allocs: 26,
+            shrink_scans_nofs: 27,
+            shrink_scans_noio: 28,
+            scope_captured: 29,
+            scope_replayed: 30,
         };
         let mut out = String::new();
         s.format(&mut out).unwrap();

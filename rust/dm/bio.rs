@@ -12,6 +12,7 @@ use kernel::types::Opaque;
 
 use crate::sys::{self, bindings};
 
+use super::memalloc::MemallocFlags;
 use super::{BlockBuf, DmDev};
 
 /// The operation of a bio (`bio_op()`), reduced to what a target handles.
@@ -77,6 +78,8 @@ impl MapResult {
 /// call.
 pub(crate) struct MapBio<'a> {
     bio: NonNull<bindings::bio>,
+    /// The target reserved per-bio data for a captured memalloc scope.
+    scope: bool,
     _p: PhantomData<&'a mut bindings::bio>,
 }
 
@@ -84,12 +87,30 @@ impl MapBio<'_> {
     /// # Safety
     ///
     /// `bio` must be the bio DM passed to the target's `map` callback, and
-    /// the object must not outlive that call.
-    pub(super) unsafe fn from_raw(bio: NonNull<bindings::bio>) -> Self {
+    /// the object must not outlive that call. If `scope`, the target must
+    /// have set `per_io_data_size` to at least `size_of::<u32>()`.
+    pub(super) unsafe fn from_raw(bio: NonNull<bindings::bio>, scope: bool) -> Self {
         // INVARIANT: guaranteed by the caller.
         Self {
             bio,
+            scope,
             _p: PhantomData,
+        }
+    }
+
+    /// Records the submitting task's memalloc scope (`PF_MEMALLOC_NOIO`,
+    /// `PF_MEMALLOC_NOFS`) with the bio, for a worker to re-apply. A no-op
+    /// unless the target asked for it ([`super::Target::CAPTURE_SCOPE`]).
+    pub(crate) fn capture_scope(&mut self) {
+        if !self.scope {
+            return;
+        }
+        let flags = MemallocFlags::current();
+        // SAFETY: DM reserved `per_io_data_size >= 4` bytes of per-bio
+        // data for this target (from_raw's contract), which the clone owns.
+        unsafe {
+            let p = sys::dm_per_bio_data(self.bio.as_ptr(), core::mem::size_of::<u32>());
+            p.cast::<u32>().write(flags.bits());
         }
     }
 
@@ -159,7 +180,10 @@ impl MapBio<'_> {
         // INVARIANT: DM hands the bio to the target for good when `map`
         // returns `DM_MAPIO_SUBMITTED`.
         (
-            OwnedBio { bio: self.bio },
+            OwnedBio {
+                bio: self.bio,
+                scope: self.scope,
+            },
             MapResult(sys::DM_MAPIO_SUBMITTED),
         )
     }
@@ -196,6 +220,8 @@ impl BlkStatus {
 /// it is completed or resubmitted by this object.
 pub(crate) struct OwnedBio {
     bio: NonNull<bindings::bio>,
+    /// Per-bio data holds a captured memalloc scope.
+    scope: bool,
 }
 
 // SAFETY: a bio owned by the target may be completed from any thread.
@@ -235,6 +261,22 @@ impl OwnedBio {
     /// Remaining size in bytes.
     pub(crate) fn size(&self) -> u32 {
         self.raw().bi_iter.bi_size
+    }
+
+    /// The memalloc scope of the task that submitted the bio, if the target
+    /// captured it in `map` ([`MapBio::capture_scope`]); else none.
+    pub(crate) fn captured_scope(&self) -> MemallocFlags {
+        if !self.scope {
+            return MemallocFlags::NONE;
+        }
+        // SAFETY: as in `MapBio::capture_scope`; the data lives as long as
+        // the clone, which we own.
+        let bits = unsafe {
+            sys::dm_per_bio_data(self.bio.as_ptr(), core::mem::size_of::<u32>())
+                .cast::<u32>()
+                .read()
+        };
+        MemallocFlags::from_bits(bits)
     }
 
     /// Copies the bio's data (all of it, at most the room in `buf` after
@@ -317,18 +359,22 @@ pub(crate) struct BioList {
     head: *mut bindings::bio,
     tail: *mut bindings::bio,
     len: usize,
+    /// Whether the bios carry a captured scope (same for the whole list).
+    scope: bool,
 }
 
 // SAFETY: the list owns its bios, which may move between threads.
 unsafe impl Send for BioList {}
 
 impl BioList {
-    /// An empty list.
-    pub(crate) const fn new() -> Self {
+    /// An empty list, for bios of a target that does (`scope`) or does
+    /// not capture memalloc scopes.
+    pub(crate) const fn new(scope: bool) -> Self {
         Self {
             head: core::ptr::null_mut(),
             tail: core::ptr::null_mut(),
             len: 0,
+            scope,
         }
     }
 
@@ -339,6 +385,7 @@ impl BioList {
 
     /// Appends a bio.
     pub(crate) fn push(&mut self, bio: OwnedBio) {
+        debug_assert_eq!(bio.scope, self.scope);
         let b = bio.bio.as_ptr();
         core::mem::forget(bio);
         // SAFETY: `b` is ours (moved in); `tail`, if any, is on the list.
@@ -366,8 +413,13 @@ impl BioList {
             self.tail = core::ptr::null_mut();
         }
         self.len -= 1;
-        // INVARIANT: ownership moves from the list to the new object.
-        Some(OwnedBio { bio: b })
+        // INVARIANT: ownership moves from the list to the new object. The
+        // scope flag is not kept on the list: bios on one list all come
+        // from one target, which tells with `scope`.
+        Some(OwnedBio {
+            bio: b,
+            scope: self.scope,
+        })
     }
 }
 

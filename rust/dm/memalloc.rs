@@ -40,9 +40,19 @@ impl MemallocFlags {
         self.0 & sys::BUFCACHE_PF_MEMALLOC_NOFS != 0
     }
 
-    /// Raw bits, for debug counters.
+    /// Raw bits.
     pub(crate) fn bits(self) -> u32 {
         self.0
+    }
+
+    /// From raw bits, keeping only the scope flags.
+    pub(crate) fn from_bits(bits: u32) -> Self {
+        Self(bits & (sys::BUFCACHE_PF_MEMALLOC_NOIO | sys::BUFCACHE_PF_MEMALLOC_NOFS))
+    }
+
+    /// Whether every scope flag of `other` is set in `self`.
+    pub(crate) fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
     }
 }
 

@@ -57,6 +57,10 @@ impl<'a> CtrArgs<'a> {
 /// constructor get a shared reference to the target's private data.
 #[vtable]
 pub(crate) trait Target: Send + Sync + Sized {
+    /// Whether `map` records the submitter's memalloc scope with each bio
+    /// ([`MapBio::capture_scope`]); reserves per-bio data for it.
+    const CAPTURE_SCOPE: bool = false;
+
     /// Builds the target from its table line. On error nothing may be left
     /// behind: everything acquired so far is dropped.
     fn ctr(ti: &mut TargetCtr, args: &CtrArgs<'_>) -> Result<Pin<KBox<Self>>, CtrError>;
@@ -429,6 +433,11 @@ unsafe extern "C" fn ctr_callback<T: Target>(
                 strs: &strs,
                 cstrs: &cstrs,
             };
+            if T::CAPTURE_SCOPE {
+                // SAFETY: `ti` is ours during `ctr`; DM reads the size once
+                // the table is complete.
+                unsafe { (*ti).per_io_data_size = core::mem::size_of::<u32>() as u32 };
+            }
             // SAFETY: `ti` is the target under construction, ours during
             // `ctr`.
             T::ctr(unsafe { TargetCtr::from_raw(ti) }, &args)
@@ -476,7 +485,10 @@ unsafe extern "C" fn map_callback<T: Target>(
     // a valid target and a bio that is ours until we return it.
     unsafe {
         private::<T>(ti)
-            .map(TargetInfo::from_raw(ti), MapBio::from_raw(bio))
+            .map(
+                TargetInfo::from_raw(ti),
+                MapBio::from_raw(bio, T::CAPTURE_SCOPE),
+            )
             .into_raw()
     }
 }

@@ -17,7 +17,7 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::lock::spinlock::SpinLockBackend;
 use kernel::sync::lock::Guard;
-use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock};
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
 use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
@@ -25,11 +25,14 @@ use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
 use crate::cache::shard::{shard_of, Alloc, Busy, Shard, Slot, SlotId};
 use crate::cache::status::Status;
 use crate::cache::table::{Mode, Options};
+use crate::dm::memalloc::MemallocFlags;
+use crate::dm::shrinker::{ScanResult, ShrinkControl, ShrinkerOps};
 use crate::dm::{
     self, memalloc, BioList, BioOp, BioSet, BlkStatus, BlockBuf, DmDev, Gfp, IoBatch, OwnedBio,
 };
 
 use super::budget::{self, Buf};
+use super::knobs;
 
 /// Workers draining the deferred bio queue.
 pub(crate) const NR_WORKERS: usize = 4;
@@ -55,6 +58,15 @@ pub(crate) struct Counters {
     pub(crate) flushes: Atomic<u64>,
     pub(crate) discards: Atomic<u64>,
     pub(crate) full_waits: Atomic<u64>,
+    pub(crate) shrink_scans: Atomic<u64>,
+    pub(crate) shrink_freed: Atomic<u64>,
+    pub(crate) shrink_skip_gfp: Atomic<u64>,
+    pub(crate) shrink_skip_lock: Atomic<u64>,
+    pub(crate) blocking_allocs: Atomic<u64>,
+    pub(crate) shrink_scans_nofs: Atomic<u64>,
+    pub(crate) shrink_scans_noio: Atomic<u64>,
+    pub(crate) scope_captured: Atomic<u64>,
+    pub(crate) scope_replayed: Atomic<u64>,
 }
 
 impl Counters {
@@ -73,6 +85,15 @@ impl Counters {
             flushes: Atomic::new(0),
             discards: Atomic::new(0),
             full_waits: Atomic::new(0),
+            shrink_scans: Atomic::new(0),
+            shrink_freed: Atomic::new(0),
+            shrink_skip_gfp: Atomic::new(0),
+            shrink_skip_lock: Atomic::new(0),
+            blocking_allocs: Atomic::new(0),
+            shrink_scans_nofs: Atomic::new(0),
+            shrink_scans_noio: Atomic::new(0),
+            scope_captured: Atomic::new(0),
+            scope_replayed: Atomic::new(0),
         }
     }
 
@@ -91,6 +112,15 @@ impl Counters {
             &self.flushes,
             &self.discards,
             &self.full_waits,
+            &self.shrink_scans,
+            &self.shrink_freed,
+            &self.shrink_skip_gfp,
+            &self.shrink_skip_lock,
+            &self.blocking_allocs,
+            &self.shrink_scans_nofs,
+            &self.shrink_scans_noio,
+            &self.scope_captured,
+            &self.scope_replayed,
         ] {
             c.store(0, Relaxed);
         }
@@ -222,6 +252,15 @@ enum Got {
     Miss(SlotId, Arc<Buf>),
 }
 
+/// Where [`Inner::get_block`] is in the allocation order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AllocStage {
+    Nowait,
+    Evict,
+    Reserve,
+    Blocking,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
     Read,
@@ -293,6 +332,7 @@ pub(crate) struct Inner {
     /// Slots holding memory over all shards.
     mem_blocks: Atomic<i64>,
     last_read_miss: Atomic<u64>,
+    shrink_cursor: Atomic<u32>,
     dying: Atomic<u32>,
     created: Instant<Monotonic>,
 }
@@ -380,7 +420,7 @@ impl Inner {
                 nr_blocks: geo.nr_blocks,
                 shards,
                 capacity_blocks: u64::from(per) * nshards as u64,
-                deferred <- new_spinlock!(BioList::new(), "bufcache:deferred"),
+                deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
                 reserve <- new_spinlock!(reserve, "bufcache:reserve"),
                 reserve_target,
                 wq <- new_spinlock!(Some(wq), "bufcache:wq"),
@@ -404,12 +444,14 @@ impl Inner {
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),
                 last_read_miss: Atomic::new(u64::MAX - 1),
+                shrink_cursor: Atomic::new(0),
                 dying: Atomic::new(0),
                 created: Instant::<Monotonic>::now(),
             }? Error),
             GFP_KERNEL,
         )?;
         inner.set_cap(geo.cap_bytes);
+        inner.prime_lockdep();
         Ok(inner)
     }
 
@@ -446,6 +488,20 @@ impl Inner {
             dirty0: c.dirty,
             mem0: c.with_mem,
         }
+    }
+
+    /// Locks shard `si` only if that needs no waiting (reclaim context).
+    fn try_lock_shard(&self, si: usize) -> Option<ShardGuard<'_>> {
+        let sh = &*self.shards[si];
+        let g = sh.state.try_lock()?;
+        let c = g.meta.counts();
+        Some(ShardGuard {
+            g,
+            sh,
+            inner: self,
+            dirty0: c.dirty,
+            mem0: c.with_mem,
+        })
     }
 
     fn notify(&self, si: usize) {
@@ -619,13 +675,27 @@ impl Inner {
     // ---- workers ----
 
     fn drain_deferred(self: &Arc<Self>) {
-        memalloc::noio(|| loop {
+        loop {
             let bio = self.deferred.lock().pop();
-            match bio {
-                Some(bio) => self.process(bio),
-                None => break,
-            }
-        });
+            let Some(bio) = bio else { break };
+            // Re-apply the submitter's memalloc scope (captured in `map`),
+            // then add NOIO for our own I/O path.
+            let scope = bio.captured_scope();
+            let replay = if knobs::skip_scope_replay() {
+                MemallocFlags::NONE
+            } else {
+                scope
+            };
+            memalloc::with_flags(replay, || {
+                if scope != MemallocFlags::NONE {
+                    inc(&self.stats.scope_captured);
+                    if MemallocFlags::current().contains(scope) {
+                        inc(&self.stats.scope_replayed);
+                    }
+                }
+                memalloc::noio(|| self.process(bio));
+            });
+        }
     }
 
     fn process(self: &Arc<Self>, bio: OwnedBio) {
@@ -643,24 +713,6 @@ impl Inner {
             BioOp::Discard => self.do_discard(bio),
             _ => bio.endio(BlkStatus::NOTSUPP),
         }
-    }
-
-    /// Allocates memory for a `NeedMemory` slot, in dm-bufio's order:
-    /// without blocking, then from the reserve, then blocking (NOIO, no
-    /// lock held). `None` only if even the blocking allocation failed.
-    fn alloc_buf_slow(&self) -> Option<Arc<Buf>> {
-        if let Some(b) = Buf::alloc(self.block_size, Gfp::NowaitQuiet) {
-            if let Ok(a) = Arc::new(b, GFP_NOWAIT | __GFP_NOWARN) {
-                return Some(a);
-            }
-        }
-        if let Some(b) = self.reserve.lock().pop() {
-            return Some(b);
-        }
-        memalloc::noio(|| {
-            let b = Buf::alloc(self.block_size, Gfp::Noio)?;
-            Arc::new(b, GFP_KERNEL).ok()
-        })
     }
 
     /// Makes a `Filling` slot for uncached `blk` without ever sleeping:
@@ -714,6 +766,8 @@ impl Inner {
     /// when the shard is full of dirty blocks, writes some back.
     fn get_block(self: &Arc<Self>, blk: u64, access: Access) -> Result<Got> {
         let si = self.shard_index(blk);
+        let mut stage = AllocStage::Nowait;
+        let mut retries = 0u32;
         loop {
             let now = self.now_ms();
             let mut g = self.lock_shard(si);
@@ -733,7 +787,15 @@ impl Inner {
                     }
                 }
             }
-            let grow = budget::has_room(u64::from(self.block_size));
+            // dm-bufio's order: (0) new memory without blocking, (1) reuse
+            // a clean idle buffer, (2) the reserve, (3) a blocking NOIO
+            // allocation with no lock held.
+            let grow = match stage {
+                AllocStage::Nowait => budget::has_room(u64::from(self.block_size)),
+                AllocStage::Evict => false,
+                AllocStage::Reserve => self.reserve.lock().len() > 0,
+                AllocStage::Blocking => budget::has_room(u64::from(self.block_size)),
+            };
             match g.meta.alloc(blk, 0, grow) {
                 Alloc::Ready(id) => {
                     let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
@@ -745,9 +807,27 @@ impl Inner {
                     return Ok(Got::Miss(id, buf));
                 }
                 Alloc::NeedMemory(id) => {
-                    drop(g);
-                    let buf = self.alloc_buf_slow();
-                    let mut g = self.lock_shard(si);
+                    let buf = match stage {
+                        AllocStage::Nowait => {
+                            drop(g);
+                            let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                                .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
+                            g = self.lock_shard(si);
+                            b
+                        }
+                        AllocStage::Evict => None,
+                        AllocStage::Reserve => self.reserve.lock().pop(),
+                        AllocStage::Blocking => {
+                            drop(g);
+                            inc(&self.stats.blocking_allocs);
+                            let b = memalloc::noio(|| {
+                                let b = Buf::alloc(self.block_size, Gfp::Noio)?;
+                                Arc::new(b, GFP_KERNEL).ok()
+                            });
+                            g = self.lock_shard(si);
+                            b
+                        }
+                    };
                     match buf {
                         Some(buf) => {
                             g.meta.attach_mem(id);
@@ -758,9 +838,30 @@ impl Inner {
                             g.meta.abort_fill(id, false);
                             drop(g);
                             self.notify(si);
-                            return Err(ENOMEM);
+                            stage = match stage {
+                                AllocStage::Nowait => AllocStage::Evict,
+                                AllocStage::Evict | AllocStage::Reserve => AllocStage::Blocking,
+                                AllocStage::Blocking => {
+                                    // Even GFP_NOIO failed: wait for memory
+                                    // to come back (writeback, reclaim, the
+                                    // reserve refilling) and start over,
+                                    // for a while, before failing the bio.
+                                    retries += 1;
+                                    if retries > 100 {
+                                        return Err(ENOMEM);
+                                    }
+                                    self.lock_shard(si).wait();
+                                    AllocStage::Nowait
+                                }
+                            };
+                            continue;
                         }
                     }
+                }
+                Alloc::Full if stage == AllocStage::Evict => {
+                    // Nothing clean to reuse: the reserve is next.
+                    stage = AllocStage::Reserve;
+                    continue;
                 }
                 Alloc::Full => {
                     drop(g);
@@ -1221,6 +1322,18 @@ impl Inner {
         });
     }
 
+    // ---- reclaim ----
+
+    /// Teaches lockdep that the locks the shrinker takes are taken inside
+    /// memory reclaim.
+    fn prime_lockdep(&self) {
+        for si in 0..self.nshards() {
+            dm::shrinker::as_if_in_reclaim(|| drop(self.shards[si].state.lock()));
+        }
+        dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
+        dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
+    }
+
     // ---- messages and lifecycle ----
 
     /// Drops every clean block and frees its memory. `EBUSY` while dirty
@@ -1347,6 +1460,16 @@ impl Inner {
             discards: s.discards.load(Relaxed),
             writing_blocks: writing,
             full_waits: s.full_waits.load(Relaxed),
+            shrink_scans: s.shrink_scans.load(Relaxed),
+            shrink_freed: s.shrink_freed.load(Relaxed),
+            shrink_skip_gfp: s.shrink_skip_gfp.load(Relaxed),
+            shrink_skip_lock: s.shrink_skip_lock.load(Relaxed),
+            reserve_in_use: (self.reserve_target as u64).saturating_sub(reserve),
+            blocking_allocs: s.blocking_allocs.load(Relaxed),
+            shrink_scans_nofs: s.shrink_scans_nofs.load(Relaxed),
+            shrink_scans_noio: s.shrink_scans_noio.load(Relaxed),
+            scope_captured: s.scope_captured.load(Relaxed),
+            scope_replayed: s.scope_replayed.load(Relaxed),
         }
     }
 
@@ -1359,5 +1482,99 @@ impl Inner {
         let wq = self.wq.lock().take();
         // Destroying the queue drains every queued item.
         drop(wq);
+    }
+}
+
+impl ShrinkerOps for Inner {
+    fn count(this: ArcBorrow<'_, Self>, _sc: &ShrinkControl) -> u64 {
+        let this: &Inner = &this;
+        // Clean and free blocks, from the totals kept in step by every
+        // shard lock holder: no lock here.
+        let mem = this.mem_blocks.load(Relaxed).max(0) as u64;
+        mem.saturating_sub(this.dirty_blocks())
+    }
+
+    fn scan(this: ArcBorrow<'_, Self>, sc: &ShrinkControl) -> ScanResult {
+        let me: &Inner = &this;
+        me.shrink(sc, || Arc::from(this).kick_writeback())
+    }
+}
+
+impl Inner {
+    /// The shrinker's scan: frees clean and free blocks with try-locks
+    /// only; `kick` starts background writeback (asynchronously).
+    fn shrink(&self, sc: &ShrinkControl, kick: impl FnOnce()) -> ScanResult {
+        inc(&self.stats.shrink_scans);
+        if !sc.may_io() {
+            inc(&self.stats.shrink_scans_noio);
+        } else if !sc.may_fs() {
+            inc(&self.stats.shrink_scans_nofs);
+        }
+        // Test-only negative control: write back and wait for it whenever
+        // __GFP_IO is set, ignoring __GFP_FS. This is the deadlock the
+        // real code avoids; see Documentation/reclaim.rst.
+        if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.dirty_blocks() > 0 {
+            for si in 0..self.nshards() {
+                let _ = self.writeback_shard(si, WbSelect::Oldest, false);
+            }
+        }
+        let want = sc.nr_to_scan().max(1);
+        let mut freed = 0u64;
+        let mut contended = 0;
+        let n = self.nshards();
+        let start = self.shrink_cursor.fetch_add(1, Relaxed) as usize;
+        for k in 0..n {
+            if freed >= want {
+                break;
+            }
+            let si = (start + k) % n;
+            // Only ever try-lock: the task in reclaim may hold this lock.
+            let Some(mut g) = self.try_lock_shard(si) else {
+                contended += 1;
+                continue;
+            };
+            while freed < want {
+                let Some((id, evicted)) = g.meta.reclaim_one() else {
+                    break;
+                };
+                let b = g.bufs[id as usize].take();
+                if evicted.is_some() {
+                    inc(&self.stats.evictions);
+                }
+                // Freeing under the spinlock would be fine too; the buffer
+                // is dropped (or kept in the reserve) right after.
+                drop(g);
+                if let Some(b) = b {
+                    self.release_buf(b);
+                }
+                freed += 1;
+                g = match self.try_lock_shard(si) {
+                    Some(g) => g,
+                    None => break,
+                };
+            }
+        }
+        if contended > 0 {
+            self.stats.shrink_skip_lock.add(contended, Relaxed);
+        }
+        self.stats.shrink_freed.add(freed, Relaxed);
+        if freed < want && self.dirty_blocks() > 0 {
+            // Dirty memory can only be freed after writeback. Start it
+            // asynchronously, and only where reclaim may both do I/O and
+            // enter filesystems: a loop device below us can re-enter the
+            // very filesystem that is allocating.
+            if sc.may_io() && sc.may_fs() {
+                let low = u64::from(self.tun.low.load(Relaxed));
+                if self.dirty_blocks() * 100 >= low * self.cap_blocks() {
+                    kick();
+                }
+            } else {
+                inc(&self.stats.shrink_skip_gfp);
+            }
+        }
+        if freed == 0 && contended == n as u64 {
+            return ScanResult::Stop;
+        }
+        ScanResult::Freed(freed)
     }
 }

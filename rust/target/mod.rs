@@ -9,6 +9,7 @@
 
 pub(crate) mod budget;
 mod engine;
+pub(crate) mod knobs;
 
 use core::fmt::Write;
 
@@ -37,6 +38,8 @@ pub(crate) fn register(
 /// One `bufcache` target instance: the private data DM keeps in
 /// `ti->private`.
 pub(crate) struct Bufcache {
+    /// Dropped first (in `drop`): `shrinker_free` waits for running scans.
+    shrinker: Option<dm::shrinker::Shrinker<Inner>>,
     inner: Arc<Inner>,
 }
 
@@ -49,6 +52,8 @@ fn nomem() -> CtrError {
 
 #[vtable]
 impl dm::Target for Bufcache {
+    const CAPTURE_SCOPE: bool = true;
+
     fn ctr(
         ti: &mut TargetCtr,
         args: &dm::target::CtrArgs<'_>,
@@ -100,6 +105,8 @@ impl dm::Target for Bufcache {
             opts: t.opts,
         };
         let inner = Inner::new(origin, geo).map_err(|_| nomem())?;
+        // `inner` drops (and with it the origin) if anything below fails;
+        // it has no background work running yet.
         pr_info!(
             "{}: {} byte blocks, cap {} bytes, module budget {} of {} bytes in use\n",
             inner.origin.name().to_str().unwrap_or("?"),
@@ -108,12 +115,28 @@ impl dm::Target for Bufcache {
             budget::used(),
             budget::budget()
         );
+        let shrinker = match dm::shrinker::Shrinker::register(inner.origin.name(), inner.clone()) {
+            Ok(s) => s,
+            Err(_) => {
+                inner.shutdown();
+                return Err(nomem());
+            }
+        };
         inner.arm_timer();
-        KBox::pin(Bufcache { inner }, GFP_KERNEL).map_err(|_| nomem())
+        KBox::pin(
+            Bufcache {
+                shrinker: Some(shrinker),
+                inner,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(|_| nomem())
     }
 
-    fn map(&self, _ti: &TargetInfo, bio: MapBio<'_>) -> MapResult {
+    fn map(&self, _ti: &TargetInfo, mut bio: MapBio<'_>) -> MapResult {
         let op = bio.op();
+        // Whatever goes to a worker runs with the submitter's scope.
+        bio.capture_scope();
         let (bio, res) = bio.take();
         match op {
             BioOp::Read | BioOp::Write if bio.size() > 0 => {
@@ -150,10 +173,7 @@ impl dm::Target for Bufcache {
     fn message(&self, _ti: &TargetInfo, args: &[&str], _out: &mut StatusWriter<'_>) -> Result {
         let inner = &self.inner;
         let m = message::parse(args).inspect_err(|e| {
-            pr_err!(
-                "message refused: {}\n",
-                e.msg().to_str().unwrap_or("?")
-            );
+            pr_err!("message refused: {}\n", e.msg().to_str().unwrap_or("?"));
         });
         let m = m.map_err(|_| EINVAL)?;
         memalloc::noio(|| match m {
@@ -236,15 +256,14 @@ impl dm::Target for Bufcache {
 impl Drop for Bufcache {
     fn drop(&mut self) {
         // Table unload (`dmsetup remove`, or the old table of a reload):
-        // stop background work, then write back whatever is dirty.
+        // unregister the shrinker (waits for running scans), stop
+        // background work, then write back whatever is dirty.
+        drop(self.shrinker.take());
         self.inner.shutdown();
         for attempt in 1..=3 {
             match memalloc::noio(|| self.inner.flush_all()) {
                 Ok(()) => break,
-                Err(_) => pr_err!(
-                    "unload: writeback failed (attempt {}/3)\n",
-                    attempt
-                ),
+                Err(_) => pr_err!("unload: writeback failed (attempt {}/3)\n", attempt),
             }
         }
         if self.inner.mode() == Mode::Writeback && self.inner.status().dirty_blocks > 0 {

@@ -65,6 +65,15 @@ fio_verify() {
 		--ioengine=psync --verify=crc32c --verify_fatal=1 --verify_only "$@" >/dev/null
 }
 
+# fio_verifies DEV OFFSET SIZE: like fio_verify, but returns fio's status
+# instead of failing the test.
+fio_verifies() {
+	local dev="$1" off="$2" size="$3"
+	fio --output-format=terse --terse-version=3 --name=w --filename="$dev" \
+		--rw=write --bs=64k --offset="$off" --size="$size" --direct=1 \
+		--ioengine=psync --verify=crc32c --verify_fatal=1 --verify_only >/dev/null 2>&1
+}
+
 # sha_range DEV OFFSET_MB COUNT_MB: sha256 of a range, read with O_DIRECT.
 sha_range() {
 	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct status=none | sha256sum | cut -d' ' -f1
@@ -78,4 +87,24 @@ expect_fail() {
 		die "$what: '$*' succeeded but should have failed"
 	fi
 	log "$what: refused as expected ($(head -c 200 /tmp/expect_fail.err | tr '\n' ' '))"
+}
+
+# bc_load [PARAM=VALUE...]: load dm_bufcache with these parameters plus
+# those in $BC_MODPARAMS (set by scripts/negative-controls.sh to turn on a
+# test-only knob), and check that they took effect.
+bc_load() {
+	local p extra=()
+	# Comma separated on the kernel command line (no spaces there).
+	IFS=, read -r -a extra <<<"${BC_MODPARAMS:-}"
+	run modprobe dm-bufcache "$@" "${extra[@]}"
+	for p in "$@" "${extra[@]}"; do
+		[ -f "/sys/module/dm_bufcache/parameters/${p%%=*}" ] || continue
+		assert_eq "$(cat "/sys/module/dm_bufcache/parameters/${p%%=*}")" "${p#*=}" "module parameter ${p%%=*}"
+	done
+	[ -z "${BC_MODPARAMS:-}" ] || log "NEGATIVE CONTROL: loaded with $BC_MODPARAMS"
+}
+
+# mem_kb FIELD: a /proc/meminfo value in KiB.
+mem_kb() {
+	awk -v f="$1:" '$1 == f { print $2 }' /proc/meminfo
 }

@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Negative controls: each reruns a suite test with the hazard it guards
+# against reintroduced through a test-only module parameter, and passes
+# only if that test FAILS, for the expected reason. A test that cannot fail
+# proves nothing.
+#
+#   scripts/negative-controls.sh [NAME...]     (default: all)
+#
+# Ends with "N passed, N failed" like the other runners.
+. "$(dirname "$0")/lib.sh"
+
+# name | test | module parameters | regexp the failure must match
+CONTROLS=(
+	"scope-replay|reclaim_scope|test_skip_scope_replay=1|scope not replayed in the worker"
+	"shrinker-waits-on-io|reclaim_freeze|test_unsafe_shrinker_writeback=1|blocked for more than|did not finish within"
+)
+
+want=("$@")
+passed=0
+failed=0
+for c in "${CONTROLS[@]}"; do
+	IFS='|' read -r name test params pattern <<<"$c"
+	if [ "${#want[@]}" -gt 0 ] && [[ " ${want[*]} " != *" $name "* ]]; then
+		continue
+	fi
+	step "negative control $name: $test with $params must fail"
+	out="$(mktemp)"
+	rc=0
+	"$REPO_ROOT/scripts/vm-run.sh" --keep --env "BC_MODPARAMS=$params" "$test" >"$out" 2>&1 || rc=$?
+	run_dir="$(sed -n 's/.*logs in \(.*\)$/\1/p' "$out" | head -n1)"
+	if [ "$rc" -eq 0 ]; then
+		log "CONTROL FAILED: $test passed with $params; it cannot detect the hazard"
+		tail -n 20 "$out" >&2
+		failed=$((failed + 1))
+	elif grep -Eq "$pattern" "$out" "$run_dir"/*.log 2>/dev/null; then
+		log "ok: $test failed as it must ($(grep -Eho "$pattern" "$out" "$run_dir"/*.log | head -n1))"
+		passed=$((passed + 1))
+	else
+		log "CONTROL FAILED: $test failed, but not with /$pattern/ (logs: $run_dir)"
+		tail -n 30 "$out" >&2
+		failed=$((failed + 1))
+	fi
+	rm -f "$out"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
