@@ -17,3 +17,6 @@ pub mod table;
 
 #[cfg(test)]
 mod model_test;
+
+#[cfg(test)]
+mod fields_test;

@@ -12,7 +12,31 @@
 
 use std::collections::HashMap;
 
-use super::shard::{Alloc, Busy, Shard, Slot, SlotId, State};
+use super::shard::{Accountant, Alloc, Busy, Shard, Slot, SlotId, State, Tag};
+
+/// Per-owner totals kept by the accountant hook: cached, dirty, active.
+#[derive(Default)]
+struct ModelAcct {
+    per_owner: HashMap<u32, (i64, i64, i64)>,
+    calls: u64,
+}
+
+impl Accountant for ModelAcct {
+    fn account(&mut self, before: Tag, after: Tag) {
+        self.calls += 1;
+        for (t, sign) in [(before, -1i64), (after, 1i64)] {
+            let e = self.per_owner.entry(t.owner).or_default();
+            e.0 += sign * i64::from(t.cached);
+            e.1 += sign * i64::from(t.dirty);
+            e.2 += sign * i64::from(t.active);
+        }
+    }
+}
+
+/// An owner for an operation: one of three, varying with the block and time.
+fn owner_of(b: u64, now: u64) -> u32 {
+    ((b + now) % 3) as u32 + 1
+}
 
 /// Whether an allocation may grow the shard: mostly yes, sometimes no (the
 /// global budget is exhausted), decided by the block number so runs vary.
@@ -41,7 +65,7 @@ impl Rng {
 }
 
 struct World {
-    shard: Shard<Vec<Slot>, Vec<u32>>,
+    shard: Shard<Vec<Slot>, Vec<u32>, ModelAcct>,
     /// Buffer content per slot (None: no memory).
     content: Vec<Option<u64>>,
     origin: HashMap<u64, u64>,
@@ -74,7 +98,12 @@ impl World {
     fn new(slots: usize, cap: u32, blocks: u64) -> Self {
         let buckets = (slots * 2).next_power_of_two().max(2);
         World {
-            shard: Shard::new(vec![Slot::EMPTY; slots], vec![0u32; buckets], cap),
+            shard: Shard::with_accountant(
+                vec![Slot::EMPTY; slots],
+                vec![0u32; buckets],
+                cap,
+                ModelAcct::default(),
+            ),
             content: vec![None; slots],
             origin: HashMap::new(),
             truth: HashMap::new(),
@@ -101,7 +130,7 @@ impl World {
 
     /// Allocates a slot for `b`; on `Full`, writes something back.
     fn alloc(&mut self, b: u64) -> Option<(SlotId, bool)> {
-        match self.shard.alloc(b, 7, r_grow(b)) {
+        match self.shard.alloc(b, owner_of(b, self.now), r_grow(b)) {
             Alloc::Ready(id) => Some((id, false)),
             Alloc::NeedMemory(id) => Some((id, true)),
             Alloc::Evicted { id, old_block, .. } => {
@@ -175,7 +204,7 @@ impl World {
         match self.shard.lookup(b) {
             Some(id) => {
                 let was_writing = self.shard.state(id) == Some(State::Writing);
-                match self.shard.write_hit(id, self.now) {
+                match self.shard.write_hit(id, self.now, owner_of(b, self.now)) {
                     Ok(()) => {
                         if was_writing {
                             self.stats.redirty += 1;
@@ -276,6 +305,20 @@ impl World {
 
     fn check(&self) {
         self.shard.check_invariants();
+        // Per-owner accounting equals a recount over all slots.
+        let mut want: HashMap<u32, (i64, i64, i64)> = HashMap::new();
+        for id in 0..self.shard.capacity() {
+            let t = self.shard.tag(id);
+            let e = want.entry(t.owner).or_default();
+            e.0 += i64::from(t.cached);
+            e.1 += i64::from(t.dirty);
+            e.2 += i64::from(t.active);
+        }
+        for o in want.keys().chain(self.shard.accountant().per_owner.keys()) {
+            let got = self.shard.accountant().per_owner.get(o).copied().unwrap_or_default();
+            let w = want.get(o).copied().unwrap_or_default();
+            assert_eq!(got, w, "owner {o} accounting");
+        }
         assert!(self.shard.counts().with_mem <= self.shard.cap() + self.shard.over_cap());
         for b in 0..self.blocks {
             match self.shard.lookup(b) {
@@ -401,7 +444,7 @@ fn writeback_waits_for_writer() {
     let mut r = Rng(1);
     w.write(2, 5, &mut r);
     let id = w.shard.lookup(2).unwrap();
-    w.shard.write_hit(id, 9).unwrap();
+    w.shard.write_hit(id, 9, 1).unwrap();
     assert_eq!(w.shard.begin_writeback(id), Err(Busy::Pinned));
     w.shard.unpin_write(id, 9);
     assert!(w.shard.begin_writeback(id).is_ok());

@@ -192,12 +192,40 @@ pub enum Busy {
     State(State),
 }
 
+/// How a slot counts for its owner: the unit of per-owner (per-cgroup)
+/// accounting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tag {
+    /// Owner tag of the slot (0: none).
+    pub owner: u32,
+    /// The slot caches a block.
+    pub cached: bool,
+    /// The block is dirty.
+    pub dirty: bool,
+    /// The block is being filled, is dirty or is being written back: the
+    /// owner's association (its cgroup reference) must stay alive.
+    pub active: bool,
+}
+
+/// Receives every change of a slot's [`Tag`], under the shard's lock, so
+/// that per-owner totals (cached, dirty, active blocks) stay exact.
+pub trait Accountant {
+    /// A slot's tag changed from `before` to `after`.
+    fn account(&mut self, before: Tag, after: Tag);
+}
+
+/// No per-owner accounting.
+impl Accountant for () {
+    fn account(&mut self, _before: Tag, _after: Tag) {}
+}
+
 /// One cache shard's metadata over caller-provided storage.
 ///
 /// `S` holds one [`Slot`] per potential block (its length is the shard's
 /// capacity), `B` the hash buckets (a power-of-two length, ideally at least
-/// the capacity). In the kernel both are `KVec`s, on the host `Vec`s.
-pub struct Shard<S, B> {
+/// the capacity). In the kernel both are `KVec`s, on the host `Vec`s. `A`
+/// is told of every change of a slot's owner accounting ([`Accountant`]).
+pub struct Shard<S, B, A = ()> {
     slots: S,
     buckets: B,
     bucket_shift: u32,
@@ -207,6 +235,7 @@ pub struct Shard<S, B> {
     dirty: List,
     counts: Counts,
     cap: u32,
+    acct: A,
 }
 
 fn hash(block: Block, shift: u32) -> usize {
@@ -221,15 +250,28 @@ pub fn shard_of(block: Block, nr_shards: u32) -> usize {
     h.checked_rem(nr_shards as usize).unwrap_or(0)
 }
 
-impl<S, B> Shard<S, B>
+impl<S, B> Shard<S, B, ()>
 where
     S: DerefMut<Target = [Slot]>,
     B: DerefMut<Target = [u32]>,
 {
+    /// Builds an empty shard without per-owner accounting; see
+    /// [`Shard::with_accountant`].
+    pub fn new(slots: S, buckets: B, cap: u32) -> Self {
+        Shard::with_accountant(slots, buckets, cap, ())
+    }
+}
+
+impl<S, B, A> Shard<S, B, A>
+where
+    S: DerefMut<Target = [Slot]>,
+    B: DerefMut<Target = [u32]>,
+    A: Accountant,
+{
     /// Builds an empty shard. `slots` must have at most `NIL - 1` entries and
     /// `buckets` a power-of-two length; `cap` is the number of slots that
     /// may hold memory (clamped to the number of slots).
-    pub fn new(mut slots: S, mut buckets: B, cap: u32) -> Self {
+    pub fn with_accountant(mut slots: S, mut buckets: B, cap: u32, acct: A) -> Self {
         assert!(buckets.len().is_power_of_two() && buckets.len() >= 2);
         assert!(slots.len() < NIL as usize);
         buckets.iter_mut().for_each(|b| *b = NIL);
@@ -259,7 +301,45 @@ where
             dirty: List::new(),
             counts: Counts::default(),
             cap: cap.min(n),
+            acct,
         }
+    }
+
+    /// The accountant.
+    pub fn accountant(&self) -> &A {
+        &self.acct
+    }
+
+    /// The accounting tag of a slot.
+    pub fn tag(&self, id: SlotId) -> Tag {
+        let s = &self.slots[id as usize];
+        match s.cond {
+            Cond::Indexed(st) => Tag {
+                owner: s.owner,
+                cached: true,
+                dirty: self.is_dirty(id),
+                active: st != State::Clean,
+            },
+            _ => Tag {
+                owner: s.owner,
+                ..Tag::default()
+            },
+        }
+    }
+
+    /// Runs `f`, then reports the change of slot `id`'s tag, if any.
+    fn tagged<R>(&mut self, id: SlotId, f: impl FnOnce(&mut Self) -> R) -> R {
+        let before = self.tag(id);
+        let r = f(self);
+        let after = self.tag(id);
+        if before.cached != after.cached
+            || before.dirty != after.dirty
+            || before.active != after.active
+            || (before.owner != after.owner && (before.cached || after.cached))
+        {
+            self.acct.account(before, after);
+        }
+        r
     }
 
     /// Number of slots.
@@ -418,7 +498,7 @@ where
 
     /// Sets the owner tag of an indexed slot; returns the previous one.
     pub fn set_owner(&mut self, id: SlotId, owner: u32) -> u32 {
-        core::mem::replace(&mut self.slots[id as usize].owner, owner)
+        self.tagged(id, |sh| core::mem::replace(&mut sh.slots[id as usize].owner, owner))
     }
 
     /// When the slot became dirty (meaningful for dirty slots).
@@ -477,17 +557,10 @@ where
     /// cap, then evicting the least recently used clean, unpinned block.
     pub fn alloc(&mut self, block: Block, owner: u32, grow: bool) -> Alloc {
         debug_assert!(self.lookup(block).is_none());
-        let res;
-        let id;
-        if self.free.head != NIL {
-            id = self.free.head;
-            self.unlink(id);
-            res = Alloc::Ready(id);
+        let id = if self.free.head != NIL {
+            self.free.head
         } else if grow && self.counts.with_mem < self.cap && self.unused.head != NIL {
-            id = self.unused.head;
-            self.unlink(id);
-            self.counts.with_mem += 1;
-            res = Alloc::NeedMemory(id);
+            self.unused.head
         } else {
             let mut cur = self.clean.tail;
             while cur != NIL && self.is_pinned(cur) {
@@ -496,18 +569,35 @@ where
             if cur == NIL {
                 return Alloc::Full;
             }
-            id = cur;
-            let old_block = self.slots[id as usize].block;
-            let old_owner = self.slots[id as usize].owner;
-            self.unlink(id);
-            self.index_remove(id);
-            self.set_state(id, None);
-            res = Alloc::Evicted {
-                id,
-                old_block,
-                old_owner,
-            };
-        }
+            cur
+        };
+        self.tagged(id, |sh| sh.alloc_slot(id, block, owner))
+    }
+
+    fn alloc_slot(&mut self, id: SlotId, block: Block, owner: u32) -> Alloc {
+        let res = match self.slots[id as usize].list {
+            ListId::Free => {
+                self.unlink(id);
+                Alloc::Ready(id)
+            }
+            ListId::Unused => {
+                self.unlink(id);
+                self.counts.with_mem += 1;
+                Alloc::NeedMemory(id)
+            }
+            _ => {
+                let old_block = self.slots[id as usize].block;
+                let old_owner = self.slots[id as usize].owner;
+                self.unlink(id);
+                self.index_remove(id);
+                self.set_state(id, None);
+                Alloc::Evicted {
+                    id,
+                    old_block,
+                    old_owner,
+                }
+            }
+        };
         let s = &mut self.slots[id as usize];
         s.owner = owner;
         s.failed = false;
@@ -529,6 +619,11 @@ where
     /// Abandons a `Filling` slot: the fill failed, or memory for it could
     /// not be allocated (`has_mem == false`). The block leaves the index.
     pub fn abort_fill(&mut self, id: SlotId, has_mem: bool) {
+        self.tagged(id, |sh| sh.abort_fill_inner(id, has_mem))
+    }
+
+    // Untagged body of [`Shard::abort_fill`].
+    fn abort_fill_inner(&mut self, id: SlotId, has_mem: bool) {
         debug_assert_eq!(self.state(id), Some(State::Filling));
         self.index_remove(id);
         self.set_state(id, None);
@@ -544,6 +639,11 @@ where
 
     /// Ends a fill from the origin: the block is clean.
     pub fn fill_done(&mut self, id: SlotId) {
+        self.tagged(id, |sh| sh.fill_done_inner(id))
+    }
+
+    // Untagged body of [`Shard::fill_done`].
+    fn fill_done_inner(&mut self, id: SlotId) {
         debug_assert_eq!(self.state(id), Some(State::Filling));
         self.set_state(id, Some(State::Clean));
         self.push_head(ListId::Clean, id);
@@ -552,6 +652,11 @@ where
     /// Ends a fill by a write (full-block write, or read-modify-write): the
     /// block is dirty as of `now`.
     pub fn fill_done_dirty(&mut self, id: SlotId, now: u64) {
+        self.tagged(id, |sh| sh.fill_done_dirty_inner(id, now))
+    }
+
+    // Untagged body of [`Shard::fill_done_dirty`].
+    fn fill_done_dirty_inner(&mut self, id: SlotId, now: u64) {
         debug_assert_eq!(self.state(id), Some(State::Filling));
         self.slots[id as usize].dirty_since = now;
         self.set_state(id, Some(State::Dirty));
@@ -587,9 +692,19 @@ where
     }
 
     /// Pins a slot for a writer and marks the block dirty as of `now` (a
-    /// block being written back is flagged to stay dirty). Fails for a
-    /// `Filling` slot.
-    pub fn write_hit(&mut self, id: SlotId, now: u64) -> Result<(), Busy> {
+    /// block being written back is flagged to stay dirty). The writer,
+    /// `owner`, becomes the block's owner (a dirty block belongs to its last
+    /// writer). Fails for a `Filling` slot.
+    pub fn write_hit(&mut self, id: SlotId, now: u64, owner: u32) -> Result<(), Busy> {
+        self.tagged(id, |sh| {
+            sh.write_hit_inner(id, now)?;
+            sh.slots[id as usize].owner = owner;
+            Ok(())
+        })
+    }
+
+    // Untagged body of [`Shard::write_hit`].
+    fn write_hit_inner(&mut self, id: SlotId, now: u64) -> Result<(), Busy> {
         match self.state(id) {
             Some(State::Filling) => return Err(Busy::State(State::Filling)),
             None => unreachable!("write_hit on a slot without a block"),
@@ -619,6 +734,11 @@ where
 
     /// Drops a writer pin; the block is (still) dirty.
     pub fn unpin_write(&mut self, id: SlotId, now: u64) {
+        self.tagged(id, |sh| sh.unpin_write_inner(id, now))
+    }
+
+    // Untagged body of [`Shard::unpin_write`].
+    fn unpin_write_inner(&mut self, id: SlotId, now: u64) {
         let s = &mut self.slots[id as usize];
         debug_assert!(s.writers > 0);
         s.writers -= 1;
@@ -630,6 +750,11 @@ where
     /// Starts writing back a dirty block. Fails while a writer is copying
     /// into it, or if it is not dirty.
     pub fn begin_writeback(&mut self, id: SlotId) -> Result<(), Busy> {
+        self.tagged(id, |sh| sh.begin_writeback_inner(id))
+    }
+
+    // Untagged body of [`Shard::begin_writeback`].
+    fn begin_writeback_inner(&mut self, id: SlotId) -> Result<(), Busy> {
         let s = self.slots[id as usize];
         match s.cond {
             Cond::Indexed(State::Dirty) => {}
@@ -648,6 +773,11 @@ where
     /// landed meanwhile; on failure it stays dirty (flagged as failed) for a
     /// retry. Returns whether the block is clean now.
     pub fn end_writeback(&mut self, id: SlotId, ok: bool) -> bool {
+        self.tagged(id, |sh| sh.end_writeback_inner(id, ok))
+    }
+
+    // Untagged body of [`Shard::end_writeback`].
+    fn end_writeback_inner(&mut self, id: SlotId, ok: bool) -> bool {
         debug_assert_eq!(self.state(id), Some(State::Writing));
         let redirty = self.slots[id as usize].redirty;
         self.slots[id as usize].failed = !ok;
@@ -691,6 +821,11 @@ where
     /// `invalidate` of clean blocks). Its slot keeps its memory. Fails if
     /// the block is pinned, being filled or being written back.
     pub fn invalidate(&mut self, id: SlotId) -> Result<State, Busy> {
+        self.tagged(id, |sh| sh.invalidate_inner(id))
+    }
+
+    // Untagged body of [`Shard::invalidate`].
+    fn invalidate_inner(&mut self, id: SlotId) -> Result<State, Busy> {
         let st = match self.state(id) {
             Some(st @ (State::Clean | State::Dirty)) => st,
             Some(st) => return Err(Busy::State(st)),
@@ -712,10 +847,8 @@ where
     /// buffer the caller must now free, and the evicted block's owner if a
     /// block was evicted. `None` if nothing can be freed without I/O.
     pub fn reclaim_one(&mut self) -> Option<(SlotId, Option<u32>)> {
-        let (id, owner) = if self.free.head != NIL {
-            let id = self.free.head;
-            self.unlink(id);
-            (id, None)
+        let id = if self.free.head != NIL {
+            self.free.head
         } else {
             let mut cur = self.clean.tail;
             while cur != NIL && self.is_pinned(cur) {
@@ -724,15 +857,25 @@ where
             if cur == NIL {
                 return None;
             }
-            self.unlink(cur);
-            self.index_remove(cur);
-            self.set_state(cur, None);
-            (cur, Some(self.slots[cur as usize].owner))
+            cur
+        };
+        Some((id, self.tagged(id, |sh| sh.reclaim_slot(id))))
+    }
+
+    fn reclaim_slot(&mut self, id: SlotId) -> Option<u32> {
+        let owner = if self.slots[id as usize].list == ListId::Free {
+            self.unlink(id);
+            None
+        } else {
+            self.unlink(id);
+            self.index_remove(id);
+            self.set_state(id, None);
+            Some(self.slots[id as usize].owner)
         };
         self.slots[id as usize].cond = Cond::Unused;
         self.counts.with_mem -= 1;
         self.push_head(ListId::Unused, id);
-        Some((id, owner))
+        owner
     }
 
     /// Number of slots whose memory [`Shard::reclaim_one`] could free now.

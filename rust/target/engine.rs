@@ -623,7 +623,7 @@ impl Inner {
         match g.meta.lookup(blk) {
             Some(id) => {
                 let pinned = if write {
-                    g.meta.write_hit(id, now)
+                    g.meta.write_hit(id, now, 0)
                 } else {
                     g.meta.pin_read(id)
                 };
@@ -774,7 +774,7 @@ impl Inner {
             if let Some(id) = g.meta.lookup(blk) {
                 let r = match access {
                     Access::Read => g.meta.pin_read(id),
-                    Access::Write => g.meta.write_hit(id, now),
+                    Access::Write => g.meta.write_hit(id, now, 0),
                 };
                 match r {
                     Ok(()) => {
@@ -1097,7 +1097,7 @@ impl Inner {
                 let now = self.now_ms();
                 let mut g = self.lock_shard(si);
                 while let Some(id) = g.meta.lookup(blk) {
-                    match g.meta.write_hit(id, now) {
+                    match g.meta.write_hit(id, now, 0) {
                         Ok(()) => {
                             if let Some(b) = g.bufs[id as usize].clone() {
                                 drop(g);

@@ -5,7 +5,9 @@
 BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
 	read_misses write_hits write_misses writebacks evictions readahead
 	errors mode writeback_bios writeback_errors fill_errors flushes discards
-	writing_blocks full_waits)
+	writing_blocks full_waits shrink_scans shrink_freed shrink_skip_gfp
+	shrink_skip_lock reserve_in_use blocking_allocs shrink_scans_nofs
+	shrink_scans_noio scope_captured scope_replayed)
 
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {

@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The whole test suite, from a fresh Debian bookworm machine or a warm one:
+#
+#   1. set-up (host tools, kernel source, test kernel; cached)
+#   2. the module, built with the kernel's Clippy lints; any warning fails
+#   3. rustfmt check
+#   4. host tests of the cache core (cargo test)
+#   5. harness self-test (a provoked splat, a timeout must fail a run)
+#   6. every VM test (one fresh boot each)
+#   7. negative controls (hazards reintroduced must make tests fail)
+#
+# Each stage's log is kept under .vm-results/test-<time>/. The last line is
+# "N passed, N failed", counting individual tests and checks.
+. "$(dirname "$0")/lib.sh"
+
+OUT="$REPO_ROOT/.vm-results/test-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+passed=0
+failed=0
+summary=()
+
+# count LOG: add the "N passed, N failed" of a runner's log to the totals.
+count() {
+	local line p f
+	line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n1)"
+	if [ -z "$line" ]; then
+		failed=$((failed + 1))
+		return
+	fi
+	p="$(awk '{ print $1 }' <<<"$line")"
+	f="$(awk '{ print $3 }' <<<"$line")"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+# stage NAME CMD...: run a stage, log to $OUT/NAME.log, record the result.
+stage() {
+	local name="$1" rc=0 t0=$SECONDS
+	shift
+	step "$name"
+	"$@" 2>&1 | tee "$OUT/$name.log" || rc=$?
+	summary+=("$(printf '%-18s %s (%ds)' "$name" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED rc=$rc")" $((SECONDS - t0)))")
+	return "$rc"
+}
+
+check() {
+	local name="$1"
+	shift
+	if stage "$name" "$@"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+}
+
+total_start=$SECONDS
+stage setup "$REPO_ROOT/scripts/setup.sh" || die "set-up failed (see $OUT/setup.log)"
+
+build_clean() {
+	make -C "$REPO_ROOT" clean >/dev/null 2>&1 || true
+	make -C "$REPO_ROOT" CLIPPY=1 || return 1
+	if grep -E '(^|: )(warning|error)(\[|:)' "$OUT/build.log" | grep -v '^make'; then
+		echo "the build printed warnings (above); the module must build warning-free"
+		return 1
+	fi
+	[ -f "$REPO_ROOT/dm_bufcache.ko" ]
+}
+check build build_clean
+check rustfmt make -C "$REPO_ROOT" rustfmtcheck
+
+host_tests() {
+	(cd "$REPO_ROOT/rust/cache" && cargo test --offline 2>&1) | tee "$OUT/host.raw"
+	local rc="${PIPESTATUS[0]}"
+	local p f
+	p="$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$OUT/host.raw" | awk '{ s += $4 } END { print s + 0 }')"
+	f="$(grep -Eo '[0-9]+ failed' "$OUT/host.raw" | awk '{ s += $1 } END { print s + 0 }')"
+	echo "$p passed, $f failed"
+	return "$rc"
+}
+stage host host_tests || true
+count "$OUT/host.log"
+
+stage selftest "$REPO_ROOT/scripts/vm-selftest.sh" || true
+count "$OUT/selftest.log"
+stage vm "$REPO_ROOT/scripts/vm-run.sh" || true
+count "$OUT/vm.log"
+stage negative "$REPO_ROOT/scripts/negative-controls.sh" || true
+count "$OUT/negative.log"
+
+echo
+echo "==== summary ($((SECONDS - total_start))s; logs in $OUT)"
+printf '  %s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
