@@ -44,6 +44,10 @@ module! {
             default: 0,
             description: "TEST ONLY: workers do not re-apply the submitter's memalloc scope",
         },
+        test_cgroup_knobs: u32 {
+            default: 0,
+            description: "TEST ONLY: allow the test_hold_cgroup_mutex message",
+        },
     },
 }
 
@@ -59,6 +63,7 @@ impl kernel::InPlaceModule for BufcacheModule {
         target::knobs::init(
             *module_parameters::test_unsafe_shrinker_writeback.value(),
             *module_parameters::test_skip_scope_replay.value(),
+            *module_parameters::test_cgroup_knobs.value(),
         );
         try_pin_init!(Self {
             registration <- target::register(module),

@@ -22,9 +22,17 @@ fn documentation_lists_the_fields_in_order() {
     let mut i = 0;
     for line in doc.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
-        if w.len() >= 2 && w[0].parse::<usize>() == Ok(i + 1) && i < FIELDS.len() && w[1] == FIELDS[i] {
+        if w.len() >= 2
+            && w[0].parse::<usize>() == Ok(i + 1)
+            && i < FIELDS.len()
+            && w[1] == FIELDS[i]
+        {
             i += 1;
         }
     }
-    assert_eq!(i, FIELDS.len(), "bufcache.rst documents the first {i} fields in order");
+    assert_eq!(
+        i,
+        FIELDS.len(),
+        "bufcache.rst documents the first {i} fields in order"
+    );
 }

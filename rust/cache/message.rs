@@ -21,6 +21,11 @@ pub enum Message {
     Watermarks(u8, u8),
     /// Reset the hit/miss/writeback/... counters.
     ClearStats,
+    /// Print per-cgroup occupancy, hit ratio and I/O.
+    CgroupStats,
+    /// Test only (needs the module's `test_cgroup_knobs`): hold the cgroup
+    /// association mutex for this many milliseconds.
+    TestHoldCgroupMutex(u64),
 }
 
 /// Why a message was refused. `msg()` is logged for the user.
@@ -46,7 +51,7 @@ impl MessageError {
         match self {
             Self::Empty => c"empty message",
             Self::Unknown => {
-                c"unknown message (flush, invalidate, cache_size, mode, watermarks, clear_stats)"
+                c"unknown message (flush, invalidate, cache_size, mode, watermarks, clear_stats, cgroup_stats)"
             }
             Self::Args => c"wrong number of arguments for this message",
             Self::Value => c"invalid number",
@@ -70,6 +75,14 @@ pub fn parse(args: &[&str]) -> Result<Message, MessageError> {
         "flush" => want(0).map(|()| Message::Flush),
         "invalidate" => want(0).map(|()| Message::Invalidate),
         "clear_stats" => want(0).map(|()| Message::ClearStats),
+        "cgroup_stats" => want(0).map(|()| Message::CgroupStats),
+        "test_hold_cgroup_mutex" => {
+            want(1)?;
+            match parse_u64(rest[0]) {
+                Some(ms) if ms <= 60_000 => Ok(Message::TestHoldCgroupMutex(ms)),
+                _ => Err(MessageError::Value),
+            }
+        }
         "cache_size" => {
             want(1)?;
             parse_u64(rest[0])
@@ -116,6 +129,11 @@ mod tests {
         );
         assert_eq!(p("mode writeback"), Ok(Message::Mode(Mode::Writeback)));
         assert_eq!(p("watermarks 80 20"), Ok(Message::Watermarks(80, 20)));
+        assert_eq!(p("cgroup_stats"), Ok(Message::CgroupStats));
+        assert_eq!(
+            p("test_hold_cgroup_mutex 500"),
+            Ok(Message::TestHoldCgroupMutex(500))
+        );
     }
 
     #[test]
@@ -136,6 +154,9 @@ mod tests {
             ("watermarks 10 50", WatermarkOrder),
             ("watermarks x y", Value),
             ("clear_stats 1", Args),
+            ("cgroup_stats all", Args),
+            ("test_hold_cgroup_mutex", Args),
+            ("test_hold_cgroup_mutex 60001", Value),
         ] {
             assert_eq!(p(s), Err(e), "{s:?}");
         }

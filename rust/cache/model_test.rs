@@ -315,7 +315,13 @@ impl World {
             e.2 += i64::from(t.active);
         }
         for o in want.keys().chain(self.shard.accountant().per_owner.keys()) {
-            let got = self.shard.accountant().per_owner.get(o).copied().unwrap_or_default();
+            let got = self
+                .shard
+                .accountant()
+                .per_owner
+                .get(o)
+                .copied()
+                .unwrap_or_default();
             let w = want.get(o).copied().unwrap_or_default();
             assert_eq!(got, w, "owner {o} accounting");
         }

@@ -498,7 +498,9 @@ where
 
     /// Sets the owner tag of an indexed slot; returns the previous one.
     pub fn set_owner(&mut self, id: SlotId, owner: u32) -> u32 {
-        self.tagged(id, |sh| core::mem::replace(&mut sh.slots[id as usize].owner, owner))
+        self.tagged(id, |sh| {
+            core::mem::replace(&mut sh.slots[id as usize].owner, owner)
+        })
     }
 
     /// When the slot became dirty (meaningful for dirty slots).

@@ -11,7 +11,7 @@ use core::fmt;
 use super::table::Mode;
 
 /// Names of the status fields, in order (also the documentation's order).
-pub const FIELDS: [&str; 30] = [
+pub const FIELDS: [&str; 39] = [
     "blocks_cached",
     "dirty_blocks",
     "bytes_used",
@@ -42,6 +42,15 @@ pub const FIELDS: [&str; 30] = [
     "shrink_scans_noio",
     "scope_captured",
     "scope_replayed",
+    "cg_entries",
+    "cg_found",
+    "cg_created_locked",
+    "cg_created_trylock",
+    "cg_trylock_contended",
+    "cg_atomic_failed",
+    "cg_deferred",
+    "cg_root_fallback",
+    "nowait_again",
 ];
 
 /// Everything the status line reports.
@@ -109,6 +118,24 @@ pub struct Status {
     pub scope_captured: u64,
     /// Of those, bios whose worker ran with that scope re-applied.
     pub scope_replayed: u64,
+    /// cgroup association entries (besides the root's).
+    pub cg_entries: u64,
+    /// Associations that found an existing entry.
+    pub cg_found: u64,
+    /// Entries created under the mutex in sleepable context.
+    pub cg_created_locked: u64,
+    /// Entries created under `try_lock` with `GFP_ATOMIC`.
+    pub cg_created_trylock: u64,
+    /// Non-blocking associations that found the mutex taken.
+    pub cg_trylock_contended: u64,
+    /// Non-blocking associations whose `GFP_ATOMIC` allocation failed.
+    pub cg_atomic_failed: u64,
+    /// Bios deferred to a worker because association would have blocked.
+    pub cg_deferred: u64,
+    /// I/O charged to the root cgroup because association failed.
+    pub cg_root_fallback: u64,
+    /// `REQ_NOWAIT` bios completed with "would block" (`BLK_STS_AGAIN`).
+    pub nowait_again: u64,
 }
 
 impl Status {
@@ -117,7 +144,7 @@ impl Status {
         write!(
             w,
             "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} \
-             {} {} {} {} {} {} {} {} {} {}",
+             {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.blocks_cached,
             self.dirty_blocks,
             self.bytes_used,
@@ -148,6 +175,15 @@ impl Status {
             self.shrink_scans_noio,
             self.scope_captured,
             self.scope_replayed,
+            self.cg_entries,
+            self.cg_found,
+            self.cg_created_locked,
+            self.cg_created_trylock,
+            self.cg_trylock_contended,
+            self.cg_atomic_failed,
+            self.cg_deferred,
+            self.cg_root_fallback,
+            self.nowait_again,
         )
     }
 }
@@ -189,6 +225,15 @@ mod tests {
             shrink_scans_noio: 28,
             scope_captured: 29,
             scope_replayed: 30,
+            cg_entries: 31,
+            cg_found: 32,
+            cg_created_locked: 33,
+            cg_created_trylock: 34,
+            cg_trylock_contended: 35,
+            cg_atomic_failed: 36,
+            cg_deferred: 37,
+            cg_root_fallback: 38,
+            nowait_again: 39,
         };
         let mut out = String::new();
         s.format(&mut out).unwrap();

@@ -12,6 +12,7 @@ use kernel::types::Opaque;
 
 use crate::sys::{self, bindings};
 
+use super::cgroup::{Css, CssRef};
 use super::memalloc::MemallocFlags;
 use super::{BlockBuf, DmDev};
 
@@ -50,7 +51,6 @@ impl BioOp {
 }
 
 const REQ_FUA: u32 = sys::BUFCACHE_REQ_FUA;
-const REQ_PREFLUSH: u32 = sys::BUFCACHE_REQ_PREFLUSH;
 const REQ_NOWAIT: u32 = sys::BUFCACHE_REQ_NOWAIT;
 
 /// What `map` did with the bio; returned to DM.
@@ -98,6 +98,12 @@ impl MapBio<'_> {
         }
     }
 
+    /// The css of the cgroup that caused this I/O: the blkcg of DM's
+    /// original bio (the clone carries none).
+    pub(crate) fn orig_css(&self) -> Option<CssRef<'_>> {
+        orig_css(self.bio)
+    }
+
     /// Records the submitting task's memalloc scope (`PF_MEMALLOC_NOIO`,
     /// `PF_MEMALLOC_NOFS`) with the bio, for a worker to re-apply. A no-op
     /// unless the target asked for it ([`super::Target::CAPTURE_SCOPE`]).
@@ -130,48 +136,9 @@ impl MapBio<'_> {
         BioOp::from_opf(self.opf())
     }
 
-    /// Whether the bio carries `REQ_PREFLUSH`.
-    pub(crate) fn is_preflush(&self) -> bool {
-        self.opf() & REQ_PREFLUSH != 0
-    }
-
-    /// Whether the bio carries `REQ_FUA`.
-    pub(crate) fn is_fua(&self) -> bool {
-        self.opf() & REQ_FUA != 0
-    }
-
     /// Whether the bio carries `REQ_NOWAIT`.
     pub(crate) fn is_nowait(&self) -> bool {
         self.opf() & REQ_NOWAIT != 0
-    }
-
-    /// First sector, relative to the start of the mapped device.
-    pub(crate) fn sector(&self) -> u64 {
-        self.raw().bi_iter.bi_sector
-    }
-
-    /// Remaining size in bytes.
-    pub(crate) fn size(&self) -> u32 {
-        self.raw().bi_iter.bi_size
-    }
-
-    /// Points the bio at `dev`, starting at `sector` of that device, and
-    /// lets DM submit it (`DM_MAPIO_REMAPPED`).
-    pub(crate) fn remap(self, dev: &DmDev, sector: u64) -> MapResult {
-        let bio = self.bio.as_ptr();
-        // SAFETY: the bio is ours (type invariants) and `dev` holds a live
-        // block device reference for at least as long as the table.
-        unsafe {
-            sys::bufcache_bio_set_dev(bio, dev.bdev_ptr());
-            (*bio).bi_iter.bi_sector = sector;
-        }
-        MapResult(sys::DM_MAPIO_REMAPPED)
-    }
-
-    /// Fails the bio with `DM_MAPIO_KILL` (DM completes it with an I/O
-    /// error).
-    pub(crate) fn kill(self) -> MapResult {
-        MapResult(sys::DM_MAPIO_KILL)
     }
 
     /// Takes the bio over: the target now owns it and must complete it
@@ -189,6 +156,16 @@ impl MapBio<'_> {
     }
 }
 
+fn orig_css<'a>(clone: NonNull<bindings::bio>) -> Option<CssRef<'a>> {
+    // SAFETY: `clone` is a DM clone (from `map`), embedded in a
+    // `dm_target_io`; the shim reads its original bio's blkcg css.
+    let css = NonNull::new(unsafe { sys::bufcache_orig_bio_css(clone.as_ptr()) })?;
+    // SAFETY: the original bio holds its blkg (and so the css) until every
+    // clone, including this one, completed; callers borrow it no longer
+    // than they own the clone.
+    Some(unsafe { CssRef::from_raw(css) })
+}
+
 /// Completion status of a bio (`blk_status_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BlkStatus(u8);
@@ -202,11 +179,6 @@ impl BlkStatus {
     pub(crate) const RESOURCE: Self = Self(sys::BUFCACHE_BLK_STS_RESOURCE);
     /// `BLK_STS_NOTSUPP`.
     pub(crate) const NOTSUPP: Self = Self(sys::BUFCACHE_BLK_STS_NOTSUPP);
-
-    /// Whether this is `BLK_STS_OK`.
-    pub(crate) fn is_ok(self) -> bool {
-        self == Self::OK
-    }
 }
 
 /// A bio the target took over from `map`: it must be completed exactly
@@ -243,11 +215,6 @@ impl OwnedBio {
         BioOp::from_opf(self.opf())
     }
 
-    /// Whether the bio carries `REQ_PREFLUSH`.
-    pub(crate) fn is_preflush(&self) -> bool {
-        self.opf() & REQ_PREFLUSH != 0
-    }
-
     /// Whether the bio carries `REQ_FUA`.
     pub(crate) fn is_fua(&self) -> bool {
         self.opf() & REQ_FUA != 0
@@ -261,6 +228,12 @@ impl OwnedBio {
     /// Remaining size in bytes.
     pub(crate) fn size(&self) -> u32 {
         self.raw().bi_iter.bi_size
+    }
+
+    /// The css of the cgroup that caused this I/O (see
+    /// [`MapBio::orig_css`]).
+    pub(crate) fn orig_css(&self) -> Option<CssRef<'_>> {
+        orig_css(self.bio)
     }
 
     /// The memalloc scope of the task that submitted the bio, if the target
@@ -329,12 +302,18 @@ impl OwnedBio {
     /// completion completes the original I/O.
     pub(crate) fn remap_submit(self, dev: &DmDev, sector: u64) {
         let bio = self.bio.as_ptr();
+        let css = orig_css(self.bio);
         core::mem::forget(self);
         // SAFETY: the bio is ours; DM's `dm_submit_bio_remap` takes it over
-        // and accounts it to the mapped device.
+        // and accounts it to the mapped device. The clone is charged to the
+        // cgroup of the original bio (it has no blkg of its own); `css` is
+        // alive while the clone is.
         unsafe {
             sys::bufcache_bio_set_dev(bio, dev.bdev_ptr());
             (*bio).bi_iter.bi_sector = sector;
+            if let Some(css) = css {
+                bindings::bio_associate_blkg_from_css(bio, css.as_raw());
+            }
             sys::dm_submit_bio_remap(bio, core::ptr::null_mut());
         }
     }
@@ -376,11 +355,6 @@ impl BioList {
             len: 0,
             scope,
         }
-    }
-
-    /// Number of bios queued.
-    pub(crate) fn len(&self) -> usize {
-        self.len
     }
 
     /// Appends a bio.
@@ -563,7 +537,14 @@ impl<'a> IoBatch<'a> {
         self.n == BATCH_MAX
     }
 
-    fn add(&mut self, dev: &DmDev, sector: u64, opf: u32, bufs: &[&'a BlockBuf]) -> Option<usize> {
+    fn add(
+        &mut self,
+        dev: &DmDev,
+        sector: u64,
+        opf: u32,
+        bufs: &[&'a BlockBuf],
+        css: Option<&Css>,
+    ) -> Option<usize> {
         if self.is_full() || bufs.is_empty() || bufs.len() > usize::from(u16::MAX) {
             return None;
         }
@@ -582,9 +563,14 @@ impl<'a> IoBatch<'a> {
             return None;
         }
         // SAFETY: `bio` is a new bio with room for `bufs.len()` segments;
-        // every buffer lives for `'a`, longer than the batch.
+        // every buffer lives for `'a`, longer than the batch. Association
+        // may sleep in future kernels (blkg creation under a mutex): we are
+        // in process context with no spinlock held (callers are workers).
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
+            if let Some(css) = css {
+                bindings::bio_associate_blkg_from_css(bio, css.as_ptr());
+            }
             for b in bufs {
                 sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());
             }
@@ -595,36 +581,38 @@ impl<'a> IoBatch<'a> {
         Some(self.n - 1)
     }
 
-    /// Adds a read of `buf.size()` bytes from `sector` of `dev` into `buf`.
-    /// `readahead` marks it `REQ_RAHEAD`.
+    /// Adds a read of `buf.size()` bytes from `sector` of `dev` into `buf`,
+    /// charged to `css`. `readahead` marks it `REQ_RAHEAD`.
     pub(crate) fn add_read(
         &mut self,
         dev: &DmDev,
         sector: u64,
         buf: &'a BlockBuf,
         readahead: bool,
+        css: Option<&Css>,
     ) -> Option<usize> {
         let mut opf = bindings::req_op_REQ_OP_READ;
         if readahead {
             opf |= sys::BUFCACHE_REQ_RAHEAD;
         }
-        self.add(dev, sector, opf, &[buf])
+        self.add(dev, sector, opf, &[buf], css)
     }
 
     /// Adds a write of `bufs` (adjacent blocks, in order) to `sector` of
-    /// `dev`; `fua` makes it `REQ_FUA`.
+    /// `dev`, charged to `css`; `fua` makes it `REQ_FUA`.
     pub(crate) fn add_write(
         &mut self,
         dev: &DmDev,
         sector: u64,
         bufs: &[&'a BlockBuf],
         fua: bool,
+        css: Option<&Css>,
     ) -> Option<usize> {
         let mut opf = bindings::req_op_REQ_OP_WRITE | sys::BUFCACHE_REQ_SYNC;
         if fua {
             opf |= sys::BUFCACHE_REQ_FUA;
         }
-        self.add(dev, sector, opf, bufs)
+        self.add(dev, sector, opf, bufs, css)
     }
 
     /// Submits every bio under one plug and waits for all of them.

@@ -12,9 +12,6 @@ pub(crate) enum Gfp {
     /// `GFP_NOWAIT | __GFP_NORETRY | __GFP_NOWARN`: never sleeps, never
     /// enters direct reclaim, fails quietly. The first thing to try.
     NowaitQuiet,
-    /// `GFP_ATOMIC | __GFP_NOWARN`: may dip into reserves, for atomic
-    /// context.
-    AtomicQuiet,
     /// `GFP_NOIO`: may sleep and reclaim, but never starts I/O.
     Noio,
     /// `GFP_KERNEL`: process context outside any I/O path (table load).
@@ -27,7 +24,6 @@ impl Gfp {
             Self::NowaitQuiet => {
                 sys::BUFCACHE_GFP_NOWAIT | sys::BUFCACHE___GFP_NORETRY | sys::BUFCACHE___GFP_NOWARN
             }
-            Self::AtomicQuiet => sys::BUFCACHE_GFP_ATOMIC | sys::BUFCACHE___GFP_NOWARN,
             Self::Noio => sys::BUFCACHE_GFP_NOIO,
             Self::Kernel => sys::BUFCACHE_GFP_KERNEL,
         }
@@ -84,15 +80,6 @@ impl BlockBuf {
         let len = len.min(self.size - off);
         // SAFETY: `off + len <= size` bytes of our buffer.
         unsafe { sys::bufcache_buf_zero(self.ptr.as_ptr().cast(), off, len) };
-    }
-
-    /// Copies the whole of `src` (same size) into this buffer.
-    pub(crate) fn copy_from(&self, src: &BlockBuf) {
-        let len = self.size.min(src.size);
-        // SAFETY: both buffers hold at least `len` bytes; distinct
-        // allocations never overlap (a buffer copied onto itself is a
-        // no-op memcpy of identical bytes, which callers do not do).
-        unsafe { sys::bufcache_buf_copy(self.ptr.as_ptr().cast(), src.ptr.as_ptr().cast(), len) };
     }
 }
 

@@ -30,11 +30,14 @@
 //! - [`memalloc`]: `memalloc_noio`/`memalloc_nofs` scopes as closures, and
 //!   capture and replay of a task's scope flags.
 //! - [`wq`]: an owned `WQ_MEM_RECLAIM` workqueue.
+//! - [`cgroup`]: counted and borrowed blkcg css references; the original
+//!   bio's css of a DM clone; bio association ([`bio::IoBatch`]).
 //! - [`shrinker`]: a shrinker calling into a Rust object, torn down
 //!   race-free against running scans, and lockdep's reclaim annotation.
 
 pub(crate) mod bio;
 pub(crate) mod buf;
+pub(crate) mod cgroup;
 pub(crate) mod dev;
 pub(crate) mod memalloc;
 pub(crate) mod shrinker;

@@ -33,11 +33,6 @@ impl ShrinkControl {
     pub(crate) fn nr_to_scan(&self) -> u64 {
         self.nr_to_scan
     }
-
-    /// The raw gfp mask, for debug output.
-    pub(crate) fn gfp(&self) -> u32 {
-        self.gfp
-    }
 }
 
 /// The result of a scan.
@@ -81,7 +76,7 @@ fn control(sc: *mut bindings::shrink_control) -> ShrinkControl {
     let sc = unsafe { &*sc };
     ShrinkControl {
         gfp: sc.gfp_mask,
-        nr_to_scan: u64::from(sc.nr_to_scan as u64),
+        nr_to_scan: sc.nr_to_scan as u64,
     }
 }
 

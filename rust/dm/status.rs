@@ -56,16 +56,6 @@ impl<'a> StatusWriter<'a> {
             _p: PhantomData,
         })
     }
-
-    /// Number of bytes written so far (without the NUL).
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether nothing has been written yet.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 impl fmt::Write for StatusWriter<'_> {

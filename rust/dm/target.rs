@@ -148,19 +148,6 @@ impl TargetInfo {
         // SAFETY: as in `begin`.
         unsafe { (*self.raw()).len }
     }
-
-    /// Whether the table this target belongs to is read-only.
-    pub(crate) fn is_read_only(&self) -> bool {
-        // SAFETY: `table` is the live table that owns this target.
-        let mode = unsafe { sys::dm_table_get_mode((*self.raw()).table) };
-        mode & sys::BUFCACHE_BLK_OPEN_WRITE == 0
-    }
-
-    /// Converts a sector of the mapped device to one relative to the target
-    /// (`dm_target_offset()`).
-    pub(crate) fn target_offset(&self, sector: u64) -> u64 {
-        sector - self.begin()
-    }
 }
 
 /// A `struct dm_target` under construction.

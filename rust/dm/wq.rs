@@ -50,12 +50,6 @@ impl OwnedQueue {
         // SAFETY: the workqueue lives as long as `self`.
         unsafe { Queue::from_raw(self.wq.as_ptr()) }
     }
-
-    /// Waits until every work item queued so far has run.
-    pub(crate) fn flush(&self) {
-        // SAFETY: live workqueue.
-        unsafe { bindings::__flush_workqueue(self.wq.as_ptr()) };
-    }
 }
 
 impl Drop for OwnedQueue {

@@ -3,13 +3,16 @@
  * C shims for dm-bufcache, see helpers.h.
  */
 #include <linux/bio.h>
+#include <linux/blk-cgroup.h>
 #include <linux/blkdev.h>
+#include <linux/cgroup.h>
 #include <linux/device-mapper.h>
 #include <linux/highmem.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "dm-core.h"
 #include "helpers.h"
 
 void bufcache_bio_set_dev(struct bio *bio, struct block_device *bdev)
@@ -176,4 +179,37 @@ struct workqueue_struct *bufcache_alloc_workqueue(const char *name, unsigned int
 unsigned long bufcache_totalram_bytes(void)
 {
 	return totalram_pages() << PAGE_SHIFT;
+}
+
+struct cgroup_subsys_state *bufcache_orig_bio_css(struct bio *clone)
+{
+	struct dm_target_io *tio = container_of(clone, struct dm_target_io, clone);
+	struct bio *orig = tio->io ? tio->io->orig_bio : NULL;
+
+	return orig ? bio_blkcg_css(orig) : NULL;
+}
+
+struct cgroup_subsys_state *bufcache_blkcg_root_css(void)
+{
+	return blkcg_root_css;
+}
+
+void bufcache_css_get(struct cgroup_subsys_state *css)
+{
+	css_get(css);
+}
+
+void bufcache_css_put(struct cgroup_subsys_state *css)
+{
+	css_put(css);
+}
+
+bool bufcache_css_is_dying(struct cgroup_subsys_state *css)
+{
+	return css_is_dying(css);
+}
+
+int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len)
+{
+	return cgroup_path(css->cgroup, buf, len);
 }

@@ -64,6 +64,21 @@ void bufcache_bio_wouldblock_error(struct bio *bio);
 struct workqueue_struct *bufcache_alloc_workqueue(const char *name, unsigned int flags,
 						  int max_active);
 
+/*
+ * cgroups. DM's clone in map() carries no blkg in 7.2 (alloc_tio() sets
+ * bi_bdev without associating), so the cgroup that caused an I/O is found
+ * on the original bio, reached through the clone's struct dm_target_io
+ * (drivers/md/dm-core.h, only in the full source tree). No reference is
+ * taken: the original bio holds one until all its clones complete.
+ */
+struct cgroup_subsys_state;
+struct cgroup_subsys_state *bufcache_orig_bio_css(struct bio *clone);
+struct cgroup_subsys_state *bufcache_blkcg_root_css(void);
+void bufcache_css_get(struct cgroup_subsys_state *css);
+void bufcache_css_put(struct cgroup_subsys_state *css);
+bool bufcache_css_is_dying(struct cgroup_subsys_state *css);
+int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len);
+
 /* linux/mm.h */
 unsigned long bufcache_totalram_bytes(void);
 

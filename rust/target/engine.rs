@@ -32,6 +32,7 @@ use crate::dm::{
 };
 
 use super::budget::{self, Buf};
+use super::cgroup::{CgAcct, CgEntry, CgTable};
 use super::knobs;
 
 /// Workers draining the deferred bio queue.
@@ -133,7 +134,7 @@ fn inc(c: &Atomic<u64>) {
 
 /// Metadata and buffers of one shard.
 pub(crate) struct ShardState {
-    meta: Shard<KVVec<Slot>, KVVec<u32>>,
+    meta: Shard<KVVec<Slot>, KVVec<u32>, CgAcct>,
     bufs: KVVec<Option<Arc<Buf>>>,
 }
 
@@ -148,7 +149,7 @@ pub(crate) struct ShardLock {
 }
 
 impl ShardLock {
-    fn new(slots: u32, cap: u32) -> Result<Pin<KBox<Self>>> {
+    fn new(slots: u32, cap: u32, cg: &Arc<CgTable>) -> Result<Pin<KBox<Self>>> {
         let n = slots as usize;
         let mut s = KVVec::with_capacity(n, GFP_KERNEL)?;
         let mut bufs = KVVec::with_capacity(n, GFP_KERNEL)?;
@@ -162,7 +163,7 @@ impl ShardLock {
             b.push(0u32, GFP_KERNEL)?;
         }
         let st = ShardState {
-            meta: Shard::new(s, b, cap),
+            meta: Shard::with_accountant(s, b, cap, CgAcct { table: cg.clone() }),
             bufs,
         };
         KBox::pin_init(
@@ -298,6 +299,8 @@ pub(crate) struct Inner {
     shift: u32,
     nr_blocks: u64,
     shards: KVec<Pin<KBox<ShardLock>>>,
+    /// cgroup association of the cache's own I/O.
+    pub(crate) cg: Arc<CgTable>,
     /// Capacity of all shards together, in blocks (the most the cap can be
     /// raised to without a table reload).
     capacity_blocks: u64,
@@ -399,10 +402,11 @@ impl Inner {
         let cap_blocks = (geo.cap_bytes >> bs.trailing_zeros()).max(1);
         let nshards = (cap_blocks / 64).clamp(1, 16) as usize;
         let reserve_target = (cap_blocks / 8).clamp(1, 16) as usize;
+        let cg = CgTable::new()?;
         let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
         let per = cap_blocks.div_ceil(nshards as u64) as u32;
         for _ in 0..nshards {
-            shards.push(ShardLock::new(per, per)?, GFP_KERNEL)?;
+            shards.push(ShardLock::new(per, per, &cg)?, GFP_KERNEL)?;
         }
         let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
         for _ in 0..reserve_target {
@@ -419,6 +423,7 @@ impl Inner {
                 shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
                 nr_blocks: geo.nr_blocks,
                 shards,
+                cg,
                 capacity_blocks: u64::from(per) * nshards as u64,
                 deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
                 reserve <- new_spinlock!(reserve, "bufcache:reserve"),
@@ -611,7 +616,12 @@ impl Inner {
 
     /// Serves a read hit or a writeback-mode write hit inline. Gives the bio
     /// back if it needs the workers.
-    pub(crate) fn try_fast(self: &Arc<Self>, bio: OwnedBio) -> Option<OwnedBio> {
+    pub(crate) fn try_fast(
+        self: &Arc<Self>,
+        bio: OwnedBio,
+        who: &CgEntry,
+        hits_only: bool,
+    ) -> Option<OwnedBio> {
         let (blk, off) = self.locate(self.rel_sector(&bio));
         let si = self.shard_index(blk);
         let write = bio.op() == BioOp::Write;
@@ -623,7 +633,7 @@ impl Inner {
         match g.meta.lookup(blk) {
             Some(id) => {
                 let pinned = if write {
-                    g.meta.write_hit(id, now, 0)
+                    g.meta.write_hit(id, now, who.id)
                 } else {
                     g.meta.pin_read(id)
                 };
@@ -639,6 +649,7 @@ impl Inner {
                     drop(g);
                     self.notify(si);
                     inc(&self.stats.write_hits);
+                    inc(&who.hits);
                     bio.endio(BlkStatus::OK);
                     self.after_dirtying();
                     self.arm_timer();
@@ -646,15 +657,16 @@ impl Inner {
                     bio.copy_from_buf(&buf, off);
                     self.lock_shard(si).meta.unpin_read(id);
                     inc(&self.stats.read_hits);
+                    inc(&who.hits);
                     bio.endio(BlkStatus::OK);
                 }
                 None
             }
-            None if write && off == 0 && bio.size() == self.block_size => {
+            None if write && off == 0 && bio.size() == self.block_size && !hits_only => {
                 // A full-block write miss needs no read; take it inline if a
                 // slot with memory is at hand without blocking.
                 drop(g);
-                let Some((id, buf)) = self.alloc_nowait(si, blk) else {
+                let Some((id, buf)) = self.alloc_nowait(si, blk, who.id) else {
                     return Some(bio);
                 };
                 bio.copy_to_buf(&buf, 0);
@@ -663,6 +675,7 @@ impl Inner {
                 drop(g);
                 self.notify(si);
                 inc(&self.stats.write_misses);
+                inc(&who.misses);
                 bio.endio(BlkStatus::OK);
                 self.after_dirtying();
                 self.arm_timer();
@@ -699,6 +712,8 @@ impl Inner {
     }
 
     fn process(self: &Arc<Self>, bio: OwnedBio) {
+        // Sleepable association (we are a worker, in a NOIO scope).
+        let who = self.cg.get(bio.orig_css());
         match bio.op() {
             BioOp::Write if bio.size() == 0 => {
                 inc(&self.stats.flushes);
@@ -708,8 +723,8 @@ impl Inner {
                 };
                 bio.endio(st);
             }
-            BioOp::Read => self.do_read(bio),
-            BioOp::Write => self.do_write(bio),
+            BioOp::Read => self.do_read(bio, &who),
+            BioOp::Write => self.do_write(bio, &who),
             BioOp::Discard => self.do_discard(bio),
             _ => bio.endio(BlkStatus::NOTSUPP),
         }
@@ -719,13 +734,13 @@ impl Inner {
     /// a free slot, new memory from a non-blocking allocation (if the cap
     /// and the budget allow), or an evicted clean block. `None` if `blk` is
     /// cached already or nothing is available right now.
-    fn alloc_nowait(&self, si: usize, blk: u64) -> Option<(SlotId, Arc<Buf>)> {
+    fn alloc_nowait(&self, si: usize, blk: u64, owner: u32) -> Option<(SlotId, Arc<Buf>)> {
         let mut g = self.lock_shard(si);
         if g.meta.lookup(blk).is_some() {
             return None;
         }
         let grow = budget::has_room(u64::from(self.block_size));
-        match g.meta.alloc(blk, 0, grow) {
+        match g.meta.alloc(blk, owner, grow) {
             Alloc::Ready(id) => g.bufs[id as usize].clone().map(|b| (id, b)),
             Alloc::Evicted { id, .. } => {
                 inc(&self.stats.evictions);
@@ -764,7 +779,7 @@ impl Inner {
 
     /// Finds or makes the slot for `blk`. Waits for fills in progress and,
     /// when the shard is full of dirty blocks, writes some back.
-    fn get_block(self: &Arc<Self>, blk: u64, access: Access) -> Result<Got> {
+    fn get_block(self: &Arc<Self>, blk: u64, access: Access, who: &CgEntry) -> Result<Got> {
         let si = self.shard_index(blk);
         let mut stage = AllocStage::Nowait;
         let mut retries = 0u32;
@@ -774,7 +789,7 @@ impl Inner {
             if let Some(id) = g.meta.lookup(blk) {
                 let r = match access {
                     Access::Read => g.meta.pin_read(id),
-                    Access::Write => g.meta.write_hit(id, now, 0),
+                    Access::Write => g.meta.write_hit(id, now, who.id),
                 };
                 match r {
                     Ok(()) => {
@@ -793,10 +808,10 @@ impl Inner {
             let grow = match stage {
                 AllocStage::Nowait => budget::has_room(u64::from(self.block_size)),
                 AllocStage::Evict => false,
-                AllocStage::Reserve => self.reserve.lock().len() > 0,
+                AllocStage::Reserve => !self.reserve.lock().is_empty(),
                 AllocStage::Blocking => budget::has_room(u64::from(self.block_size)),
             };
-            match g.meta.alloc(blk, 0, grow) {
+            match g.meta.alloc(blk, who.id, grow) {
                 Alloc::Ready(id) => {
                     let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
                     return Ok(Got::Miss(id, buf));
@@ -892,7 +907,13 @@ impl Inner {
 
     /// Reads `blk` into the `Filling` slot's buffer, with readahead of
     /// following blocks when the miss continues a sequential run.
-    fn fill(self: &Arc<Self>, blk: u64, buf: &Arc<Buf>, may_readahead: bool) -> bool {
+    fn fill(
+        self: &Arc<Self>,
+        blk: u64,
+        buf: &Arc<Buf>,
+        may_readahead: bool,
+        who: &CgEntry,
+    ) -> bool {
         let prev = if may_readahead {
             self.last_read_miss.xchg(blk, Relaxed)
         } else {
@@ -916,23 +937,28 @@ impl Inner {
                 continue;
             }
             // Readahead never waits and never takes the reserve.
-            let Some((id, buf)) = self.alloc_nowait(si, b) else {
+            let Some((id, buf)) = self.alloc_nowait(si, b, who.id) else {
                 break;
             };
             ra_slots[n_ra] = Some((b, id, buf));
             n_ra += 1;
         }
         let mut batch = IoBatch::new(&self.bioset);
-        let main = batch.add_read(&self.origin, self.block_sector(blk), buf, false);
+        let css = Some(&who.css);
+        let main = batch.add_read(&self.origin, self.block_sector(blk), buf, false, css);
         let mut idx = [usize::MAX; RA_MAX];
         for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
             if let Some((b, _, rb)) = s {
-                if let Some(j) = batch.add_read(&self.origin, self.block_sector(*b), rb, true) {
+                if let Some(j) = batch.add_read(&self.origin, self.block_sector(*b), rb, true, css)
+                {
                     idx[i] = j;
                 }
             }
         }
+        let nbios = batch.len() as u64;
         let res = batch.submit_and_wait();
+        who.fill_bytes
+            .add(nbios * u64::from(self.block_size), Relaxed);
         for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
             if let Some((b, id, _)) = s {
                 let ok = idx[i] != usize::MAX && res.ok(idx[i]);
@@ -951,19 +977,21 @@ impl Inner {
         }
     }
 
-    fn do_read(self: &Arc<Self>, bio: OwnedBio) {
+    fn do_read(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         let (blk, off) = self.locate(self.rel_sector(&bio));
         let si = self.shard_index(blk);
-        match self.get_block(blk, Access::Read) {
+        match self.get_block(blk, Access::Read, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_from_buf(&buf, off);
                 self.lock_shard(si).meta.unpin_read(id);
                 inc(&self.stats.read_hits);
+                inc(&who.hits);
                 bio.endio(BlkStatus::OK);
             }
             Ok(Got::Miss(id, buf)) => {
                 inc(&self.stats.read_misses);
-                if self.fill(blk, &buf, true) {
+                inc(&who.misses);
+                if self.fill(blk, &buf, true, who) {
                     bio.copy_from_buf(&buf, off);
                     self.end_fill(blk, id, true);
                     bio.endio(BlkStatus::OK);
@@ -980,21 +1008,23 @@ impl Inner {
         }
     }
 
-    fn do_write(self: &Arc<Self>, bio: OwnedBio) {
+    fn do_write(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         let (blk, off) = self.locate(self.rel_sector(&bio));
         let si = self.shard_index(blk);
         let full = off == 0 && bio.size() == self.block_size;
-        let id = match self.get_block(blk, Access::Write) {
+        let id = match self.get_block(blk, Access::Write, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_to_buf(&buf, off);
                 self.lock_shard(si).meta.unpin_write(id, self.now_ms());
                 self.notify(si);
                 inc(&self.stats.write_hits);
+                inc(&who.hits);
                 id
             }
             Ok(Got::Miss(id, buf)) => {
                 inc(&self.stats.write_misses);
-                if !full && !self.fill(blk, &buf, false) {
+                inc(&who.misses);
+                if !full && !self.fill(blk, &buf, false, who) {
                     self.end_fill(blk, id, false);
                     bio.endio(BlkStatus::IOERR);
                     return;
@@ -1033,7 +1063,7 @@ impl Inner {
 
     /// Writes one dirty block to the origin now (writethrough or FUA).
     fn write_through(self: &Arc<Self>, si: usize, blk: u64, id: SlotId, fua: bool) -> bool {
-        let buf = loop {
+        let (buf, owner) = loop {
             let mut g = self.lock_shard(si);
             if g.meta.lookup(blk) != Some(id) || !g.meta.is_dirty(id) {
                 // Someone else wrote it back (or it was discarded).
@@ -1041,14 +1071,21 @@ impl Inner {
             }
             match g.meta.begin_writeback(id) {
                 Ok(()) => match g.bufs[id as usize].clone() {
-                    Some(b) => break b,
+                    Some(b) => break (b, g.meta.owner(id)),
                     None => return false,
                 },
                 Err(_) => g.wait(),
             }
         };
+        let who = self.cg.by_owner(owner);
         let mut batch = IoBatch::new(&self.bioset);
-        let i = batch.add_write(&self.origin, self.block_sector(blk), &[&*buf], fua);
+        let i = batch.add_write(
+            &self.origin,
+            self.block_sector(blk),
+            &[&*buf],
+            fua,
+            Some(&who.css),
+        );
         let res = batch.submit_and_wait();
         let ok = i.is_some_and(|i| res.ok(i));
         let mut g = self.lock_shard(si);
@@ -1058,6 +1095,7 @@ impl Inner {
         inc(&self.stats.writeback_bios);
         if ok {
             inc(&self.stats.writebacks);
+            who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
         } else {
             inc(&self.stats.writeback_errors);
         }
@@ -1133,6 +1171,7 @@ impl Inner {
         let mut out = WbRound::default();
         let mut ids = [0 as SlotId; WB_ROUND];
         let mut blks = [0u64; WB_ROUND];
+        let mut owners = [0u32; WB_ROUND];
         let mut bufs: [Option<Arc<Buf>>; WB_ROUND] = core::array::from_fn(|_| None);
         let mut n = 0;
         {
@@ -1161,6 +1200,7 @@ impl Inner {
                         Ok(()) => {
                             ids[n] = id;
                             blks[n] = g.meta.block(id);
+                            owners[n] = g.meta.owner(id);
                             bufs[n] = g.bufs[id as usize].clone();
                             if bufs[n].is_none() {
                                 // Cannot happen: indexed slots hold memory.
@@ -1187,26 +1227,32 @@ impl Inner {
         if n == 0 {
             return out;
         }
-        // Sort by block number so neighbours merge into one bio.
+        // Sort by owner, then block number, so neighbours of one owner
+        // merge into one bio; blocks of different owners never share a bio
+        // (each bio is charged to one cgroup).
         let mut order = [0usize; WB_ROUND];
         for (i, o) in order.iter_mut().enumerate().take(n) {
             *o = i;
         }
-        order[..n].sort_unstable_by_key(|&i| blks[i]);
+        order[..n].sort_unstable_by_key(|&i| (owners[i], blks[i]));
         let mut ok = [false; WB_ROUND];
         let mut start = 0;
         while start < n {
             let mut batch = IoBatch::new(&self.bioset);
             let mut spans = [(0usize, 0usize, usize::MAX); dm::bio::BATCH_MAX];
+            let mut span_owner: [Option<Arc<CgEntry>>; dm::bio::BATCH_MAX] =
+                core::array::from_fn(|_| None);
             let mut ns = 0;
             while start < n && !batch.is_full() {
                 let mut end = start + 1;
                 while end < n
                     && end - start < WB_MERGE
+                    && owners[order[end]] == owners[order[start]]
                     && blks[order[end]] == blks[order[end - 1]] + 1
                 {
                     end += 1;
                 }
+                let who = self.cg.by_owner(owners[order[start]]);
                 let idx = match bufs[order[start]].as_deref() {
                     Some(first) => {
                         let first: &BlockBuf = first;
@@ -1221,21 +1267,29 @@ impl Inner {
                             self.block_sector(blks[order[start]]),
                             &list[..end - start],
                             false,
+                            Some(&who.css),
                         )
                     }
                     None => None,
                 };
                 spans[ns] = (start, end, idx.unwrap_or(usize::MAX));
+                span_owner[ns] = Some(who);
                 ns += 1;
                 start = end;
             }
             let nbios = batch.len() as u64;
             let res = batch.submit_and_wait();
             self.stats.writeback_bios.add(nbios, Relaxed);
-            for &(s, e, i) in spans.iter().take(ns) {
+            for (&(s, e, i), who) in spans.iter().zip(span_owner.iter()).take(ns) {
                 let good = i != usize::MAX && res.ok(i);
                 for k in s..e {
                     ok[order[k]] = good;
+                }
+                if good {
+                    if let Some(who) = who {
+                        who.writeback_bytes
+                            .add((e - s) as u64 * u64::from(self.block_size), Relaxed);
+                    }
                 }
             }
         }
@@ -1296,6 +1350,7 @@ impl Inner {
 
     fn background_writeback(self: &Arc<Self>) {
         memalloc::noio(|| {
+            self.cg.prune();
             let age = self.tun.max_age_ms.load(Relaxed);
             if age > 0 {
                 let now = self.now_ms();
@@ -1332,6 +1387,7 @@ impl Inner {
         }
         dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
         dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
+        self.cg.prime_lockdep();
     }
 
     // ---- messages and lifecycle ----
@@ -1437,6 +1493,7 @@ impl Inner {
         }
         let reserve = self.reserve.lock().len() as u64;
         let s = &self.stats;
+        let c = &self.cg.stats;
         let wb_err = s.writeback_errors.load(Relaxed);
         let fill_err = s.fill_errors.load(Relaxed);
         Status {
@@ -1470,6 +1527,15 @@ impl Inner {
             shrink_scans_noio: s.shrink_scans_noio.load(Relaxed),
             scope_captured: s.scope_captured.load(Relaxed),
             scope_replayed: s.scope_replayed.load(Relaxed),
+            cg_entries: self.cg.len(),
+            cg_found: c.found.load(Relaxed),
+            cg_created_locked: c.created_locked.load(Relaxed),
+            cg_created_trylock: c.created_trylock.load(Relaxed),
+            cg_trylock_contended: c.trylock_contended.load(Relaxed),
+            cg_atomic_failed: c.atomic_failed.load(Relaxed),
+            cg_deferred: c.deferred.load(Relaxed),
+            cg_root_fallback: c.root_fallback.load(Relaxed),
+            nowait_again: c.nowait_again.load(Relaxed),
         }
     }
 

@@ -9,11 +9,18 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 static UNSAFE_SHRINKER_WRITEBACK: Atomic<u32> = Atomic::new(0);
 static SKIP_SCOPE_REPLAY: Atomic<u32> = Atomic::new(0);
+static CGROUP_KNOBS: Atomic<u32> = Atomic::new(0);
 
 /// Records the parameters at module load.
-pub(crate) fn init(unsafe_shrinker_writeback: u32, skip_scope_replay: u32) {
+pub(crate) fn init(unsafe_shrinker_writeback: u32, skip_scope_replay: u32, cgroup_knobs: u32) {
     UNSAFE_SHRINKER_WRITEBACK.store(unsafe_shrinker_writeback, Relaxed);
     SKIP_SCOPE_REPLAY.store(skip_scope_replay, Relaxed);
+    CGROUP_KNOBS.store(cgroup_knobs, Relaxed);
+}
+
+/// `test_cgroup_knobs`: allows the `test_hold_cgroup_mutex` message.
+pub(crate) fn cgroup_knobs() -> bool {
+    CGROUP_KNOBS.load(Relaxed) != 0
 }
 
 /// `test_unsafe_shrinker_writeback`: the shrinker writes back and waits for

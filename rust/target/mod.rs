@@ -8,12 +8,14 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod budget;
+mod cgroup;
 mod engine;
 pub(crate) mod knobs;
 
 use core::fmt::Write;
 
 use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::message::{self, Message};
@@ -32,7 +34,14 @@ const VERSION: [u32; 3] = [1, 0, 0];
 pub(crate) fn register(
     module: &'static ThisModule,
 ) -> impl PinInit<dm::Registration<Bufcache>, Error> {
-    dm::Registration::new(c"bufcache", VERSION, 0, module)
+    // REQ_NOWAIT bios are served when they hit and completed with "would
+    // block" otherwise.
+    dm::Registration::new(
+        c"bufcache",
+        VERSION,
+        u64::from(crate::sys::DM_TARGET_NOWAIT),
+        module,
+    )
 }
 
 /// One `bufcache` target instance: the private data DM keeps in
@@ -135,17 +144,38 @@ impl dm::Target for Bufcache {
 
     fn map(&self, _ti: &TargetInfo, mut bio: MapBio<'_>) -> MapResult {
         let op = bio.op();
+        let nowait = bio.is_nowait();
         // Whatever goes to a worker runs with the submitter's scope.
         bio.capture_scope();
+        let inner = &self.inner;
+        // Non-blocking association with the cgroup that caused the bio.
+        let who = inner.cg.get_nowait(bio.orig_css());
         let (bio, res) = bio.take();
+        let again = |bio: dm::OwnedBio| {
+            inner.cg.stats.nowait_again.add(1, Relaxed);
+            bio.wouldblock();
+        };
         match op {
-            BioOp::Read | BioOp::Write if bio.size() > 0 => {
-                if let Some(bio) = self.inner.try_fast(bio) {
-                    self.inner.defer(bio);
+            BioOp::Read | BioOp::Write if bio.size() > 0 => match who {
+                Some(who) => {
+                    if let Some(bio) = inner.try_fast(bio, &who, nowait) {
+                        if nowait {
+                            again(bio);
+                        } else {
+                            inner.defer(bio);
+                        }
+                    }
                 }
-            }
+                None if nowait => again(bio),
+                None => {
+                    // Association would block here: the worker does it.
+                    inner.cg.stats.deferred.add(1, Relaxed);
+                    inner.defer(bio);
+                }
+            },
             // Empty flushes and discards.
-            BioOp::Write | BioOp::Discard => self.inner.defer(bio),
+            BioOp::Write | BioOp::Discard if nowait => again(bio),
+            BioOp::Write | BioOp::Discard => inner.defer(bio),
             _ => bio.endio(dm::BlkStatus::NOTSUPP),
         }
         res
@@ -170,7 +200,7 @@ impl dm::Target for Bufcache {
         };
     }
 
-    fn message(&self, _ti: &TargetInfo, args: &[&str], _out: &mut StatusWriter<'_>) -> Result {
+    fn message(&self, _ti: &TargetInfo, args: &[&str], out: &mut StatusWriter<'_>) -> Result {
         let inner = &self.inner;
         let m = message::parse(args).inspect_err(|e| {
             pr_err!("message refused: {}\n", e.msg().to_str().unwrap_or("?"));
@@ -178,7 +208,7 @@ impl dm::Target for Bufcache {
         let m = m.map_err(|_| EINVAL)?;
         memalloc::noio(|| match m {
             Message::Flush => {
-                inner.stats.flushes.add(1, kernel::sync::atomic::Relaxed);
+                inner.stats.flushes.add(1, Relaxed);
                 inner.flush_all().inspect_err(|_| {
                     pr_err!("flush: writeback or origin flush failed\n");
                 })
@@ -225,6 +255,18 @@ impl dm::Target for Bufcache {
             }
             Message::ClearStats => {
                 inner.clear_stats();
+                Ok(())
+            }
+            Message::CgroupStats => {
+                inner.cg.report(out, inner.block_size);
+                Ok(())
+            }
+            Message::TestHoldCgroupMutex(ms) => {
+                if !knobs::cgroup_knobs() {
+                    pr_err!("test_hold_cgroup_mutex: load the module with test_cgroup_knobs=1\n");
+                    return Err(EPERM);
+                }
+                inner.cg.hold_mutex(ms);
                 Ok(())
             }
         })

@@ -7,7 +7,9 @@ BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
 	errors mode writeback_bios writeback_errors fill_errors flushes discards
 	writing_blocks full_waits shrink_scans shrink_freed shrink_skip_gfp
 	shrink_skip_lock reserve_in_use blocking_allocs shrink_scans_nofs
-	shrink_scans_noio scope_captured scope_replayed)
+	shrink_scans_noio scope_captured scope_replayed cg_entries cg_found
+	cg_created_locked cg_created_trylock cg_trylock_contended cg_atomic_failed
+	cg_deferred cg_root_fallback nowait_again)
 
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {

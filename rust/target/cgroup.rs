@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Association of the cache's own I/O with the cgroup that caused it.
+//!
+//! Each target keeps a table of entries keyed by blkcg css id. An entry
+//! holds a css reference and per-cgroup counters. A block's owner tag (in
+//! the core's slot metadata) is the css id of the cgroup whose I/O filled or
+//! last wrote it; the writeback, fill and readahead bios for that block are
+//! associated with that css (`bio_associate_blkg_from_css`) in the workers.
+//!
+//! The contract, mirroring where blk-cgroup is heading (blkg creation under
+//! `q->blkcg_mutex`, which may sleep):
+//!
+//! - sleepable context ([`CgTable::get`], the workers): look up, else create
+//!   under the table's `Mutex` with a normal allocation (inside the
+//!   workers' NOIO scope);
+//! - non-blocking context ([`CgTable::get_nowait`], `map`): look up under
+//!   the xarray's spinlock; else `try_lock` the mutex and create with
+//!   `GFP_ATOMIC`; else never sleep: the caller completes a `REQ_NOWAIT`
+//!   bio with "would block", or defers the bio to a worker.
+//!
+//! Entries live while their cgroup is online, or while any of their blocks
+//! is filling, dirty or being written back ("active", counted exactly by
+//! the core's [`Accountant`] hook). [`CgTable::prune`] drops the others, so
+//! a removed cgroup's css is released once its dirty data is written back.
+
+use core::fmt::Write;
+
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, Mutex};
+use kernel::xarray::{AllocKind, XArray};
+use kernel::{new_mutex, try_pin_init};
+
+use crate::cache::shard::{Accountant, Tag};
+use crate::dm::cgroup::{Css, CssRef};
+use crate::dm::StatusWriter;
+
+/// One cgroup's association state.
+pub(crate) struct CgEntry {
+    pub(crate) css: Css,
+    pub(crate) id: u32,
+    cached: Atomic<i64>,
+    dirty: Atomic<i64>,
+    active: Atomic<i64>,
+    pub(crate) hits: Atomic<u64>,
+    pub(crate) misses: Atomic<u64>,
+    pub(crate) writeback_bytes: Atomic<u64>,
+    pub(crate) fill_bytes: Atomic<u64>,
+}
+
+impl CgEntry {
+    fn new(css: Css) -> Self {
+        let id = css.id();
+        Self {
+            css,
+            id,
+            cached: Atomic::new(0),
+            dirty: Atomic::new(0),
+            active: Atomic::new(0),
+            hits: Atomic::new(0),
+            misses: Atomic::new(0),
+            writeback_bytes: Atomic::new(0),
+            fill_bytes: Atomic::new(0),
+        }
+    }
+
+    fn apply(&self, t: Tag, sign: i64) {
+        if t.cached {
+            self.cached.add(sign, Relaxed);
+        }
+        if t.dirty {
+            self.dirty.add(sign, Relaxed);
+        }
+        if t.active {
+            self.active.add(sign, Relaxed);
+        }
+    }
+}
+
+/// Counters of the association paths (status fields 31-38).
+pub(crate) struct CgStats {
+    pub(crate) found: Atomic<u64>,
+    pub(crate) created_locked: Atomic<u64>,
+    pub(crate) created_trylock: Atomic<u64>,
+    pub(crate) trylock_contended: Atomic<u64>,
+    pub(crate) atomic_failed: Atomic<u64>,
+    pub(crate) deferred: Atomic<u64>,
+    pub(crate) root_fallback: Atomic<u64>,
+    pub(crate) nowait_again: Atomic<u64>,
+}
+
+/// The per-target association table.
+#[pin_data]
+pub(crate) struct CgTable {
+    #[pin]
+    map: XArray<Arc<CgEntry>>,
+    /// Held to create or remove entries; holds the ids in the table.
+    #[pin]
+    create: Mutex<KVec<u32>>,
+    root: Arc<CgEntry>,
+    pub(crate) stats: CgStats,
+}
+
+fn inc(c: &Atomic<u64>) {
+    c.add(1, Relaxed);
+}
+
+impl CgTable {
+    /// A table with only the root cgroup's entry (which is never pruned
+    /// and is not in the map).
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let root = Arc::new(CgEntry::new(Css::root()), GFP_KERNEL)?;
+        Arc::pin_init(
+            try_pin_init!(Self {
+                map <- XArray::new(AllocKind::Alloc),
+                create <- new_mutex!(KVec::new(), "bufcache:cgroup_create"),
+                root,
+                stats: CgStats {
+                    found: Atomic::new(0),
+                    created_locked: Atomic::new(0),
+                    created_trylock: Atomic::new(0),
+                    trylock_contended: Atomic::new(0),
+                    atomic_failed: Atomic::new(0),
+                    deferred: Atomic::new(0),
+                    root_fallback: Atomic::new(0),
+                    nowait_again: Atomic::new(0),
+                },
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The entry for css id `id`, if there is one; never sleeps.
+    fn lookup(&self, id: u32) -> Option<Arc<CgEntry>> {
+        if id == self.root.id {
+            return Some(self.root.clone());
+        }
+        let g = self.map.lock();
+        g.get(id as usize).map(Arc::from)
+    }
+
+    /// Non-blocking association: an existing entry, or one created under
+    /// `try_lock` with `GFP_ATOMIC`. `None` if that would block or fails:
+    /// the caller must not sleep (would-block, or defer to a worker).
+    pub(crate) fn get_nowait(&self, css: Option<CssRef<'_>>) -> Option<Arc<CgEntry>> {
+        let Some(css) = css else {
+            return Some(self.root.clone());
+        };
+        if let Some(e) = self.lookup(css.id()) {
+            inc(&self.stats.found);
+            return Some(e);
+        }
+        let Some(mut ids) = self.create.try_lock() else {
+            inc(&self.stats.trylock_contended);
+            return None;
+        };
+        if let Some(e) = self.lookup(css.id()) {
+            inc(&self.stats.found);
+            return Some(e);
+        }
+        match self.insert(&mut ids, css, GFP_ATOMIC) {
+            Some(e) => {
+                inc(&self.stats.created_trylock);
+                Some(e)
+            }
+            None => {
+                inc(&self.stats.atomic_failed);
+                None
+            }
+        }
+    }
+
+    /// Sleepable association: an existing entry, or one created under the
+    /// mutex with a normal allocation (callers run in a NOIO scope). Falls
+    /// back to the root entry if even that allocation fails.
+    pub(crate) fn get(&self, css: Option<CssRef<'_>>) -> Arc<CgEntry> {
+        let Some(css) = css else {
+            return self.root.clone();
+        };
+        if let Some(e) = self.lookup(css.id()) {
+            inc(&self.stats.found);
+            return e;
+        }
+        let mut ids = self.create.lock();
+        if let Some(e) = self.lookup(css.id()) {
+            inc(&self.stats.found);
+            return e;
+        }
+        match self.insert(&mut ids, css, GFP_KERNEL) {
+            Some(e) => {
+                inc(&self.stats.created_locked);
+                e
+            }
+            None => {
+                inc(&self.stats.root_fallback);
+                self.root.clone()
+            }
+        }
+    }
+
+    /// Creates and stores an entry; the caller holds the mutex.
+    fn insert(
+        &self,
+        ids: &mut KVec<u32>,
+        css: CssRef<'_>,
+        gfp: kernel::alloc::Flags,
+    ) -> Option<Arc<CgEntry>> {
+        let id = css.id();
+        let e = Arc::new(CgEntry::new(css.get()), gfp).ok()?;
+        ids.push(id, gfp).ok()?;
+        let stored = self.map.lock().store(id as usize, e.clone(), gfp);
+        if stored.is_err() {
+            ids.pop();
+            return None;
+        }
+        Some(e)
+    }
+
+    /// The entry of a block's owner (its writeback is charged there); the
+    /// root entry for blocks without one.
+    pub(crate) fn by_owner(&self, owner: u32) -> Arc<CgEntry> {
+        if owner == 0 {
+            return self.root.clone();
+        }
+        match self.lookup(owner) {
+            Some(e) => e,
+            None => {
+                inc(&self.stats.root_fallback);
+                self.root.clone()
+            }
+        }
+    }
+
+    /// Drops the entries of removed cgroups that have no active blocks, so
+    /// their css can be freed. Process context.
+    pub(crate) fn prune(&self) {
+        let mut ids = self.create.lock();
+        let mut i = 0;
+        while i < ids.len() {
+            let id = ids[i];
+            let drop_it = match self.lookup(id) {
+                Some(e) => e.active.load(Relaxed) <= 0 && e.css.is_dying(),
+                None => true,
+            };
+            if drop_it {
+                let old = self.map.lock().remove(id as usize);
+                // The css reference goes when the last user of the entry
+                // does (in-flight I/O may still hold one).
+                drop(old);
+                let last = ids.len() - 1;
+                ids.swap(i, last);
+                ids.pop();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Teaches lockdep that the mutex may be taken inside reclaim (the
+    /// non-blocking path may run there); a blocking allocation under it
+    /// then shows up as a lockdep report.
+    pub(crate) fn prime_lockdep(&self) {
+        crate::dm::shrinker::as_if_in_reclaim(|| drop(self.create.lock()));
+    }
+
+    /// Holds the creation mutex for `ms` milliseconds (test-only message,
+    /// to force the try-lock fallback).
+    pub(crate) fn hold_mutex(&self, ms: u64) {
+        let _g = self.create.lock();
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(ms as i64));
+    }
+
+    /// Number of entries (the root not counted).
+    pub(crate) fn len(&self) -> u64 {
+        self.create.lock().len() as u64
+    }
+
+    /// Writes one line per cgroup with blocks or traffic.
+    pub(crate) fn report(&self, out: &mut StatusWriter<'_>, block_size: u32) {
+        let ids = self.create.lock();
+        let mut path = [0u8; 128];
+        let bs = i64::from(block_size);
+        let mut line = |e: &CgEntry, path: &str| {
+            let hits = e.hits.load(Relaxed);
+            let misses = e.misses.load(Relaxed);
+            let ratio = (hits * 100).checked_div(hits + misses).unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "{} {} cached_bytes={} dirty_bytes={} hits={} misses={} hit_ratio={}% writeback_bytes={} fill_bytes={}",
+                e.id,
+                path,
+                e.cached.load(Relaxed).max(0) * bs,
+                e.dirty.load(Relaxed).max(0) * bs,
+                hits,
+                misses,
+                ratio,
+                e.writeback_bytes.load(Relaxed),
+                e.fill_bytes.load(Relaxed)
+            );
+        };
+        line(&self.root, "/");
+        for &id in ids.iter() {
+            if let Some(e) = self.lookup(id) {
+                let p = e.css.path(&mut path);
+                line(&e, p);
+            }
+        }
+    }
+}
+
+/// The per-owner accounting hook of the shards: keeps every entry's
+/// cached, dirty and active block counts exact. Runs under a shard lock;
+/// takes only the xarray's spinlock.
+pub(crate) struct CgAcct {
+    pub(crate) table: Arc<CgTable>,
+}
+
+impl Accountant for CgAcct {
+    fn account(&mut self, before: Tag, after: Tag) {
+        if before.owner != 0 {
+            if let Some(e) = self.table.lookup(before.owner) {
+                e.apply(before, -1);
+            }
+        }
+        if after.owner != 0 {
+            if let Some(e) = self.table.lookup(after.owner) {
+                e.apply(after, 1);
+            }
+        }
+    }
+}
