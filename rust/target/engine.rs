@@ -1342,6 +1342,8 @@ impl Inner {
             }
         }
         let flushed = self.origin.issue_flush();
+        // Entries of removed cgroups whose blocks are now clean can go.
+        self.cg.prune();
         if failed || flushed.is_err() {
             return Err(EIO);
         }

@@ -112,3 +112,50 @@ bc_load() {
 mem_kb() {
 	awk -v f="$1:" '$1 == f { print $2 }' /proc/meminfo
 }
+
+# cg_setup PARENT CONTROLLERS: make /sys/fs/cgroup/PARENT whose children
+# get CONTROLLERS (e.g. "+io +memory"); echo its path.
+cg_setup() {
+	local p="/sys/fs/cgroup/$1"
+	grep -qw io /sys/fs/cgroup/cgroup.controllers || die "no io controller in cgroup2"
+	echo "+io +memory" >/sys/fs/cgroup/cgroup.subtree_control || die "cannot enable io/memory"
+	mkdir -p "$p"
+	echo "$2" >"$p/cgroup.subtree_control" || die "cannot enable '$2' in $p"
+	echo "$p"
+}
+
+# in_cg CGROUP_DIR CMD...: run CMD inside the cgroup.
+in_cg() {
+	local cg="$1"
+	shift
+	(
+		echo "$BASHPID" >"$cg/cgroup.procs" || exit 1
+		exec "$@"
+	)
+}
+
+# cg_io CGROUP_DIR MAJ:MIN FIELD: a field (rbytes, wbytes, ...) of the
+# cgroup's io.stat line for a device; 0 if there is none.
+cg_io() {
+	local v
+	v="$(awk -v d="$2" -v f="$3=" '$1 == d { for (i = 2; i <= NF; i++) if (index($i, f) == 1) print substr($i, length(f) + 1) }' "$1/io.stat")"
+	echo "${v:-0}"
+}
+
+# dev_bytes DEV read|write: bytes the block device completed so far.
+dev_bytes() {
+	local n
+	n="$(basename "$1")"
+	case "$2" in
+	read) awk '{ print $3 * 512 }' "/sys/block/$n/stat" ;;
+	write) awk '{ print $7 * 512 }' "/sys/block/$n/stat" ;;
+	esac
+}
+
+# within PCT GOT WANT: GOT within PCT percent of WANT.
+within() {
+	local pct="$1" got="$2" want="$3" d
+	d=$((got - want))
+	[ "$d" -lt 0 ] && d=$((-d))
+	[ $((d * 100)) -le $((pct * want)) ]
+}
