@@ -24,30 +24,7 @@ fi
 JOBS="${JOBS:-$(($(nproc) + 1))}"
 KMAKE=(make -C "$KSRC" O="$KBUILD_OUT" ARCH=x86_64 -j"$JOBS")
 
-# A new key (say, a changed config fragment) starts from the newest finished
-# build of the same source and toolchain, if there is one: kbuild tracks
-# which objects depend on which options and rebuilds only those, so a small
-# fragment change takes minutes instead of a full build. The seed's
-# identity is recorded in the new tree.
-if [ ! -d "$KBUILD_OUT" ]; then
-	seed=""
-	for d in $(ls -1td "$BUFCACHE_CACHE"/kernel-build/*/ 2>/dev/null); do
-		d="${d%/}"
-		[ -f "$d/.bufcache-built" ] || continue
-		[ "$(cat "$d/.bufcache-source" 2>/dev/null)" = "$KERNEL_DEB_VERSION $(rustc --version) $(bindgen --version)" ] || continue
-		seed="$d"
-		break
-	done
-	if [ -n "$seed" ]; then
-		step "seeding the build tree from $seed (incremental rebuild)"
-		cp -a "$seed" "$KBUILD_OUT.tmp"
-		rm -f "$KBUILD_OUT.tmp/.bufcache-built" "$KBUILD_OUT.tmp/.bufcache-configured"
-		echo "$seed" >"$KBUILD_OUT.tmp/.bufcache-seeded-from"
-		mv "$KBUILD_OUT.tmp" "$KBUILD_OUT"
-	fi
-fi
 mkdir -p "$KBUILD_OUT"
-echo "$KERNEL_DEB_VERSION $(rustc --version) $(bindgen --version)" >"$KBUILD_OUT/.bufcache-source"
 
 step "checking Rust support in the kernel tree"
 "${KMAKE[@]}" -s rustavailable >"$KBUILD_OUT/rustavailable.log" 2>&1 || {
