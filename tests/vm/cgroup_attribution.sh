@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-bc_load
+bc_load max_cache_size_bytes=$((128 << 20))
 loop="$(make_loop 96)"
 mm="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
 P="$(cg_setup attr "+io +memory")"
@@ -28,9 +28,10 @@ run_case() {
 	aw="$(cg_io "$P/A" "$mm" wbytes)" bw="$(cg_io "$P/B" "$mm" wbytes)" tw="$(dev_bytes "$loop" write)"
 	in_cg "$P/A" dd if=/dev/urandom of="$dev" bs=1M count=24 status=none
 	in_cg "$P/B" dd if=/dev/urandom of="$dev" bs=1M seek=40 count=8 status=none
-	# The page cache is written back by the flusher; the sync's flush also
-	# makes bufcache write back its dirty blocks.
-	run sync
+	# The page cache is written back by the flusher; fsync of the device
+	# then flushes it, which makes bufcache write back its dirty blocks.
+	run sync >&2
+	run sync "$dev" >&2
 	echo 1 >/proc/sys/vm/drop_caches
 	aw=$(($(cg_io "$P/A" "$mm" wbytes) - aw))
 	bw=$(($(cg_io "$P/B" "$mm" wbytes) - bw))
@@ -46,7 +47,7 @@ run_case() {
 
 # Without bufcache: dm-linear over the same loop device.
 sz="$(blockdev --getsz "$loop")"
-lin="$(dm_create lin "0 $sz linear $loop 0")"
+lin="$(dm_create lin "0 $sz linear $loop 0" 2>/dev/null)"
 read -r aw bw tw ar br tr < <(run_case "$lin")
 log "dm-linear: writes A=$((aw / MB))M B=$((bw / MB))M root/other=$(((tw - aw - bw) / MB))M of $((tw / MB))M; reads A=$((ar / MB))M B=$((br / MB))M root/other=$(((tr - ar - br) / MB))M of $((tr / MB))M"
 run dmsetup remove lin

@@ -38,8 +38,10 @@ log "after holding the mutex: $(bc_status cp)"
 # our module only): map falls back to the worker.
 read -r _ size _ _ _ base _ < <(grep '^dm_bufcache ' /proc/modules)
 d=/sys/kernel/debug/failslab
-echo $((base)) >"$d/require-start"
-echo $((base + size)) >"$d/require-end"
+# Kernel addresses do not fit bash's signed arithmetic as decimals; debugfs
+# takes hex.
+echo "$base" >"$d/require-start"
+printf '0x%x\n' $((base + size)) >"$d/require-end"
 echo 32 >"$d/stacktrace-depth"
 echo Y >"$d/ignore-gfp-wait"
 echo 100 >"$d/probability"

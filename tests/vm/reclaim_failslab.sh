@@ -17,8 +17,10 @@ dm="$(bc_create fs "$loop" 4096 cache_size $((2 << 20)) max_age_ms 50 readahead 
 
 read -r _ size _ _ _ base _ < <(grep '^dm_bufcache ' /proc/modules)
 [ -n "$base" ] && [ "$base" != 0x0000000000000000 ] || die "cannot read the module address (kptr_restrict?)"
-start=$((base))
-end=$((base + size))
+# Kernel addresses do not fit bash's signed arithmetic as decimals; debugfs
+# takes hex.
+start="$base"
+end="$(printf '0x%x' $((base + size)))"
 fi_setup() {
 	local d="/sys/kernel/debug/$1"
 	[ -d "$d" ] || die "$d missing (CONFIG_${2})"
