@@ -35,6 +35,8 @@ fi_setup() {
 }
 fi_setup failslab FAILSLAB
 echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+# Our 4 KiB buffers are order-0 pages; the default min-order is 1.
+echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
 fi_setup fail_page_alloc FAIL_PAGE_ALLOC
 on_cleanup sh -c 'echo 0 >/sys/kernel/debug/failslab/probability; echo 0 >/sys/kernel/debug/fail_page_alloc/probability'
 
