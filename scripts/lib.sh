@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Common helpers for the dm-bufcache scripts. Source it; do not run it.
 #
 # Everything that is slow to produce (tool installs, kernel source, kernel

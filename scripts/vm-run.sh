@@ -1,0 +1,410 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs guest tests (tests/vm/*.sh) in QEMU on the debug test kernel, one
+# fresh VM boot per test, and judges each one by its exit status AND by the
+# kernel log (lockdep, WARN, BUG, hung tasks, kmemleak, ...). See
+# Documentation/testing.rst.
+#
+# Usage: scripts/vm-run.sh [options] [TEST...]
+#   TEST        a name (harness_clean), file name or path of tests/vm/*.sh;
+#               default: every test whose header lacks "# vm-manual: yes"
+#   --list      list the tests and their directives, run nothing
+#   --keep      keep the whole run directory (initrd, disk images, logs);
+#               by default only the logs of a run with failures are kept
+#   --timeout N override every test's vm-timeout (seconds)
+#   --mem M     override every test's vm-mem (e.g. 2G)
+#   --env N=V   export N=V to the tests in the guest (repeatable)
+#
+# Environment: BUFCACHE_KVM=1 uses KVM instead of TCG (see TOOLCHAIN.md:
+# KVM hangs on some hosts); VM_BOOT_SLACK (default 90) is how many seconds
+# QEMU gets on top of a test's vm-timeout before the host kills it;
+# VM_SLUB_DEBUG (default Z: red zones, which also turns off the per-CPU
+# sheaves that hide leaks from kmemleak, at about 25% cost) is the guest's
+# slub_debug= value; FZPU checks more at 40-75% cost.
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+TESTS_DIR="$REPO_ROOT/tests/vm"
+PATTERNS_FILE="$REPO_ROOT/scripts/splat-patterns.txt"
+RESULTS_ROOT="$REPO_ROOT/.vm-results"
+BOOT_SLACK="${VM_BOOT_SLACK:-90}"
+SLUB_DEBUG="${VM_SLUB_DEBUG:-Z}"
+KEEP_RUN_DIRS=20
+
+usage() {
+	sed -n '/^# Usage:/,/^[^#]/{/^#/!d;s/^# \{0,1\}//;p}' "$0" >&2
+	exit 2
+}
+
+KEEP=0
+LIST=0
+OPT_TIMEOUT=""
+OPT_MEM=""
+OPT_ENV=()
+ARGS=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--keep) KEEP=1; shift ;;
+	--list) LIST=1; shift ;;
+	--timeout) [ $# -ge 2 ] || usage; OPT_TIMEOUT="$2"; shift 2 ;;
+	--timeout=*) OPT_TIMEOUT="${1#*=}"; shift ;;
+	--mem) [ $# -ge 2 ] || usage; OPT_MEM="$2"; shift 2 ;;
+	--mem=*) OPT_MEM="${1#*=}"; shift ;;
+	--env) [ $# -ge 2 ] || usage; OPT_ENV+=("$2"); shift 2 ;;
+	--env=*) OPT_ENV+=("${1#*=}"); shift ;;
+	-h | --help) usage ;;
+	-*) die "vm-run.sh: unknown option '$1' (see --help)" ;;
+	*) ARGS+=("$1"); shift ;;
+	esac
+done
+
+valid_size() { [[ "$1" =~ ^[1-9][0-9]*[MG]$ ]]; }
+valid_int() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
+valid_env() { [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*=[^[:space:]]*$ ]]; }
+
+[ -z "$OPT_TIMEOUT" ] || valid_int "$OPT_TIMEOUT" || die "--timeout: '$OPT_TIMEOUT' is not a number of seconds"
+[ -z "$OPT_MEM" ] || valid_size "$OPT_MEM" || die "--mem: '$OPT_MEM' is not a size like 1G or 512M"
+for e in "${OPT_ENV[@]}"; do
+	valid_env "$e" || die "--env: '$e' is not NAME=VALUE (no spaces)"
+done
+valid_int "$BOOT_SLACK" || die "VM_BOOT_SLACK='$BOOT_SLACK' is not a number of seconds"
+[[ "$SLUB_DEBUG" =~ ^[-A-Za-z0-9,.=_]+$ ]] || die "VM_SLUB_DEBUG='$SLUB_DEBUG' is not a slub_debug= value"
+
+# --- tests and their directives ------------------------------------------
+
+# The header is the leading block of comment lines (after the #! line).
+header() { awk 'NR == 1 && /^#!/ { next } /^#/ { print; next } { exit }' "$1"; }
+
+# directive FILE KEY DEFAULT: value of "# vm-KEY: value" in the header.
+directive() {
+	local v
+	v="$(header "$1" | sed -n "s/^#[[:space:]]*vm-$2:[[:space:]]*//p" | tail -n1)"
+	v="${v%"${v##*[![:space:]]}"}"
+	printf '%s\n' "${v:-$3}"
+}
+
+resolve_test() {
+	local n="${1##*/}"
+	n="${n%.sh}"
+	[ -f "$TESTS_DIR/$n.sh" ] || die "no such test '$1': no $TESTS_DIR/$n.sh (see --list)"
+	printf '%s\n' "$n"
+}
+
+# load_test NAME: sets T_* from the directives of tests/vm/NAME.sh (with the
+# command line overrides), or dies naming the bad directive.
+load_test() {
+	local f="$TESTS_DIR/$1.sh" w
+	T_MEM="$(directive "$f" mem 1G)"
+	T_TIMEOUT="$(directive "$f" timeout 300)"
+	T_DISK="$(directive "$f" disk "")"
+	T_BOOTS="$(directive "$f" boots 1)"
+	T_CMDLINE="$(directive "$f" cmdline "")"
+	T_EXPECT="$(directive "$f" expect "")"
+	T_MODULES="$(directive "$f" modules "")"
+	T_MANUAL="$(directive "$f" manual no)"
+	T_KMEMLEAK="$(directive "$f" kmemleak yes)"
+	T_ENV="$(directive "$f" env "")"
+	[ -z "$OPT_MEM" ] || T_MEM="$OPT_MEM"
+	[ -z "$OPT_TIMEOUT" ] || T_TIMEOUT="$OPT_TIMEOUT"
+	valid_size "$T_MEM" || die "$f: bad vm-mem '$T_MEM' (want e.g. 1G or 512M)"
+	valid_int "$T_TIMEOUT" || die "$f: bad vm-timeout '$T_TIMEOUT' (want seconds)"
+	[ -z "$T_DISK" ] || valid_size "$T_DISK" || die "$f: bad vm-disk '$T_DISK' (want e.g. 512M)"
+	valid_int "$T_BOOTS" || die "$f: bad vm-boots '$T_BOOTS' (want 1, 2, ...)"
+	case "$T_EXPECT" in '' | splat) ;; *) die "$f: bad vm-expect '$T_EXPECT' (only 'splat')" ;; esac
+	case "$T_MANUAL" in yes | no) ;; *) die "$f: bad vm-manual '$T_MANUAL' (yes or no)" ;; esac
+	case "$T_KMEMLEAK" in yes | no) ;; *) die "$f: bad vm-kmemleak '$T_KMEMLEAK' (yes or no)" ;; esac
+	for w in $T_MODULES; do
+		[[ "$w" =~ ^[A-Za-z0-9_-]+$ ]] || die "$f: bad module name '$w' in vm-modules"
+	done
+	for w in $T_ENV; do
+		valid_env "$w" || die "$f: bad vm-env entry '$w' (NAME=VALUE, no spaces)"
+	done
+	case "$T_CMDLINE" in *bufcache.*) die "$f: vm-cmdline must not set bufcache.* (the harness does)" ;; esac
+}
+
+mapfile -t ALL_TESTS < <(find "$TESTS_DIR" -maxdepth 1 -name '*.sh' -printf '%f\n' | sed 's/\.sh$//' | LC_ALL=C sort)
+[ "${#ALL_TESTS[@]}" -gt 0 ] || die "no tests in $TESTS_DIR"
+
+if [ "$LIST" -eq 1 ]; then
+	printf '%-32s %-5s %-8s %-6s %-5s %-6s %-6s %s\n' TEST MEM TIMEOUT DISK BOOTS EXPECT MANUAL MODULES
+	for t in "${ALL_TESTS[@]}"; do
+		load_test "$t"
+		printf '%-32s %-5s %-8s %-6s %-5s %-6s %-6s %s\n' "$t" "$T_MEM" "${T_TIMEOUT}s" \
+			"${T_DISK:--}" "$T_BOOTS" "${T_EXPECT:--}" "$T_MANUAL" "${T_MODULES:--}"
+	done
+	exit 0
+fi
+
+TESTS=()
+if [ "${#ARGS[@]}" -gt 0 ]; then
+	for a in "${ARGS[@]}"; do TESTS+=("$(resolve_test "$a")"); done
+else
+	for t in "${ALL_TESTS[@]}"; do
+		load_test "$t"
+		[ "$T_MANUAL" = yes ] || TESTS+=("$t")
+	done
+fi
+[ "${#TESTS[@]}" -gt 0 ] || die "no tests selected"
+
+# Check every selected test's directives before booting anything, and
+# collect the modules to ship.
+declare -A WANT_MODULES=()
+for t in "${TESTS[@]}"; do
+	load_test "$t"
+	for m in $T_MODULES; do WANT_MODULES["$m"]=1; done
+done
+
+# --- host prerequisites ----------------------------------------------------
+
+need_cmd qemu-system-x86_64 "install qemu-system-x86 (scripts/setup-host.sh)"
+need_cmd timeout
+[ -f "$PATTERNS_FILE" ] || die "splat pattern list missing: $PATTERNS_FILE"
+kernel_paths
+[ -f "$KBUILD_OUT/.bufcache-built" ] ||
+	die "the test kernel is not built ($KBUILD_OUT): run scripts/build-kernel.sh"
+BZIMAGE="$KBUILD_OUT/arch/x86/boot/bzImage"
+[ -f "$BZIMAGE" ] || die "no bzImage in $KBUILD_OUT"
+RELEASE="$(cat "$KBUILD_OUT/include/config/kernel.release")"
+
+if [ "${BUFCACHE_KVM:-0}" = 1 ]; then
+	[ -w /dev/kvm ] || die "BUFCACHE_KVM=1 but /dev/kvm is not usable"
+	ACCEL=(-accel kvm -cpu host)
+	ACCEL_NAME=kvm
+else
+	# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+	ACCEL=(-accel tcg,thread=multi)
+	ACCEL_NAME=tcg
+fi
+
+mkdir -p "$RESULTS_ROOT"
+RUN="$RESULTS_ROOT/$(date +%Y%m%d-%H%M%S)"
+n=1
+while [ -e "$RUN" ]; do RUN="${RUN%.*}.$n"; n=$((n + 1)); done
+mkdir -p "$RUN"
+ln -sfn "$(basename "$RUN")" "$RESULTS_ROOT/latest"
+
+# Patterns without comments, for grep -F -f.
+PATTERNS="$RUN/splat-patterns"
+grep -v -e '^#' -e '^[[:space:]]*$' "$PATTERNS_FILE" >"$PATTERNS" ||
+	die "no patterns in $PATTERNS_FILE"
+
+MK_ARGS=()
+for m in "${!WANT_MODULES[@]}"; do
+	case "$m" in
+	bufcache_splat)
+		ko="$("$REPO_ROOT/scripts/build-test-kmod.sh")" || die "building the self-test module failed"
+		MK_ARGS+=(-m "$ko")
+		;;
+	dm_bufcache | dm-bufcache)
+		[ -f "$REPO_ROOT/dm_bufcache.ko" ] ||
+			die "tests need dm_bufcache.ko (vm-modules) but $REPO_ROOT/dm_bufcache.ko is not built: run make"
+		;;
+	*) MK_ARGS+=(-m "$m") ;;
+	esac
+done
+INITRD="$RUN/initrd.cpio.gz"
+"$REPO_ROOT/scripts/mkinitramfs.sh" -o "$INITRD" "${MK_ARGS[@]}" || die "building the initramfs failed"
+
+# --- running ---------------------------------------------------------------
+
+QEMU_PID=""
+on_signal() {
+	[ -z "$QEMU_PID" ] || kill "$QEMU_PID" 2>/dev/null || true
+	die "interrupted; logs so far in $RUN"
+}
+trap on_signal INT TERM
+
+now_ms() { local t="${EPOCHREALTIME/./}"; echo $((t / 1000)); }
+secs() { printf '%d.%d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+
+# Lines of the results channel between a test's OUTPUT markers (to the end
+# of the file if the VM died before the END marker).
+test_output() {
+	awk -v b="==== OUTPUT BEGIN $2" -v e="==== OUTPUT END $2" '
+		$0 == b { on = 1; next }
+		$0 == e || /^==== DMESG BEGIN/ { on = 0 }
+		on { print }' "$1"
+}
+
+# run_boot NAME BOOT PREFIX: boots the VM once; sets Q_RC (QEMU's exit
+# status through timeout(1): 124/137 = killed by the host timeout).
+run_boot() {
+	local name="$1" boot="$2" prefix="$3" host_to cmdline start started="" beat last=0 w
+	# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+	local qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
+		"${ACCEL[@]}" -smp 2,sockets=2 -m "$T_MEM"
+		-kernel "$BZIMAGE" -initrd "$INITRD"
+		-serial "file:$prefix.console.log" -serial "file:$prefix.results.log"
+		-d guest_errors,cpu_reset -D "$prefix.qemu-debug.log")
+	[ -z "$T_DISK" ] || qemu+=(-drive "file=$DISK_IMG,format=raw,if=virtio,cache=writeback")
+	# norandmaps: without ASLR, TCG reuses its translations of ld.so and
+	# libc across processes (every exec is much cheaper).
+	# slub_debug: SLUB checks, and no per-CPU sheaves (their stale object
+	# pointers hide leaks from kmemleak). See Documentation/testing.rst.
+	cmdline="console=ttyS0 loglevel=8 log_buf_len=4M printk.devkmsg=on panic=-1 norandmaps"
+	cmdline+=" slub_debug=$SLUB_DEBUG"
+	cmdline+=" bufcache.tests=$name bufcache.boot=$boot bufcache.boots=$T_BOOTS"
+	cmdline+=" bufcache.timeout=$T_TIMEOUT bufcache.kmemleak=$([ "$T_KMEMLEAK" = yes ] && echo 1 || echo 0)"
+	for w in $T_ENV "${OPT_ENV[@]}"; do cmdline+=" bufcache.env.$w"; done
+	[ -z "$T_CMDLINE" ] || cmdline+=" $T_CMDLINE"
+	qemu+=(-append "$cmdline")
+	printf '%q ' "${qemu[@]}" >"$prefix.qemu-cmd"
+	echo >>"$prefix.qemu-cmd"
+
+	host_to=$((T_TIMEOUT + BOOT_SLACK))
+	start="$(now_ms)"
+	timeout -k 10 "$host_to" "${qemu[@]}" >"$prefix.qemu.log" 2>&1 &
+	QEMU_PID=$!
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		sleep 0.2
+		if [ -z "$started" ] && grep -q "bufcache-test: BEGIN $name" "$prefix.console.log" 2>/dev/null; then
+			started="$(now_ms)"
+			log "  test started $(secs $((started - start)))s after QEMU start"
+		fi
+		beat=$((($(now_ms) - start) / 60000))
+		if [ "$beat" -gt "$last" ]; then
+			last="$beat"
+			log "  ... still running after ${beat} min (host timeout ${host_to}s)"
+		fi
+	done
+	if wait "$QEMU_PID"; then Q_RC=0; else Q_RC=$?; fi
+	QEMU_PID=""
+	B_MS=$(($(now_ms) - start))
+	B_START_MS=""
+	[ -z "$started" ] || B_START_MS=$((started - start))
+	# The serial lines end in \r\n.
+	sed -i 's/\r$//' "$prefix.console.log" "$prefix.results.log" 2>/dev/null || true
+	awk '/^==== DMESG BEGIN/ { on = 1; next } /^==== DMESG END/ { on = 0 } on { print }' \
+		"$prefix.results.log" >"$prefix.dmesg" 2>/dev/null || true
+}
+
+show_failure() { # name prefix
+	local name="$1" prefix="$2" first
+	log "  --- test output (last 25 lines; all of it in $prefix.results.log):"
+	test_output "$prefix.results.log" "$name" | tail -n 25 | sed 's/^/  | /' >&2
+	if [ -s "$prefix.splats" ]; then
+		log "  --- kernel splat lines ($prefix.console.log):"
+		head -n 15 "$prefix.splats" | sed 's/^/  ! /' >&2
+		first="$(head -n1 "$prefix.splats" | cut -d: -f1)"
+		log "  --- kernel log from the first one:"
+		sed -n "${first},$((first + 40))p" "$prefix.console.log" | sed 's/^/  | /' >&2
+	else
+		log "  --- end of the kernel log ($prefix.console.log):"
+		tail -n 25 "$prefix.console.log" 2>/dev/null | sed 's/^/  | /' >&2
+	fi
+}
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+FAILED_NAMES=()
+
+run_test() {
+	local name="$1" boot prefix result rc reasons=() skip=0 splat_seen=0 caught="" total=0 b_started=""
+	local base="$name" n=1
+	load_test "$name"
+	# A test named twice in one run gets logs of its own: NAME.2.*, ...
+	while compgen -G "$RUN/$base.*log" >/dev/null; do
+		n=$((n + 1))
+		base="$name.$n"
+	done
+	DISK_IMG="$RUN/$base.disk.img"
+	if [ -n "$T_DISK" ]; then
+		rm -f "$DISK_IMG"
+		truncate -s "$T_DISK" "$DISK_IMG" || die "cannot create $DISK_IMG"
+	fi
+	for ((boot = 1; boot <= T_BOOTS; boot++)); do
+		prefix="$RUN/$base"
+		[ "$T_BOOTS" -eq 1 ] || prefix="$RUN/$base.boot$boot"
+		if [ "$T_BOOTS" -eq 1 ]; then
+			log "booting $name (mem $T_MEM, timeout ${T_TIMEOUT}s${T_DISK:+, disk $T_DISK}, $ACCEL_NAME)..."
+		else
+			log "booting $name, boot $boot/$T_BOOTS (mem $T_MEM, timeout ${T_TIMEOUT}s${T_DISK:+, disk $T_DISK}, $ACCEL_NAME)..."
+		fi
+		run_boot "$name" "$boot" "$prefix"
+		total=$((total + B_MS))
+		[ -n "$b_started" ] || [ -z "$B_START_MS" ] || b_started="$(secs "$B_START_MS")s"
+
+		grep -n -F -f "$PATTERNS" "$prefix.console.log" >"$prefix.splats" 2>/dev/null || true
+		if [ -s "$prefix.splats" ]; then
+			splat_seen=1
+			[ -n "$caught" ] || caught="$(head -n1 "$prefix.splats" | cut -d: -f2- | cut -c1-120)"
+		fi
+		result="$(grep -m1 "^RESULT $name " "$prefix.results.log" 2>/dev/null || true)"
+		rc="$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$result")"
+
+		if [ "$Q_RC" -eq 124 ] || [ "$Q_RC" -eq 137 ]; then
+			reasons+=("timeout: the VM did not finish within ${T_TIMEOUT}s + ${BOOT_SLACK}s, QEMU killed (boot $boot)")
+		elif [ "$Q_RC" -ne 0 ]; then
+			reasons+=("QEMU failed with exit status $Q_RC: $(tail -n 3 "$prefix.qemu.log" | tr '\n' ' ')")
+		elif grep -q "Triple fault" "$prefix.qemu-debug.log" 2>/dev/null; then
+			reasons+=("the guest triple-faulted: a CPU reset without a kernel message (registers in $prefix.qemu-debug.log)")
+		elif grep -q "bufcache-test: INIT FAILED" "$prefix.console.log"; then
+			reasons+=("guest init failed: $(grep -m1 -o 'INIT FAILED.*' "$prefix.console.log")")
+		elif [ -z "$result" ]; then
+			if grep -q "bufcache-test: CRASH $name" "$prefix.console.log" && [ "$boot" -lt "$T_BOOTS" ]; then
+				log "  boot $boot ended by crash_now, as planned ($(secs "$B_MS")s)"
+			elif grep -q "bufcache-test: CRASH $name" "$prefix.console.log"; then
+				reasons+=("the test crashed the VM in its last boot ($boot of $T_BOOTS)")
+			else
+				reasons+=("no RESULT line: the VM ended before the test did (boot $boot; see the end of the kernel log)")
+			fi
+		elif [[ "$result" == *" timeout="* ]]; then
+			reasons+=("timeout: the test ran longer than its ${T_TIMEOUT}s and was killed in the guest (boot $boot)")
+		elif [[ "$result" == "RESULT $name SKIP "* ]]; then
+			skip=1
+		elif [[ "$result" != "RESULT $name PASS "* ]]; then
+			reasons+=("the test failed with exit status ${rc:-?} (boot $boot)")
+		fi
+		if [ "${#reasons[@]}" -gt 0 ] || [ "$skip" -eq 1 ]; then break; fi
+	done
+
+	if [ "$T_EXPECT" = splat ]; then
+		[ "$splat_seen" -eq 1 ] || reasons+=("expected a kernel splat (vm-expect: splat), none was seen")
+	elif [ "$splat_seen" -eq 1 ]; then
+		reasons+=("kernel splat: $caught")
+	fi
+
+	local times
+	times="$(secs "$total")s, test started at ${b_started:-never}"
+	if [ "${#reasons[@]}" -gt 0 ]; then
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$name")
+		log "FAIL $name ($times): $(printf '%s; ' "${reasons[@]}" | sed 's/; $//')"
+		show_failure "$name" "$prefix"
+	elif [ "$skip" -eq 1 ]; then
+		SKIPPED=$((SKIPPED + 1))
+		log "SKIP $name ($times): $(test_output "$prefix.results.log" "$name" | tail -n1)"
+	else
+		PASSED=$((PASSED + 1))
+		if [ "$T_EXPECT" = splat ]; then
+			log "PASS $name ($times), expected splat caught: $caught"
+		else
+			log "PASS $name ($times)"
+		fi
+	fi
+}
+
+step "running ${#TESTS[@]} test(s) on $RELEASE; logs in $RUN"
+for t in "${TESTS[@]}"; do
+	run_test "$t"
+done
+
+# Bulky files go unless --keep; a run without failures goes entirely.
+if [ "$KEEP" -eq 0 ]; then
+	rm -f "$INITRD" "$RUN"/*.disk.img
+	if [ "$FAILED" -eq 0 ]; then
+		rm -rf "$RUN"
+		[ -e "$RESULTS_ROOT/latest" ] || rm -f "$RESULTS_ROOT/latest"
+	fi
+fi
+# Keep the newest $KEEP_RUN_DIRS run directories.
+find "$RESULTS_ROOT" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort -r |
+	tail -n +$((KEEP_RUN_DIRS + 1)) | while IFS= read -r d; do rm -rf "${RESULTS_ROOT:?}/$d"; done
+
+[ "$FAILED" -eq 0 ] || log "failed: ${FAILED_NAMES[*]}"
+[ ! -d "$RUN" ] || log "logs: $RUN"
+summary="$PASSED passed, $FAILED failed"
+[ "$SKIPPED" -eq 0 ] || summary+=", $SKIPPED skipped"
+echo "$summary"
+[ "$FAILED" -eq 0 ]
