@@ -119,8 +119,11 @@ unsafe extern "C" fn scan_cb<T: ShrinkerOps>(
 impl<T: ShrinkerOps> Shrinker<T> {
     /// Registers a shrinker named `bufcache-<name>` (it shows under
     /// /sys/kernel/debug/shrinker with CONFIG_SHRINKER_DEBUG) that calls
-    /// into `data`.
-    pub(crate) fn register(name: &CStr, data: Arc<T>) -> Result<Self> {
+    /// into `data`. `seeks` is the cost of recreating an object relative
+    /// to a page (the kernel's default is 2; lower means reclaim asks this
+    /// shrinker for more), `batch` how many objects a scan is asked for at
+    /// least (0: the kernel's default of 128).
+    pub(crate) fn register(name: &CStr, data: Arc<T>, seeks: i32, batch: isize) -> Result<Self> {
         // SAFETY: the format consumes one string argument, `name`.
         let s = unsafe {
             bindings::shrinker_alloc(0, c"bufcache-%s".as_char_ptr(), name.as_char_ptr())
@@ -134,7 +137,8 @@ impl<T: ShrinkerOps> Shrinker<T> {
             let p = s.as_ptr();
             (*p).count_objects = Some(count_cb::<T>);
             (*p).scan_objects = Some(scan_cb::<T>);
-            (*p).seeks = 2; // DEFAULT_SEEKS
+            (*p).seeks = seeks;
+            (*p).batch = batch;
             (*p).private_data = data.cast_mut().cast();
             bindings::shrinker_register(p);
         }

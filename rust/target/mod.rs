@@ -27,6 +27,10 @@ use crate::dm::{
 
 use engine::{Geometry, Inner};
 
+/// The shrinker's `seeks` and `batch` (see `dm::shrinker::Shrinker`).
+const SHRINKER_SEEKS: i32 = 1;
+const SHRINKER_BATCH: isize = 32;
+
 /// Target version reported to DM (`dmsetup targets`).
 const VERSION: [u32; 3] = [1, 0, 0];
 
@@ -124,7 +128,15 @@ impl dm::Target for Bufcache {
             budget::used(),
             budget::budget()
         );
-        let shrinker = match dm::shrinker::Shrinker::register(inner.origin.name(), inner.clone()) {
+        // Like dm-bufio, one seek per buffer (a clean buffer costs one read
+        // to get back), and small batches so that reclaim asks us often,
+        // from whichever context is reclaiming, rather than saving up.
+        let shrinker = match dm::shrinker::Shrinker::register(
+            inner.origin.name(),
+            inner.clone(),
+            SHRINKER_SEEKS,
+            SHRINKER_BATCH,
+        ) {
             Ok(s) => s,
             Err(_) => {
                 inner.shutdown();
