@@ -43,6 +43,10 @@ const WB_ROUND: usize = 64;
 const WB_MERGE: usize = 16;
 /// Most readahead blocks per fill.
 const RA_MAX: usize = 15;
+/// Most background writeback lanes (cgroups written back in parallel).
+const MAX_LANES: usize = 8;
+/// A free lane slot.
+const LANE_FREE: u32 = u32::MAX;
 
 /// Counters reported in the status line.
 pub(crate) struct Counters {
@@ -323,6 +327,9 @@ pub(crate) struct Inner {
     work3: Work<Inner, 3>,
     #[pin]
     wb_now: Work<Inner, 10>,
+    /// Owners whose writeback lane is running.
+    #[pin]
+    lanes: SpinLock<[u32; MAX_LANES]>,
     #[pin]
     wb_timer: DelayedWork<Inner, 11>,
     /// Options as set by the table and messages (for the table line).
@@ -435,6 +442,7 @@ impl Inner {
                 work2 <- new_work!("bufcache:worker2"),
                 work3 <- new_work!("bufcache:worker3"),
                 wb_now <- new_work!("bufcache:writeback"),
+                lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
                 opts <- new_mutex!(o, "bufcache:opts"),
                 tun: Tunables {
@@ -881,7 +889,7 @@ impl Inner {
                 Alloc::Full => {
                     drop(g);
                     inc(&self.stats.full_waits);
-                    let r = self.writeback_shard(si, WbSelect::Oldest, false);
+                    let r = self.writeback_shard(si, WbSelect::Oldest, false, None);
                     if r.written == 0 && r.errors == 0 {
                         // Everything is pinned, filling or being written:
                         // wait for a change (or 10 ms).
@@ -1167,7 +1175,7 @@ impl Inner {
 
     /// Writes back one round of dirty blocks of shard `si`. With `wait`,
     /// dirty blocks pinned by a writer are waited for instead of skipped.
-    fn writeback_shard(&self, si: usize, sel: WbSelect, wait: bool) -> WbRound {
+    fn writeback_shard(&self, si: usize, sel: WbSelect, wait: bool, owner: Option<u32>) -> WbRound {
         let mut out = WbRound::default();
         let mut ids = [0 as SlotId; WB_ROUND];
         let mut blks = [0u64; WB_ROUND];
@@ -1184,7 +1192,7 @@ impl Inner {
                     let ok = match sel {
                         WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
                         WbSelect::Oldest => true,
-                    };
+                    } && owner.is_none_or(|o| g.meta.owner(id) == o);
                     if !ok {
                         continue;
                     }
@@ -1326,7 +1334,7 @@ impl Inner {
                 }
             }
             loop {
-                let r = self.writeback_shard(si, WbSelect::DirtyBy(t), true);
+                let r = self.writeback_shard(si, WbSelect::DirtyBy(t), true, None);
                 if r.errors > 0 {
                     // Failed blocks stay dirty for a later retry; this
                     // flush cannot claim durability.
@@ -1350,33 +1358,114 @@ impl Inner {
         Ok(())
     }
 
+    /// What background writeback should write now, if anything: oldest
+    /// first while dirty data is above the low watermark (it starts above
+    /// the high one), else what is older than `max_age_ms`.
+    fn background_select(&self) -> Option<WbSelect> {
+        if self.mode() == Mode::Writeback {
+            let low = u64::from(self.tun.low.load(Relaxed));
+            if self.dirty_blocks() * 100 > low * self.cap_blocks() {
+                return Some(WbSelect::Oldest);
+            }
+        }
+        let age = self.tun.max_age_ms.load(Relaxed);
+        if age == 0 {
+            return None;
+        }
+        self.now_ms().checked_sub(age).map(WbSelect::DirtyBy)
+    }
+
+    /// Background writeback: starts one writeback lane per cgroup (owner)
+    /// with dirty data due, so that a throttled cgroup (io.max) only slows
+    /// its own writeback, not everyone's.
     fn background_writeback(self: &Arc<Self>) {
         memalloc::noio(|| {
             self.cg.prune();
+            let wm = self.mode() == Mode::Writeback && self.above_high_watermark();
             let age = self.tun.max_age_ms.load(Relaxed);
-            if age > 0 {
-                let now = self.now_ms();
-                if let Some(t) = now.checked_sub(age) {
-                    for si in 0..self.nshards() {
-                        while self.writeback_shard(si, WbSelect::DirtyBy(t), false).more {}
+            let aged = if age > 0 {
+                self.now_ms().checked_sub(age)
+            } else {
+                None
+            };
+            if !wm && aged.is_none() {
+                return;
+            }
+            // Owners of the oldest dirty blocks of each shard.
+            let mut owners = [LANE_FREE; MAX_LANES];
+            let mut n = 0;
+            for si in 0..self.nshards() {
+                let g = self.lock_shard(si);
+                for id in g.meta.dirty_iter().take(256) {
+                    if !wm && aged.is_some_and(|t| g.meta.dirty_since(id) > t) {
+                        break;
+                    }
+                    let o = g.meta.owner(id);
+                    if n < MAX_LANES && !owners[..n].contains(&o) {
+                        owners[n] = o;
+                        n += 1;
                     }
                 }
             }
-            if self.mode() == Mode::Writeback && self.above_high_watermark() {
-                let low = u64::from(self.tun.low.load(Relaxed));
-                let mut idle_rounds = 0;
-                while self.dirty_blocks() * 100 > low * self.cap_blocks() && idle_rounds < 2 {
-                    let mut progress = false;
-                    for si in 0..self.nshards() {
-                        let r = self.writeback_shard(si, WbSelect::Oldest, false);
-                        progress |= r.written > 0;
-                    }
-                    if !progress {
-                        idle_rounds += 1;
-                    }
+            for &o in owners.iter().take(n) {
+                self.start_lane(o);
+            }
+        });
+    }
+
+    /// Starts the writeback lane of `owner` unless it runs already: a work
+    /// item of its own, or inline if none could be queued.
+    fn start_lane(self: &Arc<Self>, owner: u32) {
+        {
+            let mut lanes = self.lanes.lock();
+            if lanes.contains(&owner) {
+                return;
+            }
+            let Some(slot) = lanes.iter().position(|&l| l == LANE_FREE) else {
+                return;
+            };
+            lanes[slot] = owner;
+        }
+        let me = self.clone();
+        let queued = match self.wq.lock().as_ref() {
+            // Under a spinlock: the work item is allocated without sleeping.
+            Some(wq) => wq
+                .queue()
+                .try_spawn(GFP_NOWAIT | __GFP_NOWARN, move || me.run_lane(owner))
+                .is_ok(),
+            None => false,
+        };
+        if !queued && self.dying.load(Relaxed) == 0 {
+            self.clone().run_lane(owner);
+        } else if !queued {
+            self.end_lane(owner);
+        }
+    }
+
+    /// One owner's writeback lane: writes back that owner's due blocks
+    /// until none are left or background writeback has nothing more to do.
+    fn run_lane(self: Arc<Self>, owner: u32) {
+        memalloc::noio(|| {
+            while self.dying.load(Relaxed) == 0 {
+                let Some(sel) = self.background_select() else { break };
+                let mut progress = false;
+                for si in 0..self.nshards() {
+                    let r = self.writeback_shard(si, sel, false, Some(owner));
+                    progress |= r.written > 0;
+                }
+                if !progress {
+                    break;
                 }
             }
         });
+        self.end_lane(owner);
+    }
+
+    fn end_lane(&self, owner: u32) {
+        let mut lanes = self.lanes.lock();
+        if let Some(l) = lanes.iter_mut().find(|l| **l == owner) {
+            *l = LANE_FREE;
+        }
     }
 
     // ---- reclaim ----
@@ -1446,7 +1535,7 @@ impl Inner {
                     break;
                 }
                 if self.shrink_shard(si, over) < over {
-                    let r = self.writeback_shard(si, WbSelect::Oldest, true);
+                    let r = self.writeback_shard(si, WbSelect::Oldest, true, None);
                     if r.written == 0 {
                         tries += 1;
                         if tries > 100 {
@@ -1583,7 +1672,7 @@ impl Inner {
         // real code avoids; see Documentation/reclaim.rst.
         if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.dirty_blocks() > 0 {
             for si in 0..self.nshards() {
-                let _ = self.writeback_shard(si, WbSelect::Oldest, false);
+                let _ = self.writeback_shard(si, WbSelect::Oldest, false, None);
             }
         }
         let want = sc.nr_to_scan().max(1);
