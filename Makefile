@@ -23,7 +23,7 @@ export LIBCLANG_PATH
 export PATH := $(BUFCACHE_CACHE)/tools/bindgen-$(BINDGEN_VERSION)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 PWD := $(CURDIR)
-RUST_SOURCES := $(shell find rust -name '*.rs' -not -name '*_generated.rs' -not -path '*/target/*')
+RUST_SOURCES := $(shell find rust -name '*.rs' -not -name '*_generated.rs' -not -path 'rust/cache/target/*')
 
 .PHONY: all modules clippy clean rustfmt rustfmtcheck hosttest check test kdir
 

@@ -48,6 +48,14 @@ module! {
             default: 0,
             description: "TEST ONLY: allow the test_hold_cgroup_mutex message",
         },
+        test_skip_association: u32 {
+            default: 0,
+            description: "TEST ONLY: do not charge the cache's own bios to the causing cgroup",
+        },
+        test_single_writeback_lane: u32 {
+            default: 0,
+            description: "TEST ONLY: background writeback in one lane for all cgroups",
+        },
     },
 }
 
@@ -60,11 +68,13 @@ struct BufcacheModule {
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         target::budget::init(*module_parameters::max_cache_size_bytes.value());
-        target::knobs::init(
-            *module_parameters::test_unsafe_shrinker_writeback.value(),
-            *module_parameters::test_skip_scope_replay.value(),
-            *module_parameters::test_cgroup_knobs.value(),
-        );
+        target::knobs::init(target::knobs::Knobs {
+            unsafe_shrinker_writeback: *module_parameters::test_unsafe_shrinker_writeback.value(),
+            skip_scope_replay: *module_parameters::test_skip_scope_replay.value(),
+            cgroup_knobs: *module_parameters::test_cgroup_knobs.value(),
+            skip_association: *module_parameters::test_skip_association.value(),
+            single_lane: *module_parameters::test_single_writeback_lane.value(),
+        });
         try_pin_init!(Self {
             registration <- target::register(module),
         })

@@ -14,6 +14,8 @@
 CONTROLS=(
 	"scope-replay|reclaim_scope|test_skip_scope_replay=1|scope not replayed in the worker"
 	"shrinker-waits-on-io|reclaim_freeze|test_unsafe_shrinker_writeback=1|blocked for more than|did not finish within"
+	"no-association|cgroup_attribution|test_skip_association=1|writeback: [0-9]+ bytes charged"
+	"one-writeback-lane|cgroup_throttle|test_single_writeback_lane=1|B was slowed down with A"
 )
 
 want=("$@")

@@ -47,6 +47,8 @@ const RA_MAX: usize = 15;
 const MAX_LANES: usize = 8;
 /// A free lane slot.
 const LANE_FREE: u32 = u32::MAX;
+/// The lane of every owner at once (test_single_writeback_lane).
+const LANE_ALL: u32 = u32::MAX - 1;
 
 /// Counters reported in the status line.
 pub(crate) struct Counters {
@@ -134,6 +136,15 @@ impl Counters {
 
 fn inc(c: &Atomic<u64>) {
     c.add(1, Relaxed);
+}
+
+/// The css a bio issued for `who` is charged to.
+fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
+    if knobs::skip_association() {
+        None
+    } else {
+        Some(&who.css)
+    }
 }
 
 /// Metadata and buffers of one shard.
@@ -952,7 +963,7 @@ impl Inner {
             n_ra += 1;
         }
         let mut batch = IoBatch::new(&self.bioset);
-        let css = Some(&who.css);
+        let css = assoc(who);
         let main = batch.add_read(&self.origin, self.block_sector(blk), buf, false, css);
         let mut idx = [usize::MAX; RA_MAX];
         for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
@@ -1092,7 +1103,7 @@ impl Inner {
             self.block_sector(blk),
             &[&*buf],
             fua,
-            Some(&who.css),
+            assoc(&who),
         );
         let res = batch.submit_and_wait();
         let ok = i.is_some_and(|i| res.ok(i));
@@ -1275,7 +1286,7 @@ impl Inner {
                             self.block_sector(blks[order[start]]),
                             &list[..end - start],
                             false,
-                            Some(&who.css),
+                            assoc(&who),
                         )
                     }
                     None => None,
@@ -1407,6 +1418,11 @@ impl Inner {
                     }
                 }
             }
+            if knobs::single_lane() {
+                // Negative control: one lane for everyone.
+                self.start_lane(LANE_ALL);
+                return;
+            }
             for &o in owners.iter().take(n) {
                 self.start_lane(o);
             }
@@ -1447,10 +1463,13 @@ impl Inner {
     fn run_lane(self: Arc<Self>, owner: u32) {
         memalloc::noio(|| {
             while self.dying.load(Relaxed) == 0 {
-                let Some(sel) = self.background_select() else { break };
+                let Some(sel) = self.background_select() else {
+                    break;
+                };
                 let mut progress = false;
+                let only = (owner != LANE_ALL).then_some(owner);
                 for si in 0..self.nshards() {
-                    let r = self.writeback_shard(si, sel, false, Some(owner));
+                    let r = self.writeback_shard(si, sel, false, only);
                     progress |= r.written > 0;
                 }
                 if !progress {

@@ -1,21 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Test-only knobs (module parameters read once at load). Both are off by
-//! default and exist so that the test suite can show that its reclaim tests
-//! fail when the hazard they guard against is reintroduced (negative
-//! controls). Never set them on a system you care about.
+//! Test-only knobs (module parameters read once at load). All are off by
+//! default and exist so that the test suite can show that its tests fail
+//! when the hazard they guard against is reintroduced (negative controls,
+//! `scripts/negative-controls.sh`), or can force rare paths. Never set them
+//! on a system you care about.
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 static UNSAFE_SHRINKER_WRITEBACK: Atomic<u32> = Atomic::new(0);
 static SKIP_SCOPE_REPLAY: Atomic<u32> = Atomic::new(0);
 static CGROUP_KNOBS: Atomic<u32> = Atomic::new(0);
+static SKIP_ASSOCIATION: Atomic<u32> = Atomic::new(0);
+static SINGLE_LANE: Atomic<u32> = Atomic::new(0);
+
+/// The test-only module parameters.
+pub(crate) struct Knobs {
+    pub(crate) unsafe_shrinker_writeback: u32,
+    pub(crate) skip_scope_replay: u32,
+    pub(crate) cgroup_knobs: u32,
+    pub(crate) skip_association: u32,
+    pub(crate) single_lane: u32,
+}
 
 /// Records the parameters at module load.
-pub(crate) fn init(unsafe_shrinker_writeback: u32, skip_scope_replay: u32, cgroup_knobs: u32) {
-    UNSAFE_SHRINKER_WRITEBACK.store(unsafe_shrinker_writeback, Relaxed);
-    SKIP_SCOPE_REPLAY.store(skip_scope_replay, Relaxed);
-    CGROUP_KNOBS.store(cgroup_knobs, Relaxed);
+pub(crate) fn init(k: Knobs) {
+    UNSAFE_SHRINKER_WRITEBACK.store(k.unsafe_shrinker_writeback, Relaxed);
+    SKIP_SCOPE_REPLAY.store(k.skip_scope_replay, Relaxed);
+    CGROUP_KNOBS.store(k.cgroup_knobs, Relaxed);
+    SKIP_ASSOCIATION.store(k.skip_association, Relaxed);
+    SINGLE_LANE.store(k.single_lane, Relaxed);
+}
+
+/// `test_skip_association`: the cache's own bios are not associated with
+/// the cgroup that caused them (what other caching targets do).
+pub(crate) fn skip_association() -> bool {
+    SKIP_ASSOCIATION.load(Relaxed) != 0
+}
+
+/// `test_single_writeback_lane`: background writeback runs all cgroups in
+/// one lane, so a throttled cgroup holds up the others.
+pub(crate) fn single_lane() -> bool {
+    SINGLE_LANE.load(Relaxed) != 0
 }
 
 /// `test_cgroup_knobs`: allows the `test_hold_cgroup_mutex` message.
