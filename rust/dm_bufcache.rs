@@ -56,6 +56,10 @@ module! {
             default: 0,
             description: "TEST ONLY: background writeback in one lane for all cgroups",
         },
+        test_race_delay_ms: u32 {
+            default: 0,
+            description: "TEST ONLY: sleep this long in the write/flush protocols' race windows",
+        },
     },
 }
 
@@ -74,6 +78,7 @@ impl kernel::InPlaceModule for BufcacheModule {
             cgroup_knobs: *module_parameters::test_cgroup_knobs.value(),
             skip_association: *module_parameters::test_skip_association.value(),
             single_lane: *module_parameters::test_single_writeback_lane.value(),
+            race_delay_ms: *module_parameters::test_race_delay_ms.value(),
         });
         try_pin_init!(Self {
             registration <- target::register(module),

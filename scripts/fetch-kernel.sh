@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Fetches Debian's linux-source-7.2 (downloaded, never installed) from
-# trixie-backports or sid and extracts it under $BUFCACHE_CACHE/kernel-src.
-# The preferred version is pinned in lib.sh; another 7.2.y is accepted as a
+# Fetches Debian's linux-source-$KERNEL_SERIES (downloaded, never installed)
+# from trixie-backports or sid, on the archive the machine's apt sources
+# already name (a mirror or proxy is respected), and extracts it under
+# $BUFCACHE_CACHE/kernel-src. The preferred version is pinned in
+# config/versions.mk; another $KERNEL_SERIES.y is accepted as a
 # fallback. The version used is recorded in kernel-src/selected and the .deb
 # is kept, so a rebuild does not depend on the archive any more.
 . "$(dirname "$0")/lib.sh"
@@ -26,18 +28,41 @@ pick_cached_deb() {
 	ls -1 "$SRCDIR"/debs/linux-source-"${KERNEL_SERIES}"_*_all.deb 2>/dev/null | sort -V | tail -n1
 }
 
+# The URI of the Debian archive the machine already uses for bookworm (its
+# mirror or proxy), from deb822 .sources files or one-line sources.list
+# entries. Security and updates archives are skipped.
+debian_archive_uri() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk '
+			/^[[:space:]]*$/ { if (ok && uri != "") { print uri; exit } ok = 0; uri = ""; next }
+			/^URIs:/ { uri = $2 }
+			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") ok = 1 }
+			END { if (ok && uri != "") print uri }
+		' "$f" | head -n1
+	done | head -n1 | grep . && return 0
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" { u = ""; for (i = 2; i <= NF; i++) { if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; continue } if (u == "") { u = $i; s = $(i + 1); break } } if (s == "bookworm") { print u; exit } }' |
+		grep .
+}
+
 deb="$(pick_cached_deb || true)"
 if [ -z "$deb" ]; then
 	step "adding apt sources for trixie-backports and sid (pinned low, download only)"
 	src=/etc/apt/sources.list.d/dm-bufcache-kernel.sources
 	pref=/etc/apt/preferences.d/dm-bufcache-kernel
 	if [ ! -f "$src" ]; then
-		sudo_if_needed tee "$src" >/dev/null <<-'EOF'
+		uri="$(debian_archive_uri)" ||
+			die "no Debian archive URI for bookworm in the machine's apt sources (/etc/apt/sources.list*)"
+		log "archive URI from the machine's apt sources: $uri"
+		sudo_if_needed tee "$src" >/dev/null <<-EOF
 			# Added by dm-bufcache scripts/fetch-kernel.sh: only used to
-			# download linux-source-7.2. Pinned low in
+			# download linux-source-$KERNEL_SERIES. Same archive as the
+			# machine's bookworm entry. Pinned low in
 			# /etc/apt/preferences.d/dm-bufcache-kernel.
 			Types: deb
-			URIs: http://deb.debian.org/debian
+			URIs: $uri
 			Suites: trixie-backports sid
 			Components: main
 			Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg

@@ -1082,6 +1082,7 @@ impl Inner {
 
     /// Writes one dirty block to the origin now (writethrough or FUA).
     fn write_through(self: &Arc<Self>, si: usize, blk: u64, id: SlotId, fua: bool) -> bool {
+        knobs::race_delay();
         let (buf, owner) = loop {
             let mut g = self.lock_shard(si);
             if g.meta.lookup(blk) != Some(id) || !g.meta.is_dirty(id) {

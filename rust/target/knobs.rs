@@ -13,6 +13,7 @@ static SKIP_SCOPE_REPLAY: Atomic<u32> = Atomic::new(0);
 static CGROUP_KNOBS: Atomic<u32> = Atomic::new(0);
 static SKIP_ASSOCIATION: Atomic<u32> = Atomic::new(0);
 static SINGLE_LANE: Atomic<u32> = Atomic::new(0);
+static RACE_DELAY_MS: Atomic<u32> = Atomic::new(0);
 
 /// The test-only module parameters.
 pub(crate) struct Knobs {
@@ -21,6 +22,7 @@ pub(crate) struct Knobs {
     pub(crate) cgroup_knobs: u32,
     pub(crate) skip_association: u32,
     pub(crate) single_lane: u32,
+    pub(crate) race_delay_ms: u32,
 }
 
 /// Records the parameters at module load.
@@ -30,6 +32,7 @@ pub(crate) fn init(k: Knobs) {
     CGROUP_KNOBS.store(k.cgroup_knobs, Relaxed);
     SKIP_ASSOCIATION.store(k.skip_association, Relaxed);
     SINGLE_LANE.store(k.single_lane, Relaxed);
+    RACE_DELAY_MS.store(k.race_delay_ms, Relaxed);
 }
 
 /// `test_skip_association`: the cache's own bios are not associated with
@@ -59,4 +62,15 @@ pub(crate) fn unsafe_shrinker_writeback() -> bool {
 /// memalloc scope.
 pub(crate) fn skip_scope_replay() -> bool {
     SKIP_SCOPE_REPLAY.load(Relaxed) != 0
+}
+
+/// `test_race_delay_ms`: sleeps this long in the race windows of the
+/// write and flush protocols (between a FUA or writethrough write's copy
+/// and its write to the origin), so that tests can make another worker or
+/// a writeback lane run there. Workers only (they may sleep).
+pub(crate) fn race_delay() {
+    let ms = RACE_DELAY_MS.load(Relaxed);
+    if ms != 0 {
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(i64::from(ms)));
+    }
 }
