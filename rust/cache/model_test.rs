@@ -8,7 +8,11 @@
 //! data seen is compared with a reference model: the cache must always hold
 //! the latest acknowledged write, a clean block must equal the origin, an
 //! uncached block's latest write must be on the origin, and after a flush
-//! every acknowledged write must be on the origin.
+//! every acknowledged write must be on the origin. The write generations
+//! are checked too: whenever no block is pending up to a generation `g`
+//! ([`Shard::pending_upto`]), every write up to `g` (or a later one to the
+//! same block) is on the origin, which is what the kernel's flush and FUA
+//! protocols rely on.
 
 use std::collections::HashMap;
 
@@ -77,6 +81,8 @@ struct World {
     inflight_fill: Vec<(SlotId, bool)>,
     /// Readers holding a pin.
     pinned_readers: Vec<SlotId>,
+    /// Acknowledged writes in order: generation, block, value.
+    history: Vec<(u64, u64, u64)>,
     blocks: u64,
     now: u64,
     stats: Stats,
@@ -110,6 +116,7 @@ impl World {
             inflight_wb: Vec::new(),
             inflight_fill: Vec::new(),
             pinned_readers: Vec::new(),
+            history: Vec::new(),
             blocks,
             now: 0,
             stats: Stats::default(),
@@ -213,6 +220,8 @@ impl World {
                         self.truth.insert(b, v);
                         self.shard.unpin_write(id, self.now);
                         assert!(self.shard.is_dirty(id));
+                        assert!(self.shard.unwritten_upto(id, self.shard.generation()));
+                        self.history.push((self.shard.generation(), b, v));
                     }
                     Err(Busy::State(State::Filling)) => assert!(self.filling(id)),
                     Err(e) => panic!("write_hit: {e:?}"),
@@ -231,6 +240,7 @@ impl World {
                     self.content[id as usize] = Some(v);
                     self.shard.fill_done_dirty(id, self.now);
                     self.truth.insert(b, v);
+                    self.history.push((self.shard.generation(), b, v));
                 }
             }
         }
@@ -280,6 +290,7 @@ impl World {
             self.end_writeback(n, true);
         }
         assert_eq!(self.shard.counts().dirty, 0);
+        assert_eq!(self.shard.pending_upto(self.shard.generation()), (0, 0));
         for b in 0..self.blocks {
             // Blocks still filling have not been acknowledged to anyone.
             assert_eq!(self.origin(b), self.truth(b), "flush lost block {b}");
@@ -295,6 +306,29 @@ impl World {
         }
         self.origin.insert(b, 0);
         self.truth.insert(b, 0);
+        self.history.push((self.shard.generation(), b, 0));
+    }
+
+    /// If nothing is pending up to generation `g`, every write up to `g` is
+    /// on the origin, or a later write to the same block is.
+    fn check_generation(&self, g: u64) {
+        if self.shard.pending_upto(g) != (0, 0) {
+            return;
+        }
+        for b in 0..self.blocks {
+            let Some(i) = self
+                .history
+                .iter()
+                .rposition(|&(hg, hb, _)| hb == b && hg <= g)
+            else {
+                continue;
+            };
+            let o = self.origin(b);
+            assert!(
+                self.history[i..].iter().any(|&(_, hb, v)| hb == b && v == o),
+                "nothing pending up to generation {g}, but block {b} is not on the origin"
+            );
+        }
     }
 
     fn reclaim(&mut self) {
@@ -324,6 +358,11 @@ impl World {
                 .unwrap_or_default();
             let w = want.get(o).copied().unwrap_or_default();
             assert_eq!(got, w, "owner {o} accounting");
+        }
+        let g = self.shard.generation();
+        self.check_generation(g);
+        if let Some(&(hg, _, _)) = self.history.get(self.history.len() / 2) {
+            self.check_generation(hg);
         }
         assert!(self.shard.counts().with_mem <= self.shard.cap() + self.shard.over_cap());
         for b in 0..self.blocks {
@@ -442,6 +481,35 @@ fn write_during_writeback_is_not_lost() {
     w.check();
     w.flush();
     assert_eq!(w.origin(1), 11);
+}
+
+#[test]
+fn generations_track_unwritten_data() {
+    let mut w = World::new(4, 4, 4);
+    let mut r = Rng(1);
+    w.write(1, 10, &mut r);
+    let g1 = w.shard.generation();
+    let id = w.shard.lookup(1).unwrap();
+    assert_eq!(w.shard.pending_upto(g1), (1, 0));
+    w.shard.begin_writeback(id).unwrap();
+    w.inflight_wb.push((id, 10));
+    // In flight: still pending, as writing.
+    assert_eq!(w.shard.pending_upto(g1), (0, 1));
+    w.write(1, 11, &mut r);
+    let g2 = w.shard.generation();
+    // The writeback fails: both writes are unwritten.
+    w.end_writeback(0, false);
+    assert!(w.shard.unwritten_upto(id, g1));
+    assert_eq!(w.shard.pending_upto(g1), (1, 0));
+    // Retry, redirty during it, success: only the redirty is pending.
+    w.shard.begin_writeback(id).unwrap();
+    w.inflight_wb.push((id, 11));
+    w.write(1, 12, &mut r);
+    let g3 = w.shard.generation();
+    w.end_writeback(0, true);
+    assert_eq!(w.shard.pending_upto(g2), (0, 0));
+    assert_eq!(w.shard.pending_upto(g3), (1, 0));
+    w.check();
 }
 
 #[test]

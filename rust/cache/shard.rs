@@ -39,6 +39,19 @@
 //!   meanwhile sets `redirty`, so the block stays dirty after the writeback
 //!   and the write is not lost.
 //!
+//! # Write generations
+//!
+//! Every dirtying event (a write landing in a block) takes the next value of
+//! the shard's generation counter ([`Shard::generation`]). A dirty block
+//! remembers the generation of its oldest modification that is not yet
+//! known to be on the origin ([`Shard::dirty_gen`]). A successful writeback
+//! moves that to the first modification that landed during the writeback
+//! (or makes the block clean); a failed one keeps it. So "every write up to
+//! generation `g` is on the origin" is exactly "no block in `Dirty` or
+//! `Writing` has a dirty generation `<= g`" ([`Shard::pending_upto`]): the
+//! predicate the flush and FUA protocols wait for (see the kernel side's
+//! `writeback` module).
+//!
 //! Readers and writers pin a slot while they copy data outside the lock.
 //! A writer marks the slot dirty both when it starts (`write_hit`) and when
 //! it ends (`unpin_write`), and writeback does not start while a writer is
@@ -84,6 +97,7 @@ enum ListId {
     Free,
     Clean,
     Dirty,
+    Writing,
 }
 
 /// Per-slot metadata. Kept small: a shard has one per potential block.
@@ -92,6 +106,12 @@ pub struct Slot {
     block: Block,
     /// Time (caller's clock, e.g. milliseconds) the block became dirty.
     dirty_since: u64,
+    /// Generation of the oldest modification not known to be on the origin
+    /// (meaningful in `Dirty` and `Writing`).
+    gen: u64,
+    /// Generation of the first modification during a writeback (`Writing`
+    /// with `redirty`).
+    regen: u64,
     /// Opaque owner tag set by the caller (the cgroup association).
     owner: u32,
     hnext: u32,
@@ -111,6 +131,8 @@ impl Slot {
     pub const EMPTY: Slot = Slot {
         block: 0,
         dirty_since: 0,
+        gen: 0,
+        regen: 0,
         owner: 0,
         hnext: NIL,
         prev: NIL,
@@ -233,6 +255,10 @@ pub struct Shard<S, B, A = ()> {
     free: List,
     clean: List,
     dirty: List,
+    /// Blocks being written back (no order).
+    writing: List,
+    /// Last generation handed out (see the module documentation).
+    gen: u64,
     counts: Counts,
     cap: u32,
     acct: A,
@@ -299,6 +325,8 @@ where
             free: List::new(),
             clean: List::new(),
             dirty: List::new(),
+            writing: List::new(),
+            gen: 0,
             counts: Counts::default(),
             cap: cap.min(n),
             acct,
@@ -365,6 +393,7 @@ where
             ListId::Free => &mut self.free,
             ListId::Clean => &mut self.clean,
             ListId::Dirty => &mut self.dirty,
+            ListId::Writing => &mut self.writing,
             ListId::None => unreachable!("no list"),
         }
     }
@@ -522,6 +551,45 @@ where
             || (matches!(s.cond, Cond::Indexed(State::Writing)) && s.redirty)
     }
 
+    /// The last write generation handed out in this shard: every write that
+    /// has landed so far has a generation `<=` this.
+    pub fn generation(&self) -> u64 {
+        self.gen
+    }
+
+    /// Generation of the oldest modification of a `Dirty` or `Writing` slot
+    /// that is not known to be on the origin.
+    pub fn dirty_gen(&self, id: SlotId) -> u64 {
+        self.slots[id as usize].gen
+    }
+
+    /// Whether a slot holds a modification of generation `<= g` that is not
+    /// known to be on the origin yet (being written back counts: that write
+    /// has not completed).
+    pub fn unwritten_upto(&self, id: SlotId, g: u64) -> bool {
+        let s = &self.slots[id as usize];
+        matches!(s.cond, Cond::Indexed(State::Dirty | State::Writing)) && s.gen <= g
+    }
+
+    /// Blocks holding modifications of generation `<= g` that are not on the
+    /// origin yet: `(dirty, writing)`, those waiting for a writeback and
+    /// those being written back. Both zero means every write up to `g` has
+    /// completed on the origin.
+    pub fn pending_upto(&self, g: u64) -> (u32, u32) {
+        let count = |it: ListIter<'_>| it.filter(|&id| self.slots[id as usize].gen <= g).count();
+        let d = count(self.dirty_iter());
+        let w = count(ListIter {
+            slots: &self.slots,
+            cur: self.writing.head,
+        });
+        (d as u32, w as u32)
+    }
+
+    fn next_gen(&mut self) -> u64 {
+        self.gen += 1;
+        self.gen
+    }
+
     fn set_state(&mut self, id: SlotId, new: Option<State>) {
         let old = self.state(id);
         let was_dirty = self.is_dirty(id);
@@ -660,7 +728,9 @@ where
     // Untagged body of [`Shard::fill_done_dirty`].
     fn fill_done_dirty_inner(&mut self, id: SlotId, now: u64) {
         debug_assert_eq!(self.state(id), Some(State::Filling));
+        let g = self.next_gen();
         self.slots[id as usize].dirty_since = now;
+        self.slots[id as usize].gen = g;
         self.set_state(id, Some(State::Dirty));
         self.push_tail(ListId::Dirty, id);
     }
@@ -718,15 +788,19 @@ where
     }
 
     fn mark_dirty(&mut self, id: SlotId, now: u64) {
+        let g = self.next_gen();
         match self.state(id) {
             Some(State::Clean) => {
                 self.unlink(id);
                 self.slots[id as usize].dirty_since = now;
+                self.slots[id as usize].gen = g;
                 self.set_state(id, Some(State::Dirty));
                 self.push_tail(ListId::Dirty, id);
             }
             Some(State::Writing) if !self.slots[id as usize].redirty => {
                 self.slots[id as usize].redirty = true;
+                self.slots[id as usize].regen = g;
+                // The age restarts (flushes go by generation, not age).
                 self.slots[id as usize].dirty_since = now;
                 self.counts.dirty += 1;
             }
@@ -768,6 +842,7 @@ where
         }
         self.unlink(id);
         self.set_state(id, Some(State::Writing));
+        self.push_tail(ListId::Writing, id);
         Ok(())
     }
 
@@ -781,8 +856,14 @@ where
     // Untagged body of [`Shard::end_writeback`].
     fn end_writeback_inner(&mut self, id: SlotId, ok: bool) -> bool {
         debug_assert_eq!(self.state(id), Some(State::Writing));
+        self.unlink(id);
         let redirty = self.slots[id as usize].redirty;
         self.slots[id as usize].failed = !ok;
+        if ok && redirty {
+            // The writeback carried everything before the redirty; what is
+            // unwritten now starts there.
+            self.slots[id as usize].gen = self.slots[id as usize].regen;
+        }
         if ok && !redirty {
             self.set_state(id, Some(State::Clean));
             self.push_head(ListId::Clean, id);
@@ -901,7 +982,7 @@ where
     /// Checks every invariant; for tests. Panics on the first violation.
     pub fn check_invariants(&self) {
         let mut c = Counts::default();
-        let mut on = [0u32; 5];
+        let mut on = [0u32; 6];
         for (i, s) in self.slots.iter().enumerate() {
             let li = match s.list {
                 ListId::None => 0,
@@ -909,6 +990,7 @@ where
                 ListId::Free => 2,
                 ListId::Clean => 3,
                 ListId::Dirty => 4,
+                ListId::Writing => 5,
             };
             on[li] += 1;
             match s.cond {
@@ -926,7 +1008,8 @@ where
                     let want = match st {
                         State::Clean => ListId::Clean,
                         State::Dirty => ListId::Dirty,
-                        State::Filling | State::Writing => ListId::None,
+                        State::Writing => ListId::Writing,
+                        State::Filling => ListId::None,
                     };
                     assert_eq!(s.list, want, "slot {i} state {st:?}");
                     match st {
@@ -943,6 +1026,12 @@ where
                     if st != State::Writing {
                         assert!(!s.redirty, "slot {i}");
                     }
+                    if matches!(st, State::Dirty | State::Writing) {
+                        assert!(s.gen <= self.gen, "slot {i} generation from the future");
+                    }
+                    if st == State::Writing && s.redirty {
+                        assert!(s.gen <= s.regen, "slot {i} redirty before its write");
+                    }
                 }
             }
         }
@@ -951,7 +1040,14 @@ where
         assert_eq!(on[2], self.free.len);
         assert_eq!(on[3], self.clean.len);
         assert_eq!(on[4], self.dirty.len);
-        for l in [&self.unused, &self.free, &self.clean, &self.dirty] {
+        assert_eq!(on[5], self.writing.len);
+        for l in [
+            &self.unused,
+            &self.free,
+            &self.clean,
+            &self.dirty,
+            &self.writing,
+        ] {
             let mut n = 0;
             let mut prev = NIL;
             let mut cur = l.head;
