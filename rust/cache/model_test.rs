@@ -325,7 +325,9 @@ impl World {
             };
             let o = self.origin(b);
             assert!(
-                self.history[i..].iter().any(|&(_, hb, v)| hb == b && v == o),
+                self.history[i..]
+                    .iter()
+                    .any(|&(_, hb, v)| hb == b && v == o),
                 "nothing pending up to generation {g}, but block {b} is not on the origin"
             );
         }

@@ -11,7 +11,7 @@ use core::fmt;
 use super::table::Mode;
 
 /// Names of the status fields, in order (also the documentation's order).
-pub const FIELDS: [&str; 39] = [
+pub const FIELDS: [&str; 41] = [
     "blocks_cached",
     "dirty_blocks",
     "bytes_used",
@@ -51,6 +51,8 @@ pub const FIELDS: [&str; 39] = [
     "cg_deferred",
     "cg_root_fallback",
     "nowait_again",
+    "noslot_errors",
+    "unwritten_at_suspend",
 ];
 
 /// Everything the status line reports.
@@ -136,6 +138,13 @@ pub struct Status {
     pub cg_root_fallback: u64,
     /// `REQ_NOWAIT` bios completed with "would block" (`BLK_STS_AGAIN`).
     pub nowait_again: u64,
+    /// Requests that found no slot because their shard was full of dirty
+    /// blocks the origin would not take (reads then bypassed the cache,
+    /// writes failed with `EIO`).
+    pub noslot_errors: u64,
+    /// Dirty blocks the last suspend could not write back (0 when it
+    /// succeeded); lost if the table is then replaced or removed.
+    pub unwritten_at_suspend: u64,
 }
 
 impl Status {
@@ -144,7 +153,7 @@ impl Status {
         write!(
             w,
             "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} \
-             {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+             {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.blocks_cached,
             self.dirty_blocks,
             self.bytes_used,
@@ -184,6 +193,8 @@ impl Status {
             self.cg_deferred,
             self.cg_root_fallback,
             self.nowait_again,
+            self.noslot_errors,
+            self.unwritten_at_suspend,
         )
     }
 }
@@ -234,6 +245,8 @@ mod tests {
             cg_deferred: 37,
             cg_root_fallback: 38,
             nowait_again: 39,
+            noslot_errors: 40,
+            unwritten_at_suspend: 41,
         };
         let mut out = String::new();
         s.format(&mut out).unwrap();

@@ -2,6 +2,7 @@
 
 //! Bios as a DM target sees them.
 
+use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -175,8 +176,6 @@ impl BlkStatus {
     pub(crate) const OK: Self = Self(sys::BUFCACHE_BLK_STS_OK);
     /// `BLK_STS_IOERR`.
     pub(crate) const IOERR: Self = Self(sys::BUFCACHE_BLK_STS_IOERR);
-    /// `BLK_STS_RESOURCE`: out of memory.
-    pub(crate) const RESOURCE: Self = Self(sys::BUFCACHE_BLK_STS_RESOURCE);
     /// `BLK_STS_NOTSUPP`.
     pub(crate) const NOTSUPP: Self = Self(sys::BUFCACHE_BLK_STS_NOTSUPP);
 }
@@ -456,32 +455,52 @@ impl PinnedDrop for BioSet {
 pub(crate) const BATCH_MAX: usize = 32;
 
 /// A set of bios that the cache issues to the origin (fills, readahead,
-/// writeback), submitted together under a plug so neighbours merge, then
-/// waited for.
+/// writeback), submitted under one plug so neighbours merge, then waited
+/// for. Made and waited for by [`IoBatch::run`].
+///
+/// Each bio is submitted as soon as it is added, never held back: the rule
+/// of `bio_alloc_bioset()` (block/bio.c) is that a task must not allocate a
+/// second bio from a bio_set while it holds an unsubmitted one, since the
+/// mempool's reserve only comes back when submitted bios complete. Several
+/// batches (workers, writeback lanes, a flush) share one bio_set, so a
+/// batch holding up to `BATCH_MAX` unsubmitted bios could empty the pool
+/// and wait for memory that only this cache's own I/O would free. The plug
+/// is flushed whenever the task sleeps (for instance in the mempool), so
+/// submitted bios always make progress.
 ///
 /// Buffers added to the batch must outlive it (`'a`).
 ///
 /// # Invariants
 ///
-/// `bios[..n]` are bios allocated from `bs`, not yet submitted, owned by the
-/// batch.
+/// - `pending` is 1 (the batch's own bias, dropped in [`IoBatch::wait`])
+///   plus the number of submitted bios that have not completed.
+/// - `slots[..n]` belong to submitted bios; each bio's `bi_private` points
+///   to its slot. Once `n > 0`, every slot's `batch` points to this
+///   (pinned) batch, and the batch is only accessed through shared
+///   references (completions on other CPUs read `pending`, `done` and their
+///   slot concurrently); `n`, `waited` and `plugged` are touched by the
+///   owning task only.
+/// - `plugged` is true while `plug` is started on the owning task.
+#[pin_data(PinnedDrop)]
 pub(crate) struct IoBatch<'a> {
     bs: &'a BioSet,
-    bios: [*mut bindings::bio; BATCH_MAX],
-    n: usize,
+    pending: Atomic<i32>,
+    #[pin]
+    done: Completion,
+    slots: [BatchSlot; BATCH_MAX],
+    n: Cell<usize>,
+    waited: Cell<bool>,
+    plugged: Cell<bool>,
+    #[pin]
+    plug: Opaque<bindings::blk_plug>,
+    #[pin]
+    _pin: core::marker::PhantomPinned,
 }
 
 /// Per-bio completion slot, pointed to by `bi_private`.
 struct BatchSlot {
     status: Atomic<i32>,
-    state: *const BatchState,
-}
-
-#[pin_data]
-struct BatchState {
-    pending: Atomic<i32>,
-    #[pin]
-    done: Completion,
+    batch: *const IoBatch<'static>,
 }
 
 /// What became of each bio of a batch, in the order they were added.
@@ -503,69 +522,112 @@ impl BatchResult {
 /// `bi_private` points to a live `BatchSlot`.
 unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     // SAFETY: `bi_private` was set to a slot of the submitting batch, which
-    // waits until every bio completed, so the slot is live.
+    // waits until every bio completed before it goes away, so the slot and
+    // the batch are live.
     let slot = unsafe { &*sys::bufcache_bio_private(bio).cast::<BatchSlot>() };
     // SAFETY: the bio is ours until we put it.
     slot.status
         .store(i32::from(unsafe { sys::bufcache_bio_status(bio) }), Relaxed);
     // SAFETY: each batch bio holds one reference, dropped here.
     unsafe { bindings::bio_put(bio) };
-    // SAFETY: the state outlives all its bios' completions, as above.
-    let st = unsafe { &*slot.state };
-    if st.pending.fetch_sub(1, kernel::sync::atomic::Full) == 1 {
-        st.done.complete_all();
+    // SAFETY: as above, the batch outlives all its bios' completions; only
+    // its `pending` and `done` are touched, which are shared by design.
+    let b = unsafe { &*slot.batch };
+    if b.pending.fetch_sub(1, kernel::sync::atomic::Full) == 1 {
+        b.done.complete_all();
     }
 }
 
 impl<'a> IoBatch<'a> {
-    /// An empty batch allocating from `bs`.
-    pub(crate) fn new(bs: &'a BioSet) -> Self {
-        Self {
+    /// Runs `f` with a new, empty batch allocating from `bs`, then waits for
+    /// every bio `f` submitted (if `f` did not call [`IoBatch::wait`]).
+    pub(crate) fn run<R>(bs: &'a BioSet, f: impl FnOnce(Pin<&mut IoBatch<'a>>) -> R) -> R {
+        pin_init::stack_pin_init!(let batch = pin_init!(IoBatch {
             bs,
-            bios: [core::ptr::null_mut(); BATCH_MAX],
-            n: 0,
-        }
+            pending: Atomic::new(1),
+            done <- Completion::new(),
+            slots: core::array::from_fn(|_| BatchSlot {
+                status: Atomic::new(0),
+                batch: core::ptr::null(),
+            }),
+            n: Cell::new(0),
+            waited: Cell::new(false),
+            plugged: Cell::new(false),
+            plug: Opaque::uninit(),
+            _pin: core::marker::PhantomPinned,
+        }));
+        f(batch)
     }
 
     /// Number of bios added.
     pub(crate) fn len(&self) -> usize {
-        self.n
+        self.n.get()
     }
 
     /// Whether no more bios fit.
     pub(crate) fn is_full(&self) -> bool {
-        self.n == BATCH_MAX
+        self.n.get() == BATCH_MAX
     }
 
     fn add(
-        &mut self,
+        mut self: Pin<&mut Self>,
         dev: &DmDev,
         sector: u64,
         opf: u32,
         bufs: &[&'a BlockBuf],
         css: Option<&Css>,
     ) -> Option<usize> {
-        if self.is_full() || bufs.is_empty() || bufs.len() > usize::from(u16::MAX) {
+        if self.waited.get()
+            || self.is_full()
+            || bufs.is_empty()
+            || bufs.len() > usize::from(u16::MAX)
+        {
             return None;
         }
+        if self.n.get() == 0 {
+            // SAFETY: no bio is in flight (n == 0), so nothing else refers
+            // to the batch; nothing here moves it out of its pinned place.
+            let this = unsafe { self.as_mut().get_unchecked_mut() };
+            let me: *const IoBatch<'static> = core::ptr::from_ref(&*this).cast();
+            for slot in this.slots.iter_mut() {
+                slot.batch = me;
+            }
+        }
+        // From here on, shared access only (see the invariants).
+        let this: &Self = self.into_ref().get_ref();
+        if !this.plugged.get() {
+            // SAFETY: the plug lives in the pinned batch, which finishes it
+            // (in `wait` or on drop) before it goes away, on this task.
+            unsafe { bindings::blk_start_plug(this.plug.get()) };
+            this.plugged.set(true);
+        }
         // SAFETY: `bs` is initialised; GFP_NOIO may sleep but, with a
-        // mempool, never fails; the caller runs in process context.
+        // mempool, never fails; the caller runs in process context. This
+        // task holds no unsubmitted bio from `bs` (every earlier one was
+        // submitted), as `bio_alloc_bioset` requires.
         let bio = unsafe {
             bindings::bio_alloc_bioset(
                 dev.bdev_ptr(),
                 bufs.len() as u16,
                 opf,
                 sys::BUFCACHE_GFP_NOIO,
-                self.bs.bs.get(),
+                this.bs.bs.get(),
             )
         };
         if bio.is_null() {
             return None;
         }
+        let i = this.n.get();
+        // INVARIANT: counted before submission, so `pending` never reaches
+        // 0 while a bio is in flight.
+        this.pending.fetch_add(1, kernel::sync::atomic::Full);
+        this.n.set(i + 1);
         // SAFETY: `bio` is a new bio with room for `bufs.len()` segments;
         // every buffer lives for `'a`, longer than the batch. Association
         // may sleep in future kernels (blkg creation under a mutex): we are
         // in process context with no spinlock held (callers are workers).
+        // The slot and the batch outlive the bio's completion (we wait for
+        // it before the batch goes away).
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
             if let Some(css) = css {
@@ -574,17 +636,21 @@ impl<'a> IoBatch<'a> {
             for b in bufs {
                 sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());
             }
+            sys::bufcache_bio_set_end_io(
+                bio,
+                Some(batch_end_io),
+                core::ptr::from_ref(&this.slots[i]).cast_mut().cast(),
+            );
+            bindings::submit_bio(bio);
         }
-        // INVARIANT: the new bio is owned by the batch.
-        self.bios[self.n] = bio;
-        self.n += 1;
-        Some(self.n - 1)
+        Some(i)
     }
 
-    /// Adds a read of `buf.size()` bytes from `sector` of `dev` into `buf`,
-    /// charged to `css`. `readahead` marks it `REQ_RAHEAD`.
+    /// Adds (and submits) a read of `buf.size()` bytes from `sector` of
+    /// `dev` into `buf`, charged to `css`. `readahead` marks it
+    /// `REQ_RAHEAD`.
     pub(crate) fn add_read(
-        &mut self,
+        self: Pin<&mut Self>,
         dev: &DmDev,
         sector: u64,
         buf: &'a BlockBuf,
@@ -598,10 +664,10 @@ impl<'a> IoBatch<'a> {
         self.add(dev, sector, opf, &[buf], css)
     }
 
-    /// Adds a write of `bufs` (adjacent blocks, in order) to `sector` of
-    /// `dev`, charged to `css`; `fua` makes it `REQ_FUA`.
+    /// Adds (and submits) a write of `bufs` (adjacent blocks, in order) to
+    /// `sector` of `dev`, charged to `css`; `fua` makes it `REQ_FUA`.
     pub(crate) fn add_write(
-        &mut self,
+        self: Pin<&mut Self>,
         dev: &DmDev,
         sector: u64,
         bufs: &[&'a BlockBuf],
@@ -615,57 +681,42 @@ impl<'a> IoBatch<'a> {
         self.add(dev, sector, opf, bufs, css)
     }
 
-    /// Submits every bio under one plug and waits for all of them.
-    pub(crate) fn submit_and_wait(mut self) -> BatchResult {
+    /// Ends the plug and waits for every bio submitted so far. Nothing can
+    /// be added afterwards.
+    pub(crate) fn wait(self: Pin<&mut Self>) -> BatchResult {
+        let this: &Self = self.into_ref().get_ref();
+        this.finish();
+        let n = this.n.get();
         let mut res = BatchResult {
             status: [0; BATCH_MAX],
-            n: self.n,
+            n,
         };
-        if self.n == 0 {
-            return res;
-        }
-        let n = self.n;
-        pin_init::stack_pin_init!(let state = pin_init!(BatchState {
-            pending: Atomic::new(n as i32),
-            done <- Completion::new(),
-        }));
-        let state_ptr: *const BatchState = &*state;
-        let slots: [BatchSlot; BATCH_MAX] = core::array::from_fn(|_| BatchSlot {
-            status: Atomic::new(0),
-            state: state_ptr,
-        });
-        let mut plug: bindings::blk_plug = pin_init::zeroed();
-        // SAFETY: `plug` lives on this stack frame until `blk_finish_plug`.
-        unsafe { bindings::blk_start_plug(&mut plug) };
-        for (&bio, slot) in self.bios.iter().zip(slots.iter()).take(n) {
-            // SAFETY: the bio is ours and unsubmitted; `slot` and `state`
-            // outlive its completion, because we wait for all of them below
-            // before returning.
-            unsafe {
-                sys::bufcache_bio_set_end_io(
-                    bio,
-                    Some(batch_end_io),
-                    core::ptr::from_ref(slot).cast_mut().cast(),
-                );
-                bindings::submit_bio(bio);
-            }
-        }
-        self.n = 0;
-        // SAFETY: started above on this task.
-        unsafe { bindings::blk_finish_plug(&mut plug) };
-        state.done.wait_for_completion();
-        for (i, s) in slots.iter().take(n).enumerate() {
+        for (i, s) in this.slots.iter().take(n).enumerate() {
             res.status[i] = s.status.load(Relaxed) as u8;
         }
         res
     }
+
+    fn finish(&self) {
+        if self.plugged.get() {
+            // SAFETY: started on this task by `add`.
+            unsafe { bindings::blk_finish_plug(self.plug.get()) };
+            self.plugged.set(false);
+        }
+        if !self.waited.get() {
+            self.waited.set(true);
+            // Drop the bias; the last completion (or we) completes `done`.
+            if self.pending.fetch_sub(1, kernel::sync::atomic::Full) != 1 {
+                self.done.wait_for_completion();
+            }
+        }
+    }
 }
 
-impl Drop for IoBatch<'_> {
-    fn drop(&mut self) {
-        for i in 0..self.n {
-            // SAFETY: unsubmitted bios owned by the batch.
-            unsafe { bindings::bio_put(self.bios[i]) };
-        }
+#[pinned_drop]
+impl PinnedDrop for IoBatch<'_> {
+    fn drop(self: Pin<&mut Self>) {
+        // Bios still in flight point into this batch: wait for them.
+        self.into_ref().get_ref().finish();
     }
 }

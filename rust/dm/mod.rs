@@ -61,6 +61,13 @@ pub(crate) fn totalram_bytes() -> u64 {
     unsafe { crate::sys::bufcache_totalram_bytes() as u64 }
 }
 
+/// Lets other tasks run if this one has used its time (`cond_resched`).
+/// Process context only.
+pub(crate) fn cond_resched() {
+    // SAFETY: callable from any sleepable context; callers are workers.
+    unsafe { crate::sys::bufcache_cond_resched() }
+}
+
 /// Forces a pending delayed work item to run now and waits for it
 /// (`flush_delayed_work`). The item runs normally, so whatever pointer it
 /// holds is released by its `run`.

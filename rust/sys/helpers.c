@@ -176,6 +176,11 @@ struct workqueue_struct *bufcache_alloc_workqueue(const char *name, unsigned int
 	return alloc_workqueue("%s", flags, max_active, name);
 }
 
+void bufcache_cond_resched(void)
+{
+	cond_resched();
+}
+
 unsigned long bufcache_totalram_bytes(void)
 {
 	return totalram_pages() << PAGE_SHIFT;

@@ -81,5 +81,6 @@ int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len);
 
 /* linux/mm.h */
 unsigned long bufcache_totalram_bytes(void);
+void bufcache_cond_resched(void);
 
 #endif

@@ -6,6 +6,15 @@
 //! when freed ([`Buf`]), so the sum over all targets never exceeds it. The
 //! budget is set at module load from the `max_cache_size_bytes` parameter;
 //! 0 (the default) means 2% of RAM, dm-bufio's default share.
+//!
+//! Sharing: each target's reserve (up to 16 blocks, allocated at
+//! construction) is its own minimum, charged even beyond the budget, so a
+//! target always progresses and a warm table reload never fails for want of
+//! budget. Beyond that, targets grow into the budget as they need; when a
+//! target under its fair share (budget / live targets) finds it used up, it
+//! is *starving*, and the others give back memory above their fair share
+//! (clean blocks first, at their next background pass, within a second) and
+//! stop growing beyond it until no target starves.
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
@@ -13,6 +22,10 @@ use crate::dm::{BlockBuf, Gfp};
 
 static BUDGET: Atomic<u64> = Atomic::new(0);
 static USED: Atomic<u64> = Atomic::new(0);
+/// Live targets (constructed, not yet shut down).
+static TARGETS: Atomic<u64> = Atomic::new(0);
+/// Targets under their fair share that found the budget used up.
+static STARVING: Atomic<u64> = Atomic::new(0);
 
 /// Percentage of RAM used as the default budget.
 pub(crate) const DEFAULT_PERCENT: u64 = 2;
@@ -40,6 +53,37 @@ pub(crate) fn used() -> u64 {
 /// Whether `bytes` more would fit (a hint; [`Buf::alloc`] decides).
 pub(crate) fn has_room(bytes: u64) -> bool {
     used() + bytes <= budget()
+}
+
+/// Counts a new target.
+pub(crate) fn target_added() {
+    TARGETS.add(1, Relaxed);
+}
+
+/// Uncounts a target that went away.
+pub(crate) fn target_removed() {
+    let _ = TARGETS.fetch_sub(1, Relaxed);
+}
+
+/// The share of the budget each live target may keep while another one is
+/// starving.
+pub(crate) fn fair_share() -> u64 {
+    budget() / TARGETS.load(Relaxed).max(1)
+}
+
+/// Whether some target is starving (see the module documentation).
+pub(crate) fn contended() -> bool {
+    STARVING.load(Relaxed) > 0
+}
+
+/// A target starts (`true`) or stops starving. Callers report transitions
+/// only.
+pub(crate) fn set_starving(on: bool) {
+    if on {
+        STARVING.add(1, Relaxed);
+    } else {
+        let _ = STARVING.fetch_sub(1, Relaxed);
+    }
 }
 
 fn try_charge(bytes: u64) -> bool {
@@ -71,6 +115,21 @@ impl Buf {
             Some(buf) => Some(Self { buf }),
             None => {
                 USED.fetch_sub(u64::from(size), Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl Buf {
+    /// Allocates and charges a buffer of a target's reserve: charged even
+    /// beyond the budget (the reserve is the target's guaranteed minimum).
+    pub(crate) fn alloc_reserve(size: u32, gfp: Gfp) -> Option<Self> {
+        USED.add(u64::from(size), Relaxed);
+        match BlockBuf::alloc(size, gfp) {
+            Some(buf) => Some(Self { buf }),
+            None => {
+                let _ = USED.fetch_sub(u64::from(size), Relaxed);
                 None
             }
         }

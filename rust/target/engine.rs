@@ -22,33 +22,31 @@ use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
 use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
 
-use crate::cache::shard::{shard_of, Alloc, Busy, Shard, Slot, SlotId};
+use crate::cache::shard::{shard_of, Alloc, Busy, Shard, Slot, SlotId, State};
 use crate::cache::status::Status;
 use crate::cache::table::{Mode, Options};
 use crate::dm::memalloc::MemallocFlags;
 use crate::dm::shrinker::{ScanResult, ShrinkControl, ShrinkerOps};
-use crate::dm::{
-    self, memalloc, BioList, BioOp, BioSet, BlkStatus, BlockBuf, DmDev, Gfp, IoBatch, OwnedBio,
-};
+use crate::dm::{self, memalloc, BioList, BioOp, BioSet, BlkStatus, DmDev, Gfp, IoBatch, OwnedBio};
 
 use super::budget::{self, Buf};
 use super::cgroup::{CgAcct, CgEntry, CgTable};
 use super::knobs;
 
+mod writeback;
+
+use writeback::{WbSelect, LANE_FREE, MAX_LANES};
+
 /// Workers draining the deferred bio queue.
 pub(crate) const NR_WORKERS: usize = 4;
-/// Most blocks written back per round of one shard.
-const WB_ROUND: usize = 64;
-/// Most adjacent blocks merged into one writeback bio.
-const WB_MERGE: usize = 16;
+/// Most shards of one target.
+const MAX_SHARDS: usize = 16;
 /// Most readahead blocks per fill.
 const RA_MAX: usize = 15;
-/// Most background writeback lanes (cgroups written back in parallel).
-const MAX_LANES: usize = 8;
-/// A free lane slot.
-const LANE_FREE: u32 = u32::MAX;
-/// The lane of every owner at once (test_single_writeback_lane).
-const LANE_ALL: u32 = u32::MAX - 1;
+/// Failed writeback rounds after which a request that needs a slot, in a
+/// shard full of dirty blocks that cannot be written, gives up: a read
+/// then goes straight to the origin, a write fails with EIO.
+const NOSLOT_ERROR_ROUNDS: u32 = 4;
 
 /// Counters reported in the status line.
 pub(crate) struct Counters {
@@ -74,6 +72,8 @@ pub(crate) struct Counters {
     pub(crate) shrink_scans_noio: Atomic<u64>,
     pub(crate) scope_captured: Atomic<u64>,
     pub(crate) scope_replayed: Atomic<u64>,
+    pub(crate) noslot_errors: Atomic<u64>,
+    pub(crate) unwritten_at_suspend: Atomic<u64>,
 }
 
 impl Counters {
@@ -101,6 +101,8 @@ impl Counters {
             shrink_scans_noio: Atomic::new(0),
             scope_captured: Atomic::new(0),
             scope_replayed: Atomic::new(0),
+            noslot_errors: Atomic::new(0),
+            unwritten_at_suspend: Atomic::new(0),
         }
     }
 
@@ -128,6 +130,7 @@ impl Counters {
             &self.shrink_scans_noio,
             &self.scope_captured,
             &self.scope_replayed,
+            &self.noslot_errors,
         ] {
             c.store(0, Relaxed);
         }
@@ -136,6 +139,15 @@ impl Counters {
 
 fn inc(c: &Atomic<u64>) {
     c.add(1, Relaxed);
+}
+
+/// Pins `id` for a writer, unless it is being written back: then the
+/// writer waits (stable pages, invariant S of [`writeback`]).
+fn pin_write(g: &mut ShardGuard<'_>, id: SlotId, now: u64, owner: u32) -> Result<(), Busy> {
+    if g.meta.state(id) == Some(State::Writing) {
+        return Err(Busy::State(State::Writing));
+    }
+    g.meta.write_hit(id, now, owner)
 }
 
 /// The css a bio issued for `who` is charged to.
@@ -194,7 +206,8 @@ impl ShardLock {
 /// A locked shard. Keeps the target's dirty and memory totals in step with
 /// the shard's counts whenever the lock is released or waited on.
 struct ShardGuard<'a> {
-    g: Guard<'a, ShardState, SpinLockBackend>,
+    /// Always `Some`, except inside [`ShardGuard::wait`].
+    g: Option<Guard<'a, ShardState, SpinLockBackend>>,
     sh: &'a ShardLock,
     inner: &'a Inner,
     dirty0: u32,
@@ -203,7 +216,7 @@ struct ShardGuard<'a> {
 
 impl ShardGuard<'_> {
     fn settle(&mut self) {
-        let c = self.g.meta.counts();
+        let c = self.meta.counts();
         let dd = i64::from(c.dirty) - i64::from(self.dirty0);
         let dm = i64::from(c.with_mem) - i64::from(self.mem0);
         if dd != 0 {
@@ -218,13 +231,24 @@ impl ShardGuard<'_> {
 
     /// Sleeps until another thread signals a state change in this shard,
     /// or 10 ms pass (reader unpins do not signal, to keep hits cheap).
+    ///
+    /// Never a busy loop: a task with a signal pending (a `dmsetup message`
+    /// that was interrupted) sleeps 10 ms without the lock instead, since
+    /// the interruptible wait would return at once.
     fn wait(&mut self) {
         self.settle();
-        let _ = self
-            .sh
-            .cv
-            .wait_interruptible_timeout(&mut self.g, msecs_to_jiffies(10));
-        let c = self.g.meta.counts();
+        if let Some(g) = self.g.as_mut() {
+            let r = self
+                .sh
+                .cv
+                .wait_interruptible_timeout(g, msecs_to_jiffies(10));
+            if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+                drop(self.g.take());
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+                self.g = Some(self.sh.state.lock());
+            }
+        }
+        let c = self.meta.counts();
         self.dirty0 = c.dirty;
         self.mem0 = c.with_mem;
     }
@@ -233,13 +257,14 @@ impl ShardGuard<'_> {
 impl Deref for ShardGuard<'_> {
     type Target = ShardState;
     fn deref(&self) -> &ShardState {
-        &self.g
+        // `g` is only `None` inside `wait`, which does not deref.
+        self.g.as_deref().unwrap_or_else(|| unreachable!())
     }
 }
 
 impl DerefMut for ShardGuard<'_> {
     fn deref_mut(&mut self) -> &mut ShardState {
-        &mut self.g
+        self.g.as_deref_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
@@ -266,6 +291,10 @@ enum Got {
     /// Not cached: a `Filling` slot now owned by the caller, who fills it
     /// (or overwrites it whole) and then publishes it.
     Miss(SlotId, Arc<Buf>),
+    /// Not cached, and no slot can be had (the shard is full of dirty
+    /// blocks that the origin refuses): reads go straight to the origin,
+    /// which holds the block's latest data (it is not cached).
+    Bypass,
 }
 
 /// Where [`Inner::get_block`] is in the allocation order.
@@ -281,25 +310,6 @@ enum AllocStage {
 enum Access {
     Read,
     Write,
-}
-
-/// Which dirty blocks a writeback round takes.
-#[derive(Clone, Copy)]
-enum WbSelect {
-    /// Every dirty block that became dirty at or before this time.
-    DirtyBy(u64),
-    /// The oldest ones, up to the round size.
-    Oldest,
-}
-
-#[derive(Default)]
-struct WbRound {
-    written: u32,
-    errors: u32,
-    /// Dirty blocks skipped because a writer had them pinned.
-    busy: u32,
-    /// Dirty blocks left that match the selection.
-    more: bool,
 }
 
 /// The shared state of one target, referenced by the target's private data
@@ -354,7 +364,18 @@ pub(crate) struct Inner {
     mem_blocks: Atomic<i64>,
     last_read_miss: Atomic<u64>,
     shrink_cursor: Atomic<u32>,
+    /// Set (under the `wq` lock) when the target goes away; no timer is
+    /// armed and no lane runs after that.
     dying: Atomic<u32>,
+    /// Set (under the `wq` lock) between a suspend and the next resume:
+    /// background writeback is stopped.
+    suspended: Atomic<u32>,
+    /// Writeback rounds in a row that failed and wrote nothing.
+    wb_fail_streak: Atomic<u32>,
+    /// Background writeback backs off until then (ms, `now_ms`).
+    wb_retry_at: Atomic<u64>,
+    /// This target counts in the budget's starving targets.
+    starving: Atomic<u32>,
     created: Instant<Monotonic>,
 }
 
@@ -418,7 +439,7 @@ impl Inner {
     pub(crate) fn new(origin: DmDev, geo: Geometry) -> Result<Arc<Self>> {
         let bs = geo.block_size;
         let cap_blocks = (geo.cap_bytes >> bs.trailing_zeros()).max(1);
-        let nshards = (cap_blocks / 64).clamp(1, 16) as usize;
+        let nshards = (cap_blocks / 64).clamp(1, MAX_SHARDS as u64) as usize;
         let reserve_target = (cap_blocks / 8).clamp(1, 16) as usize;
         let cg = CgTable::new()?;
         let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
@@ -428,7 +449,10 @@ impl Inner {
         }
         let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
         for _ in 0..reserve_target {
-            let b = Buf::alloc(bs, Gfp::Kernel).ok_or(ENOMEM)?;
+            // The reserve is the target's own minimum: charged to the
+            // budget even when others hold all of it (a warm reload must
+            // not fail), and taken back by no one.
+            let b = Buf::alloc_reserve(bs, Gfp::Kernel).ok_or(ENOMEM)?;
             reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
@@ -470,12 +494,19 @@ impl Inner {
                 last_read_miss: Atomic::new(u64::MAX - 1),
                 shrink_cursor: Atomic::new(0),
                 dying: Atomic::new(0),
+                // Until the first resume.
+                suspended: Atomic::new(1),
+                wb_fail_streak: Atomic::new(0),
+                wb_retry_at: Atomic::new(0),
+                starving: Atomic::new(0),
                 created: Instant::<Monotonic>::now(),
             }? Error),
             GFP_KERNEL,
         )?;
         inner.set_cap(geo.cap_bytes);
         inner.prime_lockdep();
+        // Uncounted in `shutdown`, which every constructed target reaches.
+        budget::target_added();
         Ok(inner)
     }
 
@@ -506,7 +537,7 @@ impl Inner {
         let g = sh.state.lock();
         let c = g.meta.counts();
         ShardGuard {
-            g,
+            g: Some(g),
             sh,
             inner: self,
             dirty0: c.dirty,
@@ -520,7 +551,7 @@ impl Inner {
         let g = sh.state.try_lock()?;
         let c = g.meta.counts();
         Some(ShardGuard {
-            g,
+            g: Some(g),
             sh,
             inner: self,
             dirty0: c.dirty,
@@ -590,9 +621,6 @@ impl Inner {
 
     /// Arms the background writeback timer (age-based writeback).
     pub(crate) fn arm_timer(self: &Arc<Self>) {
-        if self.dying.load(Relaxed) != 0 {
-            return;
-        }
         let age = self.tun.max_age_ms.load(Relaxed);
         let period = if age == 0 {
             1000
@@ -600,6 +628,11 @@ impl Inner {
             (age / 2).clamp(50, 1000)
         };
         let guard = self.wq.lock();
+        // Checked under the lock that `shutdown` and `quiesce` set them
+        // under, so no timer is armed after those.
+        if self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0 {
+            return;
+        }
         if let Some(wq) = guard.as_ref() {
             let _ = wq
                 .queue()
@@ -652,7 +685,7 @@ impl Inner {
         match g.meta.lookup(blk) {
             Some(id) => {
                 let pinned = if write {
-                    g.meta.write_hit(id, now, who.id)
+                    pin_write(&mut g, id, now, who.id)
                 } else {
                     g.meta.pin_read(id)
                 };
@@ -798,17 +831,27 @@ impl Inner {
 
     /// Finds or makes the slot for `blk`. Waits for fills in progress and,
     /// when the shard is full of dirty blocks, writes some back.
+    ///
+    /// Allocation follows dm-bufio's order: (0) new memory without
+    /// blocking, (1) reuse a clean idle buffer, (2) the target's reserve
+    /// (refilled from its other shards if need be), (3) a blocking NOIO
+    /// allocation with no lock held; then wait for a change and start
+    /// over. Every target always progresses on its own reserve, whatever
+    /// the others hold. The only way out without a slot is a shard full of
+    /// dirty blocks whose writebacks keep failing: then a read bypasses the
+    /// cache ([`Got::Bypass`]) and a write fails with `EIO`, after
+    /// `NOSLOT_ERROR_ROUNDS` rounds with back-off.
     fn get_block(self: &Arc<Self>, blk: u64, access: Access, who: &CgEntry) -> Result<Got> {
         let si = self.shard_index(blk);
         let mut stage = AllocStage::Nowait;
-        let mut retries = 0u32;
+        let mut err_rounds = 0u32;
         loop {
             let now = self.now_ms();
             let mut g = self.lock_shard(si);
             if let Some(id) = g.meta.lookup(blk) {
                 let r = match access {
                     Access::Read => g.meta.pin_read(id),
-                    Access::Write => g.meta.write_hit(id, now, who.id),
+                    Access::Write => pin_write(&mut g, id, now, who.id),
                 };
                 match r {
                     Ok(()) => {
@@ -821,16 +864,12 @@ impl Inner {
                     }
                 }
             }
-            // dm-bufio's order: (0) new memory without blocking, (1) reuse
-            // a clean idle buffer, (2) the reserve, (3) a blocking NOIO
-            // allocation with no lock held.
             let grow = match stage {
-                AllocStage::Nowait => budget::has_room(u64::from(self.block_size)),
+                AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),
                 AllocStage::Evict => false,
                 AllocStage::Reserve => !self.reserve.lock().is_empty(),
-                AllocStage::Blocking => budget::has_room(u64::from(self.block_size)),
             };
-            match g.meta.alloc(blk, who.id, grow) {
+            let id = match g.meta.alloc(blk, who.id, grow) {
                 Alloc::Ready(id) => {
                     let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
                     return Ok(Got::Miss(id, buf));
@@ -840,73 +879,155 @@ impl Inner {
                     let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
                     return Ok(Got::Miss(id, buf));
                 }
-                Alloc::NeedMemory(id) => {
-                    let buf = match stage {
-                        AllocStage::Nowait => {
-                            drop(g);
-                            let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
-                                .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
-                            g = self.lock_shard(si);
-                            b
-                        }
-                        AllocStage::Evict => None,
-                        AllocStage::Reserve => self.reserve.lock().pop(),
-                        AllocStage::Blocking => {
-                            drop(g);
-                            inc(&self.stats.blocking_allocs);
-                            let b = memalloc::noio(|| {
-                                let b = Buf::alloc(self.block_size, Gfp::Noio)?;
-                                Arc::new(b, GFP_KERNEL).ok()
-                            });
-                            g = self.lock_shard(si);
-                            b
-                        }
-                    };
-                    match buf {
-                        Some(buf) => {
-                            g.meta.attach_mem(id);
-                            g.bufs[id as usize] = Some(buf.clone());
-                            return Ok(Got::Miss(id, buf));
-                        }
-                        None => {
-                            g.meta.abort_fill(id, false);
-                            drop(g);
-                            self.notify(si);
-                            stage = match stage {
-                                AllocStage::Nowait => AllocStage::Evict,
-                                AllocStage::Evict | AllocStage::Reserve => AllocStage::Blocking,
-                                AllocStage::Blocking => {
-                                    // Even GFP_NOIO failed: wait for memory
-                                    // to come back (writeback, reclaim, the
-                                    // reserve refilling) and start over,
-                                    // for a while, before failing the bio.
-                                    retries += 1;
-                                    if retries > 100 {
-                                        return Err(ENOMEM);
-                                    }
-                                    self.lock_shard(si).wait();
-                                    AllocStage::Nowait
-                                }
-                            };
-                            continue;
-                        }
-                    }
-                }
-                Alloc::Full if stage == AllocStage::Evict => {
-                    // Nothing clean to reuse: the reserve is next.
-                    stage = AllocStage::Reserve;
-                    continue;
-                }
+                Alloc::NeedMemory(id) => id,
                 Alloc::Full => {
                     drop(g);
                     inc(&self.stats.full_waits);
-                    let r = self.writeback_shard(si, WbSelect::Oldest, false, None);
-                    if r.written == 0 && r.errors == 0 {
-                        // Everything is pinned, filling or being written:
-                        // wait for a change (or 10 ms).
-                        self.lock_shard(si).wait();
+                    let r = self.writeback_shard(si, WbSelect::Oldest, None);
+                    if r.written > 0 {
+                        err_rounds = 0;
+                        stage = AllocStage::Nowait;
+                        continue;
                     }
+                    if r.errors > 0 || (stage == AllocStage::Blocking && self.writeback_failing()) {
+                        // The origin refuses writes: back off, then give up.
+                        err_rounds += 1;
+                        if err_rounds >= NOSLOT_ERROR_ROUNDS {
+                            inc(&self.stats.noslot_errors);
+                            return match access {
+                                Access::Read => Ok(Got::Bypass),
+                                Access::Write => Err(EIO),
+                            };
+                        }
+                        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(
+                            10i64 << err_rounds,
+                        ));
+                        continue;
+                    }
+                    // Nothing free, clean or writable here: the budget is
+                    // held by others, or every block is pinned, filling or
+                    // being written.
+                    stage = match stage {
+                        AllocStage::Nowait | AllocStage::Evict => AllocStage::Reserve,
+                        AllocStage::Reserve => AllocStage::Blocking,
+                        AllocStage::Blocking => {
+                            if self.reserve.lock().is_empty() {
+                                self.refill_reserve(si);
+                            }
+                            self.lock_shard(si).wait();
+                            AllocStage::Nowait
+                        }
+                    };
+                    continue;
                 }
+            };
+            let buf = match stage {
+                AllocStage::Nowait => {
+                    drop(g);
+                    let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                        .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
+                    g = self.lock_shard(si);
+                    b
+                }
+                AllocStage::Evict => None,
+                AllocStage::Reserve => self.reserve.lock().pop(),
+                AllocStage::Blocking => {
+                    drop(g);
+                    inc(&self.stats.blocking_allocs);
+                    let b = memalloc::noio(|| {
+                        let b = Buf::alloc(self.block_size, Gfp::Noio)?;
+                        Arc::new(b, GFP_KERNEL).ok()
+                    });
+                    g = self.lock_shard(si);
+                    b
+                }
+            };
+            if let Some(buf) = buf {
+                g.meta.attach_mem(id);
+                g.bufs[id as usize] = Some(buf.clone());
+                return Ok(Got::Miss(id, buf));
+            }
+            g.meta.abort_fill(id, false);
+            drop(g);
+            self.notify(si);
+            stage = match stage {
+                AllocStage::Nowait => AllocStage::Evict,
+                AllocStage::Evict | AllocStage::Reserve => AllocStage::Blocking,
+                AllocStage::Blocking => {
+                    // Even GFP_NOIO failed: like dm-bufio, wait for memory
+                    // to come back (writeback, reclaim, the reserve
+                    // refilling) and start over.
+                    self.lock_shard(si).wait();
+                    AllocStage::Nowait
+                }
+            };
+        }
+    }
+
+    /// Whether a miss may take new memory from the budget: there is room,
+    /// and no other target is starving while this one holds more than its
+    /// fair share. Marks this target starving when it is under its share
+    /// and the budget is used up.
+    fn may_grow(&self) -> bool {
+        let bs = u64::from(self.block_size);
+        let over = self.mem_bytes() >= budget::fair_share();
+        if budget::has_room(bs) {
+            self.set_starving(false);
+            return !(over && budget::contended());
+        }
+        self.set_starving(!over);
+        false
+    }
+
+    fn set_starving(&self, on: bool) {
+        let v = u32::from(on);
+        if self.starving.xchg(v, Relaxed) != v {
+            budget::set_starving(on);
+        }
+    }
+
+    /// Bytes in this target's slots (not counting its reserve).
+    fn mem_bytes(&self) -> u64 {
+        self.mem_blocks.load(Relaxed).max(0) as u64 * u64::from(self.block_size)
+    }
+
+    /// Gives memory back to the budget while another target is starving
+    /// and this one holds more than its fair share: frees clean blocks and,
+    /// if that is not enough, starts writeback so that more become clean.
+    fn give_back_budget(self: &Arc<Self>) {
+        if !budget::contended() {
+            return;
+        }
+        let fair = budget::fair_share();
+        let bs = u64::from(self.block_size);
+        let mem = self.mem_bytes();
+        if mem <= fair {
+            return;
+        }
+        let mut want = ((mem - fair) / bs) as u32;
+        let n = self.nshards();
+        for k in 0..n {
+            if want == 0 {
+                return;
+            }
+            let share = want.div_ceil((n - k) as u32);
+            want -= self.shrink_shard(k, share).min(want);
+        }
+        if want > 0 && self.dirty_blocks() > 0 {
+            for si in 0..n {
+                let _ = self.writeback_shard(si, WbSelect::Oldest, None);
+            }
+        }
+    }
+
+    /// Puts one buffer of another shard of this target (a free one, or the
+    /// least recently used clean block's) into the empty reserve, for a
+    /// shard that has no memory of its own.
+    fn refill_reserve(&self, si: usize) {
+        for k in 1..self.nshards() {
+            let other = (si + k) % self.nshards();
+            if self.shrink_shard(other, 1) > 0 {
+                return;
             }
         }
     }
@@ -962,20 +1083,27 @@ impl Inner {
             ra_slots[n_ra] = Some((b, id, buf));
             n_ra += 1;
         }
-        let mut batch = IoBatch::new(&self.bioset);
         let css = assoc(who);
-        let main = batch.add_read(&self.origin, self.block_sector(blk), buf, false, css);
         let mut idx = [usize::MAX; RA_MAX];
-        for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
-            if let Some((b, _, rb)) = s {
-                if let Some(j) = batch.add_read(&self.origin, self.block_sector(*b), rb, true, css)
-                {
-                    idx[i] = j;
+        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+            let main =
+                batch
+                    .as_mut()
+                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
+            for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
+                if let Some((b, _, rb)) = s {
+                    if let Some(j) =
+                        batch
+                            .as_mut()
+                            .add_read(&self.origin, self.block_sector(*b), rb, true, css)
+                    {
+                        idx[i] = j;
+                    }
                 }
             }
-        }
-        let nbios = batch.len() as u64;
-        let res = batch.submit_and_wait();
+            let nbios = batch.len() as u64;
+            (main, nbios, batch.wait())
+        });
         who.fill_bytes
             .add(nbios * u64::from(self.block_size), Relaxed);
         for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
@@ -1007,6 +1135,12 @@ impl Inner {
                 inc(&who.hits);
                 bio.endio(BlkStatus::OK);
             }
+            Ok(Got::Bypass) => {
+                // Not cached, so the origin has the latest data.
+                inc(&self.stats.read_misses);
+                let sector = self.rel_sector(&bio);
+                bio.remap_submit(&self.origin, sector);
+            }
             Ok(Got::Miss(id, buf)) => {
                 inc(&self.stats.read_misses);
                 inc(&who.misses);
@@ -1019,11 +1153,7 @@ impl Inner {
                     bio.endio(BlkStatus::IOERR);
                 }
             }
-            Err(e) => bio.endio(if e == ENOMEM {
-                BlkStatus::RESOURCE
-            } else {
-                BlkStatus::IOERR
-            }),
+            Err(_) => bio.endio(BlkStatus::IOERR),
         }
     }
 
@@ -1031,14 +1161,18 @@ impl Inner {
         let (blk, off) = self.locate(self.rel_sector(&bio));
         let si = self.shard_index(blk);
         let full = off == 0 && bio.size() == self.block_size;
-        let id = match self.get_block(blk, Access::Write, who) {
+        // The generation of this write (invariant G of `writeback`).
+        let gen = match self.get_block(blk, Access::Write, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_to_buf(&buf, off);
-                self.lock_shard(si).meta.unpin_write(id, self.now_ms());
+                let mut g = self.lock_shard(si);
+                g.meta.unpin_write(id, self.now_ms());
+                let gen = g.meta.generation();
+                drop(g);
                 self.notify(si);
                 inc(&self.stats.write_hits);
                 inc(&who.hits);
-                id
+                gen
             }
             Ok(Got::Miss(id, buf)) => {
                 inc(&self.stats.write_misses);
@@ -1051,75 +1185,28 @@ impl Inner {
                 bio.copy_to_buf(&buf, off);
                 let mut g = self.lock_shard(si);
                 g.meta.fill_done_dirty(id, self.now_ms());
+                let gen = g.meta.generation();
                 drop(g);
                 self.notify(si);
-                id
+                gen
             }
-            Err(e) => {
-                bio.endio(if e == ENOMEM {
-                    BlkStatus::RESOURCE
-                } else {
-                    BlkStatus::IOERR
-                });
+            Ok(Got::Bypass) | Err(_) => {
+                bio.endio(BlkStatus::IOERR);
                 return;
             }
         };
         let through = self.mode() == Mode::Writethrough;
         if through || bio.is_fua() {
-            let ok = self.write_through(si, blk, id, bio.is_fua());
-            if !ok && through {
-                // The origin has neither old nor new data for sure; drop
-                // the cached copy so reads go to the origin.
-                self.drop_block(si, blk);
-            }
+            // On failure the block stays dirty in the cache (invariant U):
+            // the origin may hold neither version, and another writer's
+            // newer data in this block must not be dropped.
+            let ok = self.write_durable(si, blk, gen, bio.is_fua());
             bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
         } else {
             bio.endio(BlkStatus::OK);
         }
         self.after_dirtying();
         self.arm_timer();
-    }
-
-    /// Writes one dirty block to the origin now (writethrough or FUA).
-    fn write_through(self: &Arc<Self>, si: usize, blk: u64, id: SlotId, fua: bool) -> bool {
-        knobs::race_delay();
-        let (buf, owner) = loop {
-            let mut g = self.lock_shard(si);
-            if g.meta.lookup(blk) != Some(id) || !g.meta.is_dirty(id) {
-                // Someone else wrote it back (or it was discarded).
-                return true;
-            }
-            match g.meta.begin_writeback(id) {
-                Ok(()) => match g.bufs[id as usize].clone() {
-                    Some(b) => break (b, g.meta.owner(id)),
-                    None => return false,
-                },
-                Err(_) => g.wait(),
-            }
-        };
-        let who = self.cg.by_owner(owner);
-        let mut batch = IoBatch::new(&self.bioset);
-        let i = batch.add_write(
-            &self.origin,
-            self.block_sector(blk),
-            &[&*buf],
-            fua,
-            assoc(&who),
-        );
-        let res = batch.submit_and_wait();
-        let ok = i.is_some_and(|i| res.ok(i));
-        let mut g = self.lock_shard(si);
-        g.meta.end_writeback(id, ok);
-        drop(g);
-        self.notify(si);
-        inc(&self.stats.writeback_bios);
-        if ok {
-            inc(&self.stats.writebacks);
-            who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
-        } else {
-            inc(&self.stats.writeback_errors);
-        }
-        ok
     }
 
     /// Drops `blk` from the cache once nobody uses it.
@@ -1155,7 +1242,7 @@ impl Inner {
                 let now = self.now_ms();
                 let mut g = self.lock_shard(si);
                 while let Some(id) = g.meta.lookup(blk) {
-                    match g.meta.write_hit(id, now, 0) {
+                    match pin_write(&mut g, id, now, 0) {
                         Ok(()) => {
                             if let Some(b) = g.bufs[id as usize].clone() {
                                 drop(g);
@@ -1175,316 +1262,13 @@ impl Inner {
                 self.notify(si);
             }
             s = e;
+            // A huge discard walks many blocks: let others run.
+            dm::cond_resched();
         }
         if self.origin.max_discard_sectors() > 0 {
             bio.remap_submit(&self.origin, start);
         } else {
             bio.endio(BlkStatus::OK);
-        }
-    }
-
-    // ---- writeback ----
-
-    /// Writes back one round of dirty blocks of shard `si`. With `wait`,
-    /// dirty blocks pinned by a writer are waited for instead of skipped.
-    fn writeback_shard(&self, si: usize, sel: WbSelect, wait: bool, owner: Option<u32>) -> WbRound {
-        let mut out = WbRound::default();
-        let mut ids = [0 as SlotId; WB_ROUND];
-        let mut blks = [0u64; WB_ROUND];
-        let mut owners = [0u32; WB_ROUND];
-        let mut bufs: [Option<Arc<Buf>>; WB_ROUND] = core::array::from_fn(|_| None);
-        let mut n = 0;
-        {
-            let mut g = self.lock_shard(si);
-            loop {
-                let mut pinned = false;
-                let mut cands = [0 as SlotId; WB_ROUND];
-                let mut nc = 0;
-                for id in g.meta.dirty_iter() {
-                    let ok = match sel {
-                        WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
-                        WbSelect::Oldest => true,
-                    } && owner.is_none_or(|o| g.meta.owner(id) == o);
-                    if !ok {
-                        continue;
-                    }
-                    if nc == WB_ROUND {
-                        out.more = true;
-                        break;
-                    }
-                    cands[nc] = id;
-                    nc += 1;
-                }
-                for &id in cands.iter().take(nc) {
-                    match g.meta.begin_writeback(id) {
-                        Ok(()) => {
-                            ids[n] = id;
-                            blks[n] = g.meta.block(id);
-                            owners[n] = g.meta.owner(id);
-                            bufs[n] = g.bufs[id as usize].clone();
-                            if bufs[n].is_none() {
-                                // Cannot happen: indexed slots hold memory.
-                                g.meta.end_writeback(id, false);
-                                continue;
-                            }
-                            n += 1;
-                        }
-                        Err(Busy::Pinned) => {
-                            pinned = true;
-                            out.busy += 1;
-                        }
-                        Err(Busy::State(_)) => {}
-                    }
-                }
-                if n == 0 && pinned && wait {
-                    out.busy = 0;
-                    g.wait();
-                    continue;
-                }
-                break;
-            }
-        }
-        if n == 0 {
-            return out;
-        }
-        // Sort by owner, then block number, so neighbours of one owner
-        // merge into one bio; blocks of different owners never share a bio
-        // (each bio is charged to one cgroup).
-        let mut order = [0usize; WB_ROUND];
-        for (i, o) in order.iter_mut().enumerate().take(n) {
-            *o = i;
-        }
-        order[..n].sort_unstable_by_key(|&i| (owners[i], blks[i]));
-        let mut ok = [false; WB_ROUND];
-        let mut start = 0;
-        while start < n {
-            let mut batch = IoBatch::new(&self.bioset);
-            let mut spans = [(0usize, 0usize, usize::MAX); dm::bio::BATCH_MAX];
-            let mut span_owner: [Option<Arc<CgEntry>>; dm::bio::BATCH_MAX] =
-                core::array::from_fn(|_| None);
-            let mut ns = 0;
-            while start < n && !batch.is_full() {
-                let mut end = start + 1;
-                while end < n
-                    && end - start < WB_MERGE
-                    && owners[order[end]] == owners[order[start]]
-                    && blks[order[end]] == blks[order[end - 1]] + 1
-                {
-                    end += 1;
-                }
-                let who = self.cg.by_owner(owners[order[start]]);
-                let idx = match bufs[order[start]].as_deref() {
-                    Some(first) => {
-                        let first: &BlockBuf = first;
-                        let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
-                        for k in start..end {
-                            if let Some(b) = bufs[order[k]].as_deref() {
-                                list[k - start] = b;
-                            }
-                        }
-                        batch.add_write(
-                            &self.origin,
-                            self.block_sector(blks[order[start]]),
-                            &list[..end - start],
-                            false,
-                            assoc(&who),
-                        )
-                    }
-                    None => None,
-                };
-                spans[ns] = (start, end, idx.unwrap_or(usize::MAX));
-                span_owner[ns] = Some(who);
-                ns += 1;
-                start = end;
-            }
-            let nbios = batch.len() as u64;
-            let res = batch.submit_and_wait();
-            self.stats.writeback_bios.add(nbios, Relaxed);
-            for (&(s, e, i), who) in spans.iter().zip(span_owner.iter()).take(ns) {
-                let good = i != usize::MAX && res.ok(i);
-                for k in s..e {
-                    ok[order[k]] = good;
-                }
-                if good {
-                    if let Some(who) = who {
-                        who.writeback_bytes
-                            .add((e - s) as u64 * u64::from(self.block_size), Relaxed);
-                    }
-                }
-            }
-        }
-        let mut g = self.lock_shard(si);
-        for i in 0..n {
-            g.meta.end_writeback(ids[i], ok[i]);
-            if ok[i] {
-                out.written += 1;
-            } else {
-                out.errors += 1;
-            }
-        }
-        drop(g);
-        self.notify(si);
-        self.stats.writebacks.add(u64::from(out.written), Relaxed);
-        self.stats
-            .writeback_errors
-            .add(u64::from(out.errors), Relaxed);
-        out
-    }
-
-    /// Writes back every block dirty now, then flushes the origin. Fails if
-    /// any of those blocks could not be written or the flush failed.
-    pub(crate) fn flush_all(&self) -> Result {
-        let t = self.now_ms();
-        let mut failed = false;
-        for si in 0..self.nshards() {
-            // Writebacks already in flight may carry data dirtied before
-            // the flush: wait for them.
-            {
-                let mut g = self.lock_shard(si);
-                while g.meta.counts().writing > 0 {
-                    g.wait();
-                }
-            }
-            loop {
-                let r = self.writeback_shard(si, WbSelect::DirtyBy(t), true, None);
-                if r.errors > 0 {
-                    // Failed blocks stay dirty for a later retry; this
-                    // flush cannot claim durability.
-                    failed = true;
-                    break;
-                }
-                if !r.more && r.busy == 0 {
-                    break;
-                }
-                if r.written == 0 && r.errors == 0 && r.busy == 0 {
-                    break;
-                }
-            }
-        }
-        let flushed = self.origin.issue_flush();
-        // Entries of removed cgroups whose blocks are now clean can go.
-        self.cg.prune();
-        if failed || flushed.is_err() {
-            return Err(EIO);
-        }
-        Ok(())
-    }
-
-    /// What background writeback should write now, if anything: oldest
-    /// first while dirty data is above the low watermark (it starts above
-    /// the high one), else what is older than `max_age_ms`.
-    fn background_select(&self) -> Option<WbSelect> {
-        if self.mode() == Mode::Writeback {
-            let low = u64::from(self.tun.low.load(Relaxed));
-            if self.dirty_blocks() * 100 > low * self.cap_blocks() {
-                return Some(WbSelect::Oldest);
-            }
-        }
-        let age = self.tun.max_age_ms.load(Relaxed);
-        if age == 0 {
-            return None;
-        }
-        self.now_ms().checked_sub(age).map(WbSelect::DirtyBy)
-    }
-
-    /// Background writeback: starts one writeback lane per cgroup (owner)
-    /// with dirty data due, so that a throttled cgroup (io.max) only slows
-    /// its own writeback, not everyone's.
-    fn background_writeback(self: &Arc<Self>) {
-        memalloc::noio(|| {
-            self.cg.prune();
-            let wm = self.mode() == Mode::Writeback && self.above_high_watermark();
-            let age = self.tun.max_age_ms.load(Relaxed);
-            let aged = if age > 0 {
-                self.now_ms().checked_sub(age)
-            } else {
-                None
-            };
-            if !wm && aged.is_none() {
-                return;
-            }
-            // Owners of the oldest dirty blocks of each shard.
-            let mut owners = [LANE_FREE; MAX_LANES];
-            let mut n = 0;
-            for si in 0..self.nshards() {
-                let g = self.lock_shard(si);
-                for id in g.meta.dirty_iter().take(256) {
-                    if !wm && aged.is_some_and(|t| g.meta.dirty_since(id) > t) {
-                        break;
-                    }
-                    let o = g.meta.owner(id);
-                    if n < MAX_LANES && !owners[..n].contains(&o) {
-                        owners[n] = o;
-                        n += 1;
-                    }
-                }
-            }
-            if knobs::single_lane() {
-                // Negative control: one lane for everyone.
-                self.start_lane(LANE_ALL);
-                return;
-            }
-            for &o in owners.iter().take(n) {
-                self.start_lane(o);
-            }
-        });
-    }
-
-    /// Starts the writeback lane of `owner` unless it runs already: a work
-    /// item of its own, or inline if none could be queued.
-    fn start_lane(self: &Arc<Self>, owner: u32) {
-        {
-            let mut lanes = self.lanes.lock();
-            if lanes.contains(&owner) {
-                return;
-            }
-            let Some(slot) = lanes.iter().position(|&l| l == LANE_FREE) else {
-                return;
-            };
-            lanes[slot] = owner;
-        }
-        let me = self.clone();
-        let queued = match self.wq.lock().as_ref() {
-            // Under a spinlock: the work item is allocated without sleeping.
-            Some(wq) => wq
-                .queue()
-                .try_spawn(GFP_NOWAIT | __GFP_NOWARN, move || me.run_lane(owner))
-                .is_ok(),
-            None => false,
-        };
-        if !queued && self.dying.load(Relaxed) == 0 {
-            self.clone().run_lane(owner);
-        } else if !queued {
-            self.end_lane(owner);
-        }
-    }
-
-    /// One owner's writeback lane: writes back that owner's due blocks
-    /// until none are left or background writeback has nothing more to do.
-    fn run_lane(self: Arc<Self>, owner: u32) {
-        memalloc::noio(|| {
-            while self.dying.load(Relaxed) == 0 {
-                let Some(sel) = self.background_select() else {
-                    break;
-                };
-                let mut progress = false;
-                let only = (owner != LANE_ALL).then_some(owner);
-                for si in 0..self.nshards() {
-                    let r = self.writeback_shard(si, sel, false, only);
-                    progress |= r.written > 0;
-                }
-                if !progress {
-                    break;
-                }
-            }
-        });
-        self.end_lane(owner);
-    }
-
-    fn end_lane(&self, owner: u32) {
-        let mut lanes = self.lanes.lock();
-        if let Some(l) = lanes.iter_mut().find(|l| **l == owner) {
-            *l = LANE_FREE;
         }
     }
 
@@ -1555,12 +1339,13 @@ impl Inner {
                     break;
                 }
                 if self.shrink_shard(si, over) < over {
-                    let r = self.writeback_shard(si, WbSelect::Oldest, true, None);
+                    let r = self.writeback_shard(si, WbSelect::Oldest, None);
                     if r.written == 0 {
                         tries += 1;
                         if tries > 100 {
                             return Err(EBUSY);
                         }
+                        self.lock_shard(si).wait();
                     }
                 }
             }
@@ -1647,6 +1432,8 @@ impl Inner {
             cg_deferred: c.deferred.load(Relaxed),
             cg_root_fallback: c.root_fallback.load(Relaxed),
             nowait_again: c.nowait_again.load(Relaxed),
+            noslot_errors: s.noslot_errors.load(Relaxed),
+            unwritten_at_suspend: s.unwritten_at_suspend.load(Relaxed),
         }
     }
 
@@ -1654,8 +1441,18 @@ impl Inner {
     /// item holds a reference to `self`. Dirty data is left for the caller
     /// to write back.
     pub(crate) fn shutdown(self: &Arc<Self>) {
-        self.dying.store(1, Relaxed);
+        {
+            // Under the lock `arm_timer` checks `dying` under: no timer
+            // can be armed after this.
+            let _wq = self.wq.lock();
+            self.dying.store(1, Relaxed);
+        }
+        // Runs a pending timer now (it does not re-arm), then waits for
+        // the lanes, which see `dying` and stop.
         dm::flush_delayed_work(&self.wb_timer);
+        self.wait_lanes_idle();
+        self.set_starving(false);
+        budget::target_removed();
         let wq = self.wq.lock().take();
         // Destroying the queue drains every queued item.
         drop(wq);
@@ -1692,7 +1489,7 @@ impl Inner {
         // real code avoids; see Documentation/reclaim.rst.
         if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.dirty_blocks() > 0 {
             for si in 0..self.nshards() {
-                let _ = self.writeback_shard(si, WbSelect::Oldest, false, None);
+                let _ = self.writeback_shard(si, WbSelect::Oldest, None);
             }
         }
         let want = sc.nr_to_scan().max(1);

@@ -19,7 +19,7 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::message::{self, Message};
-use crate::cache::table::{self, Mode};
+use crate::cache::table;
 use crate::dm::{
     self, memalloc, BioOp, CtrError, MapBio, MapResult, QueueLimits, StatusKind, StatusWriter,
     TargetCtr, TargetInfo,
@@ -92,6 +92,11 @@ impl dm::Target for Bufcache {
                 c"Target length must be a multiple of the block size",
             ));
         }
+        if t.opts.cache_size.is_some_and(|c| c > dm::totalram_bytes()) {
+            return Err(CtrError::inval(
+                c"cache_size is larger than the machine's RAM",
+            ));
+        }
         let cap_bytes = t.opts.cache_size.unwrap_or_else(budget::budget);
         if (cap_bytes >> t.block_size.trailing_zeros()) < table::MIN_CACHE_BLOCKS {
             return Err(CtrError::inval(
@@ -143,7 +148,7 @@ impl dm::Target for Bufcache {
                 return Err(nomem());
             }
         };
-        inner.arm_timer();
+        // Background writeback starts at the first resume.
         KBox::pin(
             Bufcache {
                 shrinker: Some(shrinker),
@@ -293,37 +298,42 @@ impl dm::Target for Bufcache {
         limits.raise_discard_granularity(self.inner.block_size);
     }
 
-    fn postsuspend(&self, _ti: &TargetInfo, noflush: bool) {
-        if noflush {
-            return;
-        }
-        if memalloc::noio(|| self.inner.flush_all()).is_err() {
-            pr_err!("suspend: writeback failed; dirty data stays cached\n");
+    /// Every suspend, with `--noflush` too, stops background writeback and
+    /// writes back all dirty data: the cache is volatile and cannot hand
+    /// dirty blocks to the next table, which would read stale data from
+    /// the origin, and whose newer writes this table's destructor would
+    /// later overwrite. DM calls this before any table is replaced or
+    /// removed, with no I/O in the target.
+    fn postsuspend(&self, _ti: &TargetInfo, _noflush: bool) {
+        let left = memalloc::noio(|| self.inner.suspend_writeback());
+        if left > 0 {
+            pr_err!(
+                "suspend: writeback failed; {} dirty blocks stay cached, and are lost if this table is replaced or removed\n",
+                left
+            );
         }
     }
 
     fn resume(&self, _ti: &TargetInfo) {
-        self.inner.arm_timer();
+        self.inner.resume_background();
     }
 }
 
 impl Drop for Bufcache {
     fn drop(&mut self) {
         // Table unload (`dmsetup remove`, or the old table of a reload):
-        // unregister the shrinker (waits for running scans), stop
-        // background work, then write back whatever is dirty.
+        // unregister the shrinker (waits for running scans) and stop
+        // background work. Nothing is written here: the last suspend
+        // (which DM always runs before destroying a table that had I/O)
+        // wrote back what it could, and a new table may own the origin by
+        // now, so a late write from this one could overwrite newer data.
         drop(self.shrinker.take());
         self.inner.shutdown();
-        for attempt in 1..=3 {
-            match memalloc::noio(|| self.inner.flush_all()) {
-                Ok(()) => break,
-                Err(_) => pr_err!("unload: writeback failed (attempt {}/3)\n", attempt),
-            }
-        }
-        if self.inner.mode() == Mode::Writeback && self.inner.status().dirty_blocks > 0 {
+        let dirty = self.inner.status().dirty_blocks;
+        if dirty > 0 {
             pr_err!(
                 "unload: {} dirty blocks could not be written back and are lost\n",
-                self.inner.status().dirty_blocks
+                dirty
             );
         }
     }

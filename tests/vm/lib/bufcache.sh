@@ -9,7 +9,8 @@ BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
 	shrink_skip_lock reserve_in_use blocking_allocs shrink_scans_nofs
 	shrink_scans_noio scope_captured scope_replayed cg_entries cg_found
 	cg_created_locked cg_created_trylock cg_trylock_contended cg_atomic_failed
-	cg_deferred cg_root_fallback nowait_again)
+	cg_deferred cg_root_fallback nowait_again noslot_errors
+	unwritten_at_suspend)
 
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {

@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Writeback and the durability protocols: flush, FUA and writethrough
+//! writes, background writeback lanes, and their stop on suspend.
+//!
+//! # Invariants
+//!
+//! - **(G) Generations.** Every write that lands in a block takes the next
+//!   write generation of its shard, under the shard lock, before its bio is
+//!   completed. A block in `Dirty` or `Writing` carries the generation of
+//!   its oldest modification not yet known to be on the origin; only a
+//!   successful write that *started after* a modification moves the block
+//!   past it (`Shard::end_writeback`). "Nothing pending up to `g`"
+//!   (`Shard::pending_upto(g) == (0, 0)`) therefore means: every write of
+//!   generation `<= g` has completed on the origin, by a write that
+//!   completed successfully. A writeback in flight counts as pending until
+//!   its completion, whoever started it.
+//! - **(E) Eviction.** A block leaves the cache only when clean (eviction,
+//!   reclaim) or when discarded, so the origin holds an uncached block's
+//!   latest acknowledged write.
+//! - **(S) Stable pages.** A writer never copies into a block in `Writing`:
+//!   it waits for that writeback to end (`Inner::pin_write`). The buffer of
+//!   a write bio is not modified while the bio is in flight.
+//! - **(F) Flush.** A `REQ_PREFLUSH`, the `flush` message and every suspend
+//!   take a snapshot of every shard's generation when they start (after
+//!   every write acknowledged before them). They write back, or wait for
+//!   the writebacks in flight of, every block pending up to the snapshot
+//!   until nothing is pending; only then do they flush the origin. They
+//!   succeed only if all that and the origin flush succeeded. If one of
+//!   their own writes fails they fail (`EIO`) and the block stays dirty
+//!   (G), so a later flush retries it.
+//! - **(U) FUA and writethrough.** Such a write takes its generation `g`
+//!   when its data is in the buffer. It completes successfully only once
+//!   nothing of that block is pending up to `g`: its own write (with
+//!   `REQ_FUA` if asked) succeeded, or another write that started after the
+//!   copy did; in the latter case a FUA write then flushes the origin. A
+//!   failed write leaves the block dirty in the cache: another writer's
+//!   newer data in the same block is never dropped.
+//! - **(B) Background.** Lanes and the age timer never run while the target
+//!   is suspended or going away: `quiesce` stops the timer and waits for
+//!   every lane before the suspend's flush, so no write of an old table
+//!   reaches the origin after its last suspend. After failed rounds,
+//!   background writeback backs off (doubling, up to `BACKOFF_MAX_MS`).
+
+use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+
+use crate::cache::shard::{Busy, SlotId, State};
+use crate::cache::table::Mode;
+use crate::dm::{self, memalloc, BlockBuf, IoBatch};
+
+use super::super::cgroup::CgEntry;
+use super::super::knobs;
+use super::{assoc, inc, Inner, MAX_SHARDS};
+
+/// Most blocks written back per round of one shard.
+const WB_ROUND: usize = 64;
+/// Most adjacent blocks merged into one writeback bio.
+const WB_MERGE: usize = 16;
+/// Most background writeback lanes (cgroups written back in parallel).
+pub(super) const MAX_LANES: usize = 8;
+/// A free lane slot.
+pub(super) const LANE_FREE: u32 = u32::MAX;
+/// The lane of every owner at once (test_single_writeback_lane).
+const LANE_ALL: u32 = u32::MAX - 1;
+/// Waits (of up to 10 ms each, for writebacks of others or for writers)
+/// after which a flush or a FUA write gives up with an error.
+const MAX_WAITS: u32 = 3000;
+/// Longest back-off of background writeback after failed rounds.
+const BACKOFF_MAX_MS: u64 = 5000;
+
+/// Which dirty blocks a writeback round takes.
+#[derive(Clone, Copy)]
+pub(super) enum WbSelect {
+    /// Every dirty block that became dirty at or before this time.
+    DirtyBy(u64),
+    /// Every dirty block with unwritten data up to this generation.
+    Upto(u64),
+    /// The oldest ones, up to the round size.
+    Oldest,
+}
+
+#[derive(Default)]
+pub(super) struct WbRound {
+    pub(super) written: u32,
+    pub(super) errors: u32,
+    /// Dirty blocks skipped because a writer had them pinned.
+    pub(super) busy: u32,
+    /// Dirty blocks left that match the selection.
+    pub(super) more: bool,
+}
+
+/// One writeback bio: a run of adjacent blocks of one owner.
+struct Span {
+    start: usize,
+    end: usize,
+    idx: Option<usize>,
+    who: Arc<CgEntry>,
+}
+
+impl Inner {
+    /// Writes back one round of dirty blocks of shard `si` (of `owner`
+    /// only, if given). Blocks pinned by a writer are skipped (counted in
+    /// `busy`).
+    pub(super) fn writeback_shard(&self, si: usize, sel: WbSelect, owner: Option<u32>) -> WbRound {
+        let mut out = WbRound::default();
+        let mut ids = [0 as SlotId; WB_ROUND];
+        let mut blks = [0u64; WB_ROUND];
+        let mut owners = [0u32; WB_ROUND];
+        let mut bufs: [Option<Arc<super::Buf>>; WB_ROUND] = core::array::from_fn(|_| None);
+        let mut n = 0;
+        {
+            let mut g = self.lock_shard(si);
+            let mut cands = [0 as SlotId; WB_ROUND];
+            let mut nc = 0;
+            for id in g.meta.dirty_iter() {
+                let ok = match sel {
+                    WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
+                    WbSelect::Upto(gen) => g.meta.dirty_gen(id) <= gen,
+                    WbSelect::Oldest => true,
+                } && owner.is_none_or(|o| g.meta.owner(id) == o);
+                if !ok {
+                    continue;
+                }
+                if nc == WB_ROUND {
+                    out.more = true;
+                    break;
+                }
+                cands[nc] = id;
+                nc += 1;
+            }
+            for &id in cands.iter().take(nc) {
+                match g.meta.begin_writeback(id) {
+                    Ok(()) => {
+                        let Some(b) = g.bufs[id as usize].clone() else {
+                            // Cannot happen: indexed slots hold memory.
+                            g.meta.end_writeback(id, false);
+                            continue;
+                        };
+                        ids[n] = id;
+                        blks[n] = g.meta.block(id);
+                        owners[n] = g.meta.owner(id);
+                        bufs[n] = Some(b);
+                        n += 1;
+                    }
+                    Err(Busy::Pinned) => out.busy += 1,
+                    Err(Busy::State(_)) => {}
+                }
+            }
+        }
+        if n == 0 {
+            return out;
+        }
+        // Sort by owner, then block number, so neighbours of one owner
+        // merge into one bio; blocks of different owners never share a bio
+        // (each bio is charged to one cgroup).
+        let mut order = [0usize; WB_ROUND];
+        for (i, o) in order.iter_mut().enumerate().take(n) {
+            *o = i;
+        }
+        order[..n].sort_unstable_by_key(|&i| (owners[i], blks[i]));
+        let mut ok = [false; WB_ROUND];
+        let mut start = 0;
+        while start < n {
+            // Up to one batch of bios, each submitted as it is added.
+            let (res, spans, ns) = IoBatch::run(&self.bioset, |mut batch| {
+                let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
+                let mut ns = 0;
+                while start < n && !batch.is_full() {
+                    let mut end = start + 1;
+                    while end < n
+                        && end - start < WB_MERGE
+                        && owners[order[end]] == owners[order[start]]
+                        && blks[order[end]] == blks[order[end - 1]] + 1
+                    {
+                        end += 1;
+                    }
+                    let who = self.cg.by_owner(owners[order[start]]);
+                    let idx = match bufs[order[start]].as_deref() {
+                        Some(first) => {
+                            let first: &BlockBuf = first;
+                            let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
+                            for k in start..end {
+                                if let Some(b) = bufs[order[k]].as_deref() {
+                                    list[k - start] = b;
+                                }
+                            }
+                            batch.as_mut().add_write(
+                                &self.origin,
+                                self.block_sector(blks[order[start]]),
+                                &list[..end - start],
+                                false,
+                                assoc(&who),
+                            )
+                        }
+                        None => None,
+                    };
+                    spans[ns] = Some(Span {
+                        start,
+                        end,
+                        idx,
+                        who,
+                    });
+                    ns += 1;
+                    start = end;
+                }
+                (batch.wait(), spans, ns)
+            });
+            self.stats.writeback_bios.add(ns as u64, Relaxed);
+            for sp in spans.iter().take(ns).flatten() {
+                let good = sp.idx.is_some_and(|i| res.ok(i));
+                for k in sp.start..sp.end {
+                    ok[order[k]] = good;
+                }
+                if good {
+                    sp.who.writeback_bytes.add(
+                        (sp.end - sp.start) as u64 * u64::from(self.block_size),
+                        Relaxed,
+                    );
+                }
+            }
+        }
+        let mut g = self.lock_shard(si);
+        for i in 0..n {
+            g.meta.end_writeback(ids[i], ok[i]);
+            if ok[i] {
+                out.written += 1;
+            } else {
+                out.errors += 1;
+            }
+        }
+        drop(g);
+        self.notify(si);
+        self.stats.writebacks.add(u64::from(out.written), Relaxed);
+        self.stats
+            .writeback_errors
+            .add(u64::from(out.errors), Relaxed);
+        self.note_round(&out);
+        out
+    }
+
+    /// Records how a round went, for the back-off of background writeback
+    /// and for requests that wait for a slot (`writeback_failing`).
+    fn note_round(&self, r: &WbRound) {
+        if r.written > 0 {
+            self.wb_fail_streak.store(0, Relaxed);
+            self.wb_retry_at.store(0, Relaxed);
+        } else if r.errors > 0 {
+            let k = self.wb_fail_streak.fetch_add(1, Relaxed).min(10);
+            let delay = (100u64 << k).min(BACKOFF_MAX_MS);
+            self.wb_retry_at.store(self.now_ms() + delay, Relaxed);
+        }
+    }
+
+    /// Whether the last writeback rounds of this target all failed.
+    pub(super) fn writeback_failing(&self) -> bool {
+        self.wb_fail_streak.load(Relaxed) > 0
+    }
+
+    /// Writes back, or waits for the writebacks in flight of, every block
+    /// of shard `si` with unwritten data up to generation `upto`, until
+    /// none is left (invariant F). Fails if one of its own writes failed.
+    fn write_upto(&self, si: usize, upto: u64) -> Result {
+        let mut waits = 0u32;
+        loop {
+            let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
+            if dirty == 0 && writing == 0 {
+                return Ok(());
+            }
+            if dirty > 0 {
+                let r = self.writeback_shard(si, WbSelect::Upto(upto), None);
+                if r.errors > 0 {
+                    // Failed blocks stay dirty for a later retry; this
+                    // flush cannot claim durability.
+                    return Err(EIO);
+                }
+                if r.written > 0 {
+                    continue;
+                }
+            }
+            // A covered block is being written back by someone else, or a
+            // writer has it pinned: wait for that to end.
+            waits += 1;
+            if waits > MAX_WAITS {
+                return Err(EIO);
+            }
+            let mut g = self.lock_shard(si);
+            if g.meta.pending_upto(upto) != (0, 0) {
+                g.wait();
+            }
+        }
+    }
+
+    /// Writes back every block dirty now, then flushes the origin
+    /// (invariant F). Fails if any of those blocks could not be written or
+    /// the flush failed.
+    pub(crate) fn flush_all(&self) -> Result {
+        let n = self.nshards();
+        let mut snap = [0u64; MAX_SHARDS];
+        for (si, s) in snap.iter_mut().enumerate().take(n) {
+            *s = self.lock_shard(si).meta.generation();
+        }
+        let mut failed = false;
+        for (si, &upto) in snap.iter().enumerate().take(n) {
+            // Keep going after a failure: write what can be written.
+            failed |= self.write_upto(si, upto).is_err();
+        }
+        // Issued only now, after every covered write completed.
+        let flushed = self.origin.issue_flush();
+        // Entries of removed cgroups whose blocks are now clean can go.
+        self.cg.prune();
+        if failed || flushed.is_err() {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// Makes a FUA or writethrough write durable (invariant U): `blk` was
+    /// written with generation `upto`. Returns whether it is on the origin.
+    pub(super) fn write_durable(
+        self: &Arc<Self>,
+        si: usize,
+        blk: u64,
+        upto: u64,
+        fua: bool,
+    ) -> bool {
+        knobs::race_delay();
+        let mut waits = 0u32;
+        let (id, buf, owner) = loop {
+            let mut g = self.lock_shard(si);
+            let covered = match g.meta.lookup(blk) {
+                // Evicted (so written: invariant E) or discarded since.
+                None => true,
+                Some(id) => !g.meta.unwritten_upto(id, upto),
+            };
+            if covered {
+                drop(g);
+                // Written by someone else's writeback, maybe without FUA.
+                return !fua || self.origin.issue_flush().is_ok();
+            }
+            if let Some(id) = g.meta.lookup(blk) {
+                if g.meta.state(id) == Some(State::Dirty) && g.meta.begin_writeback(id).is_ok() {
+                    match g.bufs[id as usize].clone() {
+                        Some(b) => break (id, b, g.meta.owner(id)),
+                        None => {
+                            g.meta.end_writeback(id, false);
+                            return false;
+                        }
+                    }
+                }
+            }
+            // Someone else's writeback is in flight (it may have started
+            // before our copy), or a writer has the block pinned.
+            waits += 1;
+            if waits > MAX_WAITS {
+                return false;
+            }
+            g.wait();
+        };
+        let who = self.cg.by_owner(owner);
+        let ok = IoBatch::run(&self.bioset, |mut batch| {
+            let i = batch.as_mut().add_write(
+                &self.origin,
+                self.block_sector(blk),
+                &[&**buf],
+                fua,
+                assoc(&who),
+            );
+            let res = batch.wait();
+            i.is_some_and(|i| res.ok(i))
+        });
+        let mut g = self.lock_shard(si);
+        g.meta.end_writeback(id, ok);
+        drop(g);
+        self.notify(si);
+        inc(&self.stats.writeback_bios);
+        if ok {
+            inc(&self.stats.writebacks);
+            who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
+        } else {
+            inc(&self.stats.writeback_errors);
+        }
+        ok
+    }
+
+    /// What background writeback should write now, if anything: oldest
+    /// first while dirty data is above the low watermark (it starts above
+    /// the high one), else what is older than `max_age_ms`.
+    fn background_select(&self) -> Option<WbSelect> {
+        if self.mode() == Mode::Writeback {
+            let low = u64::from(self.tun.low.load(Relaxed));
+            if self.dirty_blocks() * 100 > low * self.cap_blocks() {
+                return Some(WbSelect::Oldest);
+            }
+        }
+        let age = self.tun.max_age_ms.load(Relaxed);
+        if age == 0 {
+            return None;
+        }
+        self.now_ms().checked_sub(age).map(WbSelect::DirtyBy)
+    }
+
+    /// Whether background writeback must not run now (invariant B).
+    fn background_stopped(&self) -> bool {
+        self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0
+    }
+
+    /// Background writeback: starts one writeback lane per cgroup (owner)
+    /// with dirty data due, so that a throttled cgroup (io.max) only slows
+    /// its own writeback, not everyone's.
+    pub(super) fn background_writeback(self: &Arc<Self>) {
+        if self.background_stopped() {
+            return;
+        }
+        memalloc::noio(|| {
+            self.cg.prune();
+            self.give_back_budget();
+            if self.now_ms() < self.wb_retry_at.load(Relaxed) {
+                // Backing off after failed rounds.
+                return;
+            }
+            let wm = self.mode() == Mode::Writeback && self.above_high_watermark();
+            let age = self.tun.max_age_ms.load(Relaxed);
+            let aged = if age > 0 {
+                self.now_ms().checked_sub(age)
+            } else {
+                None
+            };
+            if !wm && aged.is_none() {
+                return;
+            }
+            // Owners of the oldest dirty blocks of each shard.
+            let mut owners = [LANE_FREE; MAX_LANES];
+            let mut n = 0;
+            for si in 0..self.nshards() {
+                let g = self.lock_shard(si);
+                for id in g.meta.dirty_iter().take(256) {
+                    if !wm && aged.is_some_and(|t| g.meta.dirty_since(id) > t) {
+                        break;
+                    }
+                    let o = g.meta.owner(id);
+                    if n < MAX_LANES && !owners[..n].contains(&o) {
+                        owners[n] = o;
+                        n += 1;
+                    }
+                }
+            }
+            if knobs::single_lane() {
+                // Negative control: one lane for everyone.
+                self.start_lane(LANE_ALL);
+                return;
+            }
+            for &o in owners.iter().take(n) {
+                self.start_lane(o);
+            }
+        });
+    }
+
+    /// Starts the writeback lane of `owner` unless it runs already: a work
+    /// item of its own, or inline if none could be queued.
+    fn start_lane(self: &Arc<Self>, owner: u32) {
+        {
+            let mut lanes = self.lanes.lock();
+            if lanes.contains(&owner) {
+                return;
+            }
+            let Some(slot) = lanes.iter().position(|&l| l == LANE_FREE) else {
+                return;
+            };
+            lanes[slot] = owner;
+        }
+        let me = self.clone();
+        let queued = match self.wq.lock().as_ref() {
+            // Under a spinlock: the work item is allocated without sleeping.
+            Some(wq) => wq
+                .queue()
+                .try_spawn(GFP_NOWAIT | __GFP_NOWARN, move || me.run_lane(owner))
+                .is_ok(),
+            None => false,
+        };
+        if !queued && !self.background_stopped() {
+            self.clone().run_lane(owner);
+        } else if !queued {
+            self.end_lane(owner);
+        }
+    }
+
+    /// One owner's writeback lane: writes back that owner's due blocks
+    /// until none are left, background writeback has nothing more to do,
+    /// or the target is suspended.
+    fn run_lane(self: Arc<Self>, owner: u32) {
+        memalloc::noio(|| {
+            while !self.background_stopped() {
+                let Some(sel) = self.background_select() else {
+                    break;
+                };
+                let mut progress = false;
+                let only = (owner != LANE_ALL).then_some(owner);
+                for si in 0..self.nshards() {
+                    if self.background_stopped() {
+                        break;
+                    }
+                    let r = self.writeback_shard(si, sel, only);
+                    progress |= r.written > 0;
+                }
+                if !progress {
+                    break;
+                }
+            }
+        });
+        self.end_lane(owner);
+    }
+
+    fn end_lane(&self, owner: u32) {
+        let mut lanes = self.lanes.lock();
+        if let Some(l) = lanes.iter_mut().find(|l| **l == owner) {
+            *l = LANE_FREE;
+        }
+    }
+
+    /// Waits until no writeback lane runs.
+    pub(super) fn wait_lanes_idle(&self) {
+        while self.lanes.lock().iter().any(|&l| l != LANE_FREE) {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(5));
+        }
+    }
+
+    /// Stops background writeback for a suspend (invariant B): no timer,
+    /// no lane runs after this returns, until [`Inner::resume_background`].
+    pub(crate) fn quiesce(&self) {
+        {
+            let _wq = self.wq.lock();
+            self.suspended.store(1, Relaxed);
+        }
+        // Runs a pending timer now; it sees `suspended` and neither writes
+        // nor re-arms.
+        dm::flush_delayed_work(&self.wb_timer);
+        self.wait_lanes_idle();
+    }
+
+    /// Restarts background writeback after a suspend.
+    pub(crate) fn resume_background(self: &Arc<Self>) {
+        self.suspended.store(0, Relaxed);
+        self.arm_timer();
+    }
+
+    /// The suspend's writeback (invariant F): everything dirty goes to the
+    /// origin before the table can be replaced. Returns how many dirty
+    /// blocks are left (0 on success).
+    pub(crate) fn suspend_writeback(&self) -> u64 {
+        self.quiesce();
+        let left = match self.flush_all() {
+            Ok(()) => 0,
+            Err(_) => self.dirty_blocks().max(1),
+        };
+        self.stats.unwritten_at_suspend.store(left, Relaxed);
+        left
+    }
+}

@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# A flush must not complete before every block that was dirty when it
+# arrived has been written to the origin with success (and the origin
+# flushed). Here a flush takes its first round of blocks (0..63) into a slow
+# origin; meanwhile background writeback (started by a watermarks message)
+# takes the other dirty blocks (64..99), whose writes fail. The flush must
+# fail with EIO, or, if it reports success, nothing it covered may still be
+# dirty. Either way blocks 0..63 must be on the origin.
+#
+# Origin: o1 = loop device with blocks 64..99 (4 KiB) mapped to "error";
+# o2 = delay over o1 (reads 0 ms, writes 1500 ms). One shard
+# (cache_size 127 blocks), so one round of the flush is 64 blocks.
+# vm-timeout: 240
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
+
+# bg_start NAME CMD...: run CMD in the background; its exit status goes to
+# /tmp/NAME.rc and its output to /tmp/NAME.out.
+bg_start() {
+	local n="$1"
+	shift
+	rm -f "/tmp/$n.rc"
+	(
+		set +e
+		"$@" >"/tmp/$n.out" 2>&1
+		echo $? >"/tmp/$n.rc.tmp"
+		mv "/tmp/$n.rc.tmp" "/tmp/$n.rc"
+	) &
+}
+
+# bg_wait NAME SECONDS: wait up to SECONDS for NAME; echo its exit status.
+# Returns 1 (and echoes nothing) if it is still running.
+bg_wait() {
+	local n="$1" deadline=$((SECONDS + $2))
+	while [ ! -f "/tmp/$n.rc" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+	cat "/tmp/$n.rc"
+}
+
+# dm_create_file NAME FILE: dmsetup create from a (multi-line) table file.
+dm_create_file() {
+	printf '+ dmsetup create %s %s: %s\n' "$1" "$2" "$(tr '\n' ';' <"$2")" >&2
+	dmsetup create "$1" "$2" || die "dmsetup create $1 $2 failed"
+	on_cleanup _dm_remove "$1"
+	dm_dev "$1"
+}
+
+sha_of() { sha256sum | cut -d' ' -f1; }
+
+need_module dm-bufcache
+loop="$(make_loop 16)"
+sz="$(blockdev --getsz "$loop")"
+# Blocks 64..99 are sectors 512..799.
+printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
+printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin
+dm_create_file o1 /tmp/o1.err >/dev/null
+o1="$(dm_dev o1)"
+o2="$(dm_create o2 "0 $sz delay $o1 0 0 $o1 0 1500")"
+dm="$(bc_create fr "$o2" 4096 cache_size $((127 * 4096)) high_watermark 100 low_watermark 100 max_age_ms 0 readahead 0)"
+
+heal() {
+	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
+}
+# Whatever happens, let the cache write back before it is removed.
+on_cleanup heal
+
+run dd if=/dev/urandom of=/tmp/p bs=4k count=100 status=none
+run dd if=/tmp/p of="$dm" bs=4k count=100 oflag=direct status=none
+assert_eq "$(bc_field fr dirty_blocks)" 100 "dirty blocks after writing 0..99"
+
+fails=()
+bg_start flush dmsetup message fr 0 flush
+# Let the flush's first round reach the slow origin (ordering, not timing).
+deadline=$((SECONDS + 10))
+while [ "$(bc_field fr writing_blocks)" -eq 0 ] && [ "$SECONDS" -lt "$deadline" ] && [ ! -f /tmp/flush.rc ]; do
+	sleep 0.05
+done
+log "flush started: $(bc_status fr)"
+# Background writeback of the rest (blocks 64..99, which will fail).
+run dmsetup message fr 0 watermarks 1 0
+log "after watermarks 1 0: $(bc_status fr)"
+if ! flush_rc="$(bg_wait flush 40)"; then
+	heal
+	die "flush message still blocked after 40 s (origin failing blocks 64..99)"
+fi
+log "flush message exit status: $flush_rc ($(tr '\n' ' ' </tmp/flush.out))"
+
+# Stop background writeback and let what is in flight end.
+run dmsetup message fr 0 watermarks 100 100
+deadline=$((SECONDS + 30))
+while [ "$(bc_field fr writing_blocks)" -ne 0 ]; do
+	[ "$SECONDS" -lt "$deadline" ] || die "writing_blocks still not 0 after 30 s: $(bc_status fr)"
+	sleep 0.2
+done
+dirty="$(bc_field fr dirty_blocks)"
+wberr="$(bc_field fr writeback_errors)"
+log "settled: $(bc_status fr)"
+if [ "$flush_rc" -eq 0 ]; then
+	if [ "$dirty" -ne 0 ] || [ "$wberr" -ne 0 ]; then
+		fails+=("flush reported success but $dirty blocks it covered are still dirty (writeback_errors=$wberr)")
+	fi
+else
+	log "flush failed as it must (blocks 64..99 cannot be written)"
+fi
+
+# What the flush covered outside the error range is on the origin.
+want="$(head -c $((64 * 4096)) /tmp/p | sha_of)"
+got="$(dd if="$o1" bs=4k count=64 iflag=direct status=none | sha_of)" || die "reading o1 failed"
+[ "$got" = "$want" ] || fails+=("blocks 0..63 (covered by the flush, outside the error range) are not on the origin after the flush returned")
+
+# Heal the origin: a flush now succeeds and everything is on the loop device.
+run heal
+run dmsetup message fr 0 flush
+assert_eq "$(bc_field fr dirty_blocks)" 0 "dirty blocks after healing and flushing"
+assert_eq "$(dd if="$loop" bs=4k count=100 iflag=direct status=none | sha_of)" "$(sha_of </tmp/p)" "blocks 0..99 on the loop device after healing"
+
+if [ "${#fails[@]}" -gt 0 ]; then
+	die "$(printf '%s; ' "${fails[@]}")"
+fi
+log "OK"
