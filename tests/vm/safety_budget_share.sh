@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# One target must not starve another of the shared module budget, and a
+# warm reload (same table, old table still holding its memory) must work.
+# Module budget 8 MiB; targets A and B without cache_size (each one's cap
+# is the whole budget), readahead 0. Reading 16 MiB of A makes A take the
+# whole budget. Then a 4 KiB read from B must complete (bounded wait, 20 s)
+# and B must be able to cache a fair amount (> 64 blocks of a 4 MiB
+# range). All data read matches the loop devices. Finally a reload of A
+# with its own table line must succeed and A still read correctly.
+# On a hang, A's clean blocks are invalidated to let B go on, so that the
+# rest of the test can still report what it finds.
+# vm-timeout: 240
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
+
+# bg_start NAME CMD...: run CMD in the background; its exit status goes to
+# /tmp/NAME.rc and its output to /tmp/NAME.out.
+bg_start() {
+	local n="$1"
+	shift
+	rm -f "/tmp/$n.rc"
+	(
+		set +e
+		"$@" >"/tmp/$n.out" 2>&1
+		echo $? >"/tmp/$n.rc.tmp"
+		mv "/tmp/$n.rc.tmp" "/tmp/$n.rc"
+	) &
+}
+
+# bg_wait NAME SECONDS: wait up to SECONDS for NAME; echo its exit status.
+# Returns 1 (and echoes nothing) if it is still running.
+bg_wait() {
+	local n="$1" deadline=$((SECONDS + $2))
+	while [ ! -f "/tmp/$n.rc" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+	cat "/tmp/$n.rc"
+}
+
+# dm_create_file NAME FILE: dmsetup create from a (multi-line) table file.
+dm_create_file() {
+	printf '+ dmsetup create %s %s: %s\n' "$1" "$2" "$(tr '\n' ';' <"$2")" >&2
+	dmsetup create "$1" "$2" || die "dmsetup create $1 $2 failed"
+	on_cleanup _dm_remove "$1"
+	dm_dev "$1"
+}
+
+sha_of() { sha256sum | cut -d' ' -f1; }
+
+bc_load max_cache_size_bytes=$((8 << 20))
+la="$(make_loop 64)"
+lb="$(make_loop 64)"
+run dd if=/dev/urandom of=/tmp/pa bs=1M count=16 status=none
+run dd if=/dev/urandom of=/tmp/pb bs=1M count=4 status=none
+run dd if=/tmp/pa of="$la" bs=1M count=16 oflag=direct conv=notrunc status=none
+run dd if=/tmp/pb of="$lb" bs=1M count=4 oflag=direct conv=notrunc status=none
+sha_a="$(sha_of </tmp/pa)"
+sha_b="$(sha_of </tmp/pb)"
+a="$(bc_create bsa "$la" 4096 readahead 0)"
+b="$(bc_create bsb "$lb" 4096 readahead 0)"
+
+fails=()
+# A takes the whole budget.
+run dd if="$a" of=/dev/null bs=1M count=16 iflag=direct status=none
+log "A after reading 16 MiB: $(bc_status bsa)"
+log "B: $(bc_status bsb)"
+
+bg_start bread dd if="$b" of=/tmp/b0 bs=4k count=1 iflag=direct status=none
+if ! rc="$(bg_wait bread 20)"; then
+	fails+=("read from B still blocked after 20 s")
+	log "read from B still blocked after 20 s: B $(bc_status bsb)"
+	# Give memory back so that B (and the test's cleanup) can go on.
+	run dmsetup message bsa 0 invalidate
+	rc="$(bg_wait bread 20)" || die "read from B still blocked after 20 s (and 20 s more after invalidating A)"
+	log "B's read completed after A's clean blocks were invalidated"
+fi
+assert_eq "$rc" 0 "exit status of the 4 KiB read from B ($(cat /tmp/bread.out))"
+assert_eq "$(sha_of </tmp/b0)" "$(head -c 4096 /tmp/pb | sha_of)" "first block of B"
+
+# B serves reads and caches a fair amount.
+assert_eq "$(sha_range "$b" 0 4)" "$sha_b" "4 MiB of B (first pass)"
+assert_eq "$(sha_range "$b" 0 4)" "$sha_b" "4 MiB of B (second pass)"
+cb="$(bc_field bsb blocks_cached)"
+log "B after reading 4 MiB twice: $(bc_status bsb)"
+[ "$cb" -gt 64 ] || fails+=("B caches only $cb blocks of a 4 MiB range it read twice (A holds $(bc_field bsa blocks_cached))")
+assert_eq "$(sha_range "$a" 0 16)" "$sha_a" "16 MiB of A"
+log "A: $(bc_status bsa)"
+
+# Warm reload of A with its own table line.
+table="$(dmsetup table bsa)" || die "dmsetup table bsa failed"
+printf '+ dmsetup reload bsa --table "%s"\n' "$table"
+rrc=0
+dmsetup reload bsa --table "$table" 2>/tmp/reload.err || rrc=$?
+if [ "$rrc" -ne 0 ]; then
+	fails+=("warm reload of A with its own table failed (exit status $rrc: $(tr '\n' ' ' </tmp/reload.err); kernel: $(dmesg | grep -F 'bufcache:' | tail -1))")
+else
+	run dmsetup suspend bsa
+	run dmsetup resume bsa
+	assert_eq "$(sha_range "$a" 0 16)" "$sha_a" "16 MiB of A after the reload"
+	log "A after the reload: $(bc_status bsa)"
+fi
+assert_eq "$(sha_range "$b" 0 4)" "$sha_b" "4 MiB of B at the end"
+
+if [ "${#fails[@]}" -gt 0 ]; then
+	die "$(printf '%s; ' "${fails[@]}")"
+fi
+log "OK"
