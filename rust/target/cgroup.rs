@@ -239,12 +239,20 @@ impl CgTable {
         let mut i = 0;
         while i < ids.len() {
             let id = ids[i];
-            let drop_it = match self.lookup(id) {
+            // Checked and removed under the map lock, which the accounting
+            // hook holds while it applies a change (`account`): an entry
+            // cannot gain an active block between the check and the
+            // removal, so a removed cgroup never has dirty or in-flight
+            // blocks that writeback would charge to root or to a new
+            // cgroup reusing the id.
+            let mut g = self.map.lock();
+            let drop_it = match g.get(id as usize) {
                 Some(e) => e.active.load(Relaxed) <= 0 && e.css.is_dying(),
                 None => true,
             };
             if drop_it {
-                let old = self.map.lock().remove(id as usize);
+                let old = g.remove(id as usize);
+                drop(g);
                 // The css reference goes when the last user of the entry
                 // does (in-flight I/O may still hold one).
                 drop(old);
@@ -252,8 +260,22 @@ impl CgTable {
                 ids.swap(i, last);
                 ids.pop();
             } else {
+                drop(g);
                 i += 1;
             }
+        }
+    }
+
+    /// Applies an accounting change to owner `id`'s entry, under the map
+    /// lock (see `prune`).
+    fn account(&self, id: u32, t: Tag, sign: i64) {
+        if id == self.root.id {
+            self.root.apply(t, sign);
+            return;
+        }
+        let g = self.map.lock();
+        if let Some(e) = g.get(id as usize) {
+            e.apply(t, sign);
         }
     }
 
@@ -319,14 +341,10 @@ pub(crate) struct CgAcct {
 impl Accountant for CgAcct {
     fn account(&mut self, before: Tag, after: Tag) {
         if before.owner != 0 {
-            if let Some(e) = self.table.lookup(before.owner) {
-                e.apply(before, -1);
-            }
+            self.table.account(before.owner, before, -1);
         }
         if after.owner != 0 {
-            if let Some(e) = self.table.lookup(after.owner) {
-                e.apply(after, 1);
-            }
+            self.table.account(after.owner, after, 1);
         }
     }
 }
