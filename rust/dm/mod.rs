@@ -68,6 +68,17 @@ pub(crate) fn cond_resched() {
     unsafe { crate::sys::bufcache_cond_resched() }
 }
 
+/// Waits until the last queueing of a work item has run (`flush_work`).
+/// The item stays usable; whatever pointer it holds is released by its
+/// `run`.
+pub(crate) fn flush_work<T: ?Sized, const ID: u64>(w: &kernel::workqueue::Work<T, ID>) {
+    // SAFETY: `w` is a live, initialised `Work`; `raw_get` only computes
+    // the address of the `work_struct` it wraps.
+    let p = unsafe { kernel::workqueue::Work::raw_get(w) };
+    // SAFETY: `p` is an initialised `work_struct`, alive for the call.
+    unsafe { crate::sys::bindings::flush_work(p) };
+}
+
 /// Forces a pending delayed work item to run now and waits for it
 /// (`flush_delayed_work`). The item runs normally, so whatever pointer it
 /// holds is released by its `run`.

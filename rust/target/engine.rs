@@ -376,6 +376,8 @@ pub(crate) struct Inner {
     wb_retry_at: Atomic<u64>,
     /// This target counts in the budget's starving targets.
     starving: Atomic<u32>,
+    /// This target starved since the last background tick.
+    starve_seen: Atomic<u32>,
     created: Instant<Monotonic>,
 }
 
@@ -413,6 +415,7 @@ impl WorkItem<10> for Inner {
 impl WorkItem<11> for Inner {
     type Pointer = Arc<Inner>;
     fn run(this: Arc<Inner>) {
+        this.expire_starving();
         this.background_writeback();
         this.arm_timer();
     }
@@ -499,6 +502,7 @@ impl Inner {
                 wb_fail_streak: Atomic::new(0),
                 wb_retry_at: Atomic::new(0),
                 starving: Atomic::new(0),
+                starve_seen: Atomic::new(0),
                 created: Instant::<Monotonic>::now(),
             }? Error),
             GFP_KERNEL,
@@ -791,7 +795,10 @@ impl Inner {
         if g.meta.lookup(blk).is_some() {
             return None;
         }
-        let grow = budget::has_room(u64::from(self.block_size));
+        // Like `may_grow`, without marking this target starving: readahead
+        // and map-time misses are optional.
+        let grow = budget::has_room(u64::from(self.block_size))
+            && !(budget::contended() && self.mem_bytes() >= budget::fair_share());
         match g.meta.alloc(blk, owner, grow) {
             Alloc::Ready(id) => g.bufs[id as usize].clone().map(|b| (id, b)),
             Alloc::Evicted { id, .. } => {
@@ -889,7 +896,7 @@ impl Inner {
                         stage = AllocStage::Nowait;
                         continue;
                     }
-                    if r.errors > 0 || (stage == AllocStage::Blocking && self.writeback_failing()) {
+                    if r.errors > 0 {
                         // The origin refuses writes: back off, then give up.
                         err_rounds += 1;
                         if err_rounds >= NOSLOT_ERROR_ROUNDS {
@@ -975,8 +982,19 @@ impl Inner {
             self.set_starving(false);
             return !(over && budget::contended());
         }
+        if !over {
+            self.starve_seen.store(1, Relaxed);
+        }
         self.set_starving(!over);
         false
+    }
+
+    /// Called by the background timer: a target that has not starved since
+    /// the last tick stops counting as starving.
+    fn expire_starving(&self) {
+        if self.starve_seen.xchg(0, Relaxed) == 0 {
+            self.set_starving(false);
+        }
     }
 
     fn set_starving(&self, on: bool) {
@@ -1007,7 +1025,7 @@ impl Inner {
         let mut want = ((mem - fair) / bs) as u32;
         let n = self.nshards();
         for k in 0..n {
-            if want == 0 {
+            if want == 0 || self.background_stopped() {
                 return;
             }
             let share = want.div_ceil((n - k) as u32);
@@ -1015,6 +1033,9 @@ impl Inner {
         }
         if want > 0 && self.dirty_blocks() > 0 {
             for si in 0..n {
+                if self.background_stopped() {
+                    return;
+                }
                 let _ = self.writeback_shard(si, WbSelect::Oldest, None);
             }
         }
@@ -1451,11 +1472,11 @@ impl Inner {
         // the lanes, which see `dying` and stop.
         dm::flush_delayed_work(&self.wb_timer);
         self.wait_lanes_idle();
-        self.set_starving(false);
-        budget::target_removed();
         let wq = self.wq.lock().take();
         // Destroying the queue drains every queued item.
         drop(wq);
+        self.set_starving(false);
+        budget::target_removed();
     }
 }
 

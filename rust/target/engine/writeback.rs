@@ -27,8 +27,10 @@
 //!   the writebacks in flight of, every block pending up to the snapshot
 //!   until nothing is pending; only then do they flush the origin. They
 //!   succeed only if all that and the origin flush succeeded. If one of
-//!   their own writes fails they fail (`EIO`) and the block stays dirty
-//!   (G), so a later flush retries it.
+//!   their own writes fails they go on writing the other covered blocks,
+//!   each tried at least once, then fail (`EIO`); the failed blocks stay
+//!   dirty (G), so a later flush retries them. Waiting for others'
+//!   writebacks in flight is not bounded: they end with their bios.
 //! - **(U) FUA and writethrough.** Such a write takes its generation `g`
 //!   when its data is in the buffer. It completes successfully only once
 //!   nothing of that block is pending up to `g`: its own write (with
@@ -36,9 +38,10 @@
 //!   copy did; in the latter case a FUA write then flushes the origin. A
 //!   failed write leaves the block dirty in the cache: another writer's
 //!   newer data in the same block is never dropped.
-//! - **(B) Background.** Lanes and the age timer never run while the target
-//!   is suspended or going away: `quiesce` stops the timer and waits for
-//!   every lane before the suspend's flush, so no write of an old table
+//! - **(B) Background.** Lanes, the age timer and the kicked writeback work
+//!   never run while the target is suspended or going away: `quiesce` sets
+//!   the flag, then waits for the timer, the kicked work item and every
+//!   lane before the suspend's flush, so no write of an old table
 //!   reaches the origin after its last suspend. After failed rounds,
 //!   background writeback backs off (doubling, up to `BACKOFF_MAX_MS`).
 
@@ -64,9 +67,6 @@ pub(super) const MAX_LANES: usize = 8;
 pub(super) const LANE_FREE: u32 = u32::MAX;
 /// The lane of every owner at once (test_single_writeback_lane).
 const LANE_ALL: u32 = u32::MAX - 1;
-/// Waits (of up to 10 ms each, for writebacks of others or for writers)
-/// after which a flush or a FUA write gives up with an error.
-const MAX_WAITS: u32 = 3000;
 /// Longest back-off of background writeback after failed rounds.
 const BACKOFF_MAX_MS: u64 = 5000;
 
@@ -167,7 +167,7 @@ impl Inner {
             let (res, spans, ns) = IoBatch::run(&self.bioset, |mut batch| {
                 let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
                 let mut ns = 0;
-                while start < n && !batch.is_full() {
+                while start < n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
                     let mut end = start + 1;
                     while end < n
                         && end - start < WB_MERGE
@@ -240,8 +240,7 @@ impl Inner {
         out
     }
 
-    /// Records how a round went, for the back-off of background writeback
-    /// and for requests that wait for a slot (`writeback_failing`).
+    /// Records how a round went, for the back-off of background writeback.
     fn note_round(&self, r: &WbRound) {
         if r.written > 0 {
             self.wb_fail_streak.store(0, Relaxed);
@@ -253,42 +252,49 @@ impl Inner {
         }
     }
 
-    /// Whether the last writeback rounds of this target all failed.
-    pub(super) fn writeback_failing(&self) -> bool {
-        self.wb_fail_streak.load(Relaxed) > 0
-    }
-
     /// Writes back, or waits for the writebacks in flight of, every block
     /// of shard `si` with unwritten data up to generation `upto`, until
-    /// none is left (invariant F). Fails if one of its own writes failed.
+    /// none is left (invariant F). After a failed write it goes on with the
+    /// other covered blocks (failed blocks go to the tail of the dirty
+    /// list, so the rounds reach every block) and stops once it has tried
+    /// as many blocks as were pending, then fails.
     fn write_upto(&self, si: usize, upto: u64) -> Result {
-        let mut waits = 0u32;
+        let (d0, w0) = self.lock_shard(si).meta.pending_upto(upto);
+        let quota = u64::from(d0) + u64::from(w0);
+        let mut tried = 0u64;
+        let mut failed = false;
         loop {
             let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
             if dirty == 0 && writing == 0 {
-                return Ok(());
+                break;
+            }
+            if failed && tried >= quota {
+                break;
             }
             if dirty > 0 {
                 let r = self.writeback_shard(si, WbSelect::Upto(upto), None);
+                tried += u64::from(r.written + r.errors);
                 if r.errors > 0 {
                     // Failed blocks stay dirty for a later retry; this
                     // flush cannot claim durability.
-                    return Err(EIO);
+                    failed = true;
                 }
-                if r.written > 0 {
+                if r.written + r.errors > 0 {
                     continue;
                 }
             }
             // A covered block is being written back by someone else, or a
-            // writer has it pinned: wait for that to end.
-            waits += 1;
-            if waits > MAX_WAITS {
-                return Err(EIO);
-            }
+            // writer has it pinned: wait for that to end (notified by
+            // `writeback_shard`, or 10 ms).
             let mut g = self.lock_shard(si);
             if g.meta.pending_upto(upto) != (0, 0) {
                 g.wait();
             }
+        }
+        if failed {
+            Err(EIO)
+        } else {
+            Ok(())
         }
     }
 
@@ -326,7 +332,6 @@ impl Inner {
         fua: bool,
     ) -> bool {
         knobs::race_delay();
-        let mut waits = 0u32;
         let (id, buf, owner) = loop {
             let mut g = self.lock_shard(si);
             let covered = match g.meta.lookup(blk) {
@@ -351,11 +356,7 @@ impl Inner {
                 }
             }
             // Someone else's writeback is in flight (it may have started
-            // before our copy), or a writer has the block pinned.
-            waits += 1;
-            if waits > MAX_WAITS {
-                return false;
-            }
+            // before our copy), or a writer has the block pinned: both end.
             g.wait();
         };
         let who = self.cg.by_owner(owner);
@@ -375,6 +376,11 @@ impl Inner {
         drop(g);
         self.notify(si);
         inc(&self.stats.writeback_bios);
+        self.note_round(&WbRound {
+            written: u32::from(ok),
+            errors: u32::from(!ok),
+            ..WbRound::default()
+        });
         if ok {
             inc(&self.stats.writebacks);
             who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
@@ -402,7 +408,7 @@ impl Inner {
     }
 
     /// Whether background writeback must not run now (invariant B).
-    fn background_stopped(&self) -> bool {
+    pub(super) fn background_stopped(&self) -> bool {
         self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0
     }
 
@@ -534,9 +540,13 @@ impl Inner {
             self.suspended.store(1, Relaxed);
         }
         // Runs a pending timer now; it sees `suspended` and neither writes
-        // nor re-arms.
+        // nor re-arms. Then the kicked writeback, which may have passed its
+        // check before the flag was set, and the lanes.
         dm::flush_delayed_work(&self.wb_timer);
+        dm::flush_work(&self.wb_now);
         self.wait_lanes_idle();
+        // A suspended target asks nothing of the budget.
+        self.set_starving(false);
     }
 
     /// Restarts background writeback after a suspend.
