@@ -20,3 +20,6 @@ mod model_test;
 
 #[cfg(test)]
 mod fields_test;
+
+#[cfg(test)]
+mod fuzz_test;
