@@ -73,6 +73,8 @@ bad "0 $sz bufcache $loop 4096 2 writeback writethrough" "Optional argument give
 bad "0 $sz bufcache $loop 4096 1 cache_size" "Optional argument is missing its value"
 bad "0 $sz bufcache $loop 4096 2 cache_size 4096" "Invalid cache_size"
 bad "0 $sz bufcache $loop 4096 2 cache_size 64M" "Invalid cache_size"
+# Larger than RAM (1 TiB on a 1 GiB guest): refused, nothing allocated.
+bad "0 $sz bufcache $loop 4096 2 cache_size 1099511627776" "cache_size is larger than the machine's RAM"
 bad "0 $sz bufcache $loop 4096 2 high_watermark 101" "Invalid watermark"
 bad "0 $sz bufcache $loop 4096 4 high_watermark 10 low_watermark 20" "Invalid watermarks"
 bad "0 $sz bufcache $loop 4096 2 max_age_ms soon" "Invalid max_age_ms"
