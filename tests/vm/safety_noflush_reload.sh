@@ -14,41 +14,6 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-# bg_start NAME CMD...: run CMD in the background; its exit status goes to
-# /tmp/NAME.rc and its output to /tmp/NAME.out.
-bg_start() {
-	local n="$1"
-	shift
-	rm -f "/tmp/$n.rc"
-	(
-		set +e
-		"$@" >"/tmp/$n.out" 2>&1
-		echo $? >"/tmp/$n.rc.tmp"
-		mv "/tmp/$n.rc.tmp" "/tmp/$n.rc"
-	) &
-}
-
-# bg_wait NAME SECONDS: wait up to SECONDS for NAME; echo its exit status.
-# Returns 1 (and echoes nothing) if it is still running.
-bg_wait() {
-	local n="$1" deadline=$((SECONDS + $2))
-	while [ ! -f "/tmp/$n.rc" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
-	cat "/tmp/$n.rc"
-}
-
-# dm_create_file NAME FILE: dmsetup create from a (multi-line) table file.
-dm_create_file() {
-	printf '+ dmsetup create %s %s: %s\n' "$1" "$2" "$(tr '\n' ';' <"$2")" >&2
-	dmsetup create "$1" "$2" || die "dmsetup create $1 $2 failed"
-	on_cleanup _dm_remove "$1"
-	dm_dev "$1"
-}
-
-sha_of() { sha256sum | cut -d' ' -f1; }
-
 need_module dm-bufcache
 loop="$(make_loop 16)"
 sz="$(blockdev --getsz "$loop")"
