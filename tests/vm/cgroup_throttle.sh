@@ -21,7 +21,7 @@ P="$(cg_setup throttle "+io")"
 mkdir -p "$P/A" "$P/B"
 on_cleanup rmdir "$P/A" "$P/B" "$P"
 LIMIT=$((1 << 20))
-echo "$mm wbps=$LIMIT" >"$P/A/io.max" || die "cannot set io.max"
+cg_io_max "$P/A" "$loop" "wbps=$LIMIT"
 log "A: $(cat "$P/A/io.max")"
 SZ=$((6 << 20))
 

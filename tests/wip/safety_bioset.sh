@@ -128,7 +128,7 @@ on_cleanup heal
 # holds the others): pool entries come back one by one, to whichever
 # waiter runs first.
 omm="$(lsblk -dno MAJ:MIN "$od" | tr -d ' ')"
-echo "$omm riops=200 wiops=200" >"$P/io.max" || die "cannot set io.max"
+cg_io_max "$P" "$od" "riops=200 wiops=200" "$P/c1"
 on_cleanup sh -c "echo '$omm riops=max wiops=max' >'$P/io.max'"
 # The origin holds every bio it gets until it resumes: the first batches
 # take the whole pool, and everyone else queues up for it.

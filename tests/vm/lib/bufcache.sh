@@ -135,6 +135,26 @@ in_cg() {
 	)
 }
 
+# cg_io_max CGROUP_DIR DEV LIMITS [READER_CG]: write "MAJ:MIN LIMITS" to
+# CGROUP_DIR/io.max. The kernel's blkg_conf_prep() allocates with
+# GFP_KERNEL (radix_tree_preload) under q->blkcg_mutex when the cgroup has
+# no blkg on DEV yet, while blkcg_activate_policy() takes that mutex with
+# the queue frozen; lockdep reports the cycle (blkcg_mutex -> fs_reclaim ->
+# q_usage_counter -> blkcg_mutex) whenever the per-CPU preload pool needs
+# refilling, which made cgroup_throttle fail now and then on a splat that
+# is not ours. A direct read of DEV from READER_CG (CGROUP_DIR itself by
+# default, or a child of it: the walk creates the parents' blkgs too)
+# creates the blkgs first, on the I/O path and under no mutex, so the
+# io.max write finds them and allocates nothing.
+cg_io_max() {
+	local cg="$1" dev="$2" limits="$3" reader="${4:-$1}" mm
+	mm="$(lsblk -dno MAJ:MIN "$dev" | tr -d ' ')"
+	[ -n "$mm" ] || die "cg_io_max: no MAJ:MIN for $dev"
+	in_cg "$reader" dd if="$dev" of=/dev/null bs=4096 count=1 iflag=direct status=none ||
+		die "cg_io_max: cannot read $dev from $reader"
+	echo "$mm $limits" >"$cg/io.max" || die "cannot set io.max of $cg to '$mm $limits'"
+}
+
 # cg_io CGROUP_DIR MAJ:MIN FIELD: a field (rbytes, wbytes, ...) of the
 # cgroup's io.stat line for a device; 0 if there is none.
 cg_io() {
