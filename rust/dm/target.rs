@@ -265,6 +265,19 @@ impl QueueLimits<'_> {
     pub(crate) fn raise_discard_granularity(&mut self, bytes: u32) {
         self.0.discard_granularity = self.0.discard_granularity.max(bytes);
     }
+
+    /// Largest discard, in sectors, the stacked devices take; 0 if they take
+    /// none (the origin does not support discard).
+    pub(crate) fn max_hw_discard_sectors(&self) -> u32 {
+        self.0.max_hw_discard_sectors
+    }
+
+    /// Lets the device take discards of up to `sectors` sectors, whatever
+    /// the stacked devices support (as dm-zero and dm-thin do); with
+    /// `discards_supported` set, DM keeps this limit.
+    pub(crate) fn set_max_hw_discard_sectors(&mut self, sectors: u32) {
+        self.0.max_hw_discard_sectors = sectors;
+    }
 }
 
 /// A registered target type: `dm_register_target()` on creation,

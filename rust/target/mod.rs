@@ -296,6 +296,12 @@ impl dm::Target for Bufcache {
     fn io_hints(&self, _ti: &TargetInfo, limits: &mut QueueLimits<'_>) {
         limits.raise_io_min_opt(self.inner.block_size);
         limits.raise_discard_granularity(self.inner.block_size);
+        // Over an origin without discard support the stacked limit is 0,
+        // and DM would refuse every discard: take them anyway (they drop
+        // cached blocks; do_discard does not pass them down).
+        if limits.max_hw_discard_sectors() == 0 {
+            limits.set_max_hw_discard_sectors(u32::MAX);
+        }
     }
 
     /// Every suspend, with `--noflush` too, stops background writeback and
