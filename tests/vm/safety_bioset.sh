@@ -38,18 +38,6 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-bg_start() {
-	local n="$1"
-	shift
-	rm -f "/tmp/$n.rc"
-	(
-		set +e
-		"$@" >"/tmp/$n.out" 2>&1
-		echo $? >"/tmp/$n.rc.tmp"
-		mv "/tmp/$n.rc.tmp" "/tmp/$n.rc"
-	) &
-}
-
 # in_cgf CGROUP_DIR CMD...: like in_cg, for shell functions too.
 in_cgf() {
 	local cg="$1"
