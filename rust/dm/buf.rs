@@ -9,11 +9,18 @@ use crate::sys;
 /// Allocation flags for block buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Gfp {
-    /// `GFP_NOWAIT | __GFP_NORETRY | __GFP_NOWARN`: never sleeps, never
-    /// enters direct reclaim, fails quietly. The first thing to try.
+    /// `GFP_NOWAIT | __GFP_NORETRY | __GFP_NOMEMALLOC | __GFP_NOWARN`:
+    /// never sleeps, never enters direct reclaim, fails quietly. The first
+    /// thing to try. `__GFP_NOMEMALLOC`, as in dm-bufio: a reclaimer
+    /// (`PF_MEMALLOC`: kswapd, or a task swapping to a file on this device)
+    /// must not fill the cache from the emergency reserves.
     NowaitQuiet,
-    /// `GFP_NOIO`: may sleep and reclaim, but never starts I/O.
-    Noio,
+    /// `GFP_NOIO | __GFP_NORETRY | __GFP_NOMEMALLOC | __GFP_NOWARN`, dm-bufio's
+    /// blocking allocation: may sleep and reclaim, never starts I/O, and
+    /// fails rather than looping in the allocator (plain `GFP_NOIO` of a
+    /// small order never fails and never OOM-kills: the worker would stay
+    /// there); the caller then waits for memory to come back and retries.
+    NoioQuiet,
     /// `GFP_KERNEL`: process context outside any I/O path (table load).
     Kernel,
 }
@@ -22,9 +29,17 @@ impl Gfp {
     fn raw(self) -> sys::bindings::gfp_t {
         match self {
             Self::NowaitQuiet => {
-                sys::BUFCACHE_GFP_NOWAIT | sys::BUFCACHE___GFP_NORETRY | sys::BUFCACHE___GFP_NOWARN
+                sys::BUFCACHE_GFP_NOWAIT
+                    | sys::BUFCACHE___GFP_NORETRY
+                    | sys::BUFCACHE___GFP_NOMEMALLOC
+                    | sys::BUFCACHE___GFP_NOWARN
             }
-            Self::Noio => sys::BUFCACHE_GFP_NOIO,
+            Self::NoioQuiet => {
+                sys::BUFCACHE_GFP_NOIO
+                    | sys::BUFCACHE___GFP_NORETRY
+                    | sys::BUFCACHE___GFP_NOMEMALLOC
+                    | sys::BUFCACHE___GFP_NOWARN
+            }
             Self::Kernel => sys::BUFCACHE_GFP_KERNEL,
         }
     }

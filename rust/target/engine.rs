@@ -942,7 +942,7 @@ impl Inner {
                     drop(g);
                     inc(&self.stats.blocking_allocs);
                     let b = memalloc::noio(|| {
-                        let b = Buf::alloc(self.block_size, Gfp::Noio)?;
+                        let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
                         Arc::new(b, GFP_KERNEL).ok()
                     });
                     g = self.lock_shard(si);
@@ -961,7 +961,7 @@ impl Inner {
                 AllocStage::Nowait => AllocStage::Evict,
                 AllocStage::Evict | AllocStage::Reserve => AllocStage::Blocking,
                 AllocStage::Blocking => {
-                    // Even GFP_NOIO failed: like dm-bufio, wait for memory
+                    // The blocking allocation failed: like dm-bufio, wait for memory
                     // to come back (writeback, reclaim, the reserve
                     // refilling) and start over.
                     self.lock_shard(si).wait();

@@ -57,8 +57,10 @@ use super::super::cgroup::CgEntry;
 use super::super::knobs;
 use super::{assoc, inc, Inner, MAX_SHARDS};
 
-/// Most blocks written back per round of one shard.
-const WB_ROUND: usize = 64;
+/// Most blocks written back per round of one shard. The round's arrays
+/// live on the stack under the origin's submission path (a kernel stack is
+/// 16 KiB): 32 keeps `writeback_shard`'s frame near 4 KiB.
+const WB_ROUND: usize = 32;
 /// Most adjacent blocks merged into one writeback bio.
 const WB_MERGE: usize = 16;
 /// Most background writeback lanes (cgroups written back in parallel).
@@ -91,13 +93,20 @@ pub(super) struct WbRound {
     pub(super) more: bool,
 }
 
-/// One writeback bio: a run of adjacent blocks of one owner.
+/// One writeback bio: a run of adjacent blocks of one owner (indices into
+/// the round's sorted order, which has at most `WB_ROUND` entries; small,
+/// since a batch's worth of these sits on the stack).
 struct Span {
-    start: usize,
-    end: usize,
-    idx: Option<usize>,
+    start: u8,
+    end: u8,
+    /// The bio's index in its batch; `NO_BIO` if it could not be made.
+    idx: u8,
     who: Arc<CgEntry>,
 }
+
+const NO_BIO: u8 = u8::MAX;
+const _: () = assert!(WB_ROUND < NO_BIO as usize);
+const _: () = assert!(dm::bio::BATCH_MAX < NO_BIO as usize);
 
 impl Inner {
     /// Writes back one round of dirty blocks of shard `si` (of `owner`
@@ -162,10 +171,13 @@ impl Inner {
         order[..n].sort_unstable_by_key(|&i| (owners[i], blks[i]));
         let mut ok = [false; WB_ROUND];
         let mut start = 0;
+        // One batch's bios; filled in place (not returned by value), which
+        // keeps this frame small: it sits under the origin's whole
+        // submission path.
+        let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
         while start < n {
             // Up to one batch of bios, each submitted as it is added.
-            let (res, spans, ns) = IoBatch::run(&self.bioset, |mut batch| {
-                let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
+            let (res, ns) = IoBatch::run(&self.bioset, |mut batch| {
                 let mut ns = 0;
                 while start < n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
                     let mut end = start + 1;
@@ -197,25 +209,26 @@ impl Inner {
                         None => None,
                     };
                     spans[ns] = Some(Span {
-                        start,
-                        end,
-                        idx,
+                        start: start as u8,
+                        end: end as u8,
+                        idx: idx.map_or(NO_BIO, |i| i as u8),
                         who,
                     });
                     ns += 1;
                     start = end;
                 }
-                (batch.wait(), spans, ns)
+                (batch.wait(), ns)
             });
             self.stats.writeback_bios.add(ns as u64, Relaxed);
-            for sp in spans.iter().take(ns).flatten() {
-                let good = sp.idx.is_some_and(|i| res.ok(i));
+            for sp in spans.iter_mut().take(ns) {
+                let Some(sp) = sp.take() else { continue };
+                let good = sp.idx != NO_BIO && res.ok(usize::from(sp.idx));
                 for k in sp.start..sp.end {
-                    ok[order[k]] = good;
+                    ok[order[usize::from(k)]] = good;
                 }
                 if good {
                     sp.who.writeback_bytes.add(
-                        (sp.end - sp.start) as u64 * u64::from(self.block_size),
+                        u64::from(sp.end - sp.start) * u64::from(self.block_size),
                         Relaxed,
                     );
                 }
