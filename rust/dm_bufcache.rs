@@ -60,6 +60,10 @@ module! {
             default: 0,
             description: "TEST ONLY: sleep this long in the write/flush protocols' race windows",
         },
+        test_skip_origin_flush: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: flushes complete without flushing the origin",
+        },
     },
 }
 
@@ -79,6 +83,7 @@ impl kernel::InPlaceModule for BufcacheModule {
             skip_association: *module_parameters::test_skip_association.value(),
             single_lane: *module_parameters::test_single_writeback_lane.value(),
             race_delay_ms: *module_parameters::test_race_delay_ms.value(),
+            skip_origin_flush: *module_parameters::test_skip_origin_flush.value(),
         });
         try_pin_init!(Self {
             registration <- target::register(module),

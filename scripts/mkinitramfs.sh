@@ -13,7 +13,8 @@
 #           script and the versions of every Debian package that owns a
 #           copied file.
 #  overlay  Small, made per run and never cached: the guest /init, the
-#           tests (tests/vm -> /tests/vm), and the modules under
+#           tests (tests/vm -> /tests/vm), their tools (tests/tools/*.c,
+#           built static -> /tests/tools/), and the modules under
 #           /lib/modules/<kernel.release>/ with depmod's output:
 #           dm_bufcache.ko (from the repo root, if built), brd.ko, and any
 #           other module given with -m.
@@ -352,8 +353,15 @@ depmod_log="$(depmod -b "$OV" -e -F "$KBUILD_OUT/System.map" "$RELEASE" 2>&1)" |
 [ -f "$MODDIR/modules.dep" ] || die "depmod wrote no modules.dep"
 
 install -m 0755 "$GUEST_INIT" "$OV/init"
-mkdir -p "$OV/tests"
+mkdir -p "$OV/tests/tools"
 cp -a "$REPO_ROOT/tests/vm" "$OV/tests/vm"
+# The tests' own tools (tests/tools/*.c), static: nothing to resolve in the
+# guest.
+for c in "$REPO_ROOT"/tests/tools/*.c; do
+	[ -f "$c" ] || continue
+	cc -O2 -Wall -Wextra -Werror -static -o "$OV/tests/tools/$(basename "$c" .c)" "$c" ||
+		die "cannot build the test tool $c"
+done
 printf '%s\n' "$RELEASE" >"$OV/tests/kernel.release"
 
 (cd "$OV" && find init tests usr | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |

@@ -5,7 +5,8 @@
 #   1. set-up (host tools, kernel source, test kernel; cached)
 #   2. the module, built with the kernel's Clippy lints; any warning fails
 #   3. rustfmt check
-#   4. host tests of the cache core (cargo test)
+#   4. host tests of the cache core (cargo test), and the self-test of the
+#      tests' replay tool (tests/tools/selftest.sh)
 #   5. harness self-test: a timeout, a hang, a triple fault and a splat in
 #      a passing test must each fail a run (counted as one check); the
 #      positive self-tests (provoked splats caught as expected) run once,
@@ -83,6 +84,8 @@ host_tests() {
 }
 stage host host_tests || true
 count "$OUT/host.log"
+stage tools "$REPO_ROOT/tests/tools/selftest.sh" || true
+count "$OUT/tools.log"
 
 # The positive self-tests (harness_clean, harness_boots, harness_splat_*)
 # are VM tests and run in the vm stage; here only the checks that must fail.

@@ -14,6 +14,7 @@ static CGROUP_KNOBS: Atomic<u32> = Atomic::new(0);
 static SKIP_ASSOCIATION: Atomic<u32> = Atomic::new(0);
 static SINGLE_LANE: Atomic<u32> = Atomic::new(0);
 static RACE_DELAY_MS: Atomic<u32> = Atomic::new(0);
+static SKIP_ORIGIN_FLUSH: Atomic<u32> = Atomic::new(0);
 
 /// The test-only module parameters.
 pub(crate) struct Knobs {
@@ -23,6 +24,7 @@ pub(crate) struct Knobs {
     pub(crate) skip_association: u32,
     pub(crate) single_lane: u32,
     pub(crate) race_delay_ms: u32,
+    pub(crate) skip_origin_flush: u32,
 }
 
 /// Records the parameters at module load.
@@ -33,6 +35,7 @@ pub(crate) fn init(k: Knobs) {
     SKIP_ASSOCIATION.store(k.skip_association, Relaxed);
     SINGLE_LANE.store(k.single_lane, Relaxed);
     RACE_DELAY_MS.store(k.race_delay_ms, Relaxed);
+    SKIP_ORIGIN_FLUSH.store(k.skip_origin_flush, Relaxed);
 }
 
 /// `test_skip_association`: the cache's own bios are not associated with
@@ -73,4 +76,11 @@ pub(crate) fn race_delay() {
     if ms != 0 {
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(i64::from(ms)));
     }
+}
+
+/// `test_skip_origin_flush`: a flush (`REQ_PREFLUSH`, the `flush` message,
+/// a suspend) writes back but never flushes the origin, so acknowledged
+/// data may sit in the origin's volatile cache (the power-cut hazard).
+pub(crate) fn skip_origin_flush() -> bool {
+    SKIP_ORIGIN_FLUSH.load(Relaxed) != 0
 }

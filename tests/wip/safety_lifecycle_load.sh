@@ -1,0 +1,125 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Lifecycle under load: no stale read, no lost write, no hang while fio
+# verifies and the device is suspended, reloaded and reconfigured.
+#
+# The origin is a loop device under dm-delay (reads and writes 3 ms: the
+# writebacks of a suspend, a flush or a reload are in flight for a while).
+# The cache is small (2 MiB, 4 KiB blocks, readahead 4) against 2 fio
+# workers that each write 6 MiB of their own region with crc32c headers,
+# at random, verifying behind their writes (verify_backlog) and all of it
+# at the end, run after run (a new seed each run), so that evictions,
+# background writeback and fills run all the time. Meanwhile, for 40 s,
+# one operation after another from this list: suspend/resume;
+# suspend --noflush/resume; reload of the same table (a new cache takes
+# over: the old one wrote back at its suspend); reload in writethrough
+# mode and back; the messages cache_size (shrink to 1 MiB and back),
+# mode (writethrough and back), flush, invalidate (may be refused with
+# EBUSY while dirty) and watermarks. Every operation must succeed (its
+# exit status is checked; only an invalidate refused for dirty blocks is
+# allowed), every fio run must verify (a stale read or a lost write fails
+# fio's verification), nothing may stay blocked for more than 120 s after
+# the operations stop, and at the end, after the cache is removed, the
+# last run of each worker verifies on the loop device itself.
+# vm-timeout: 300
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
+
+need_module dm-bufcache
+loop="$(make_loop 32)"
+sz="$(blockdev --getsz "$loop")"
+od="$(dm_create od "0 $sz delay $loop 0 3")"
+TABLE="0 $sz bufcache $od 4096 4 cache_size $((2 << 20)) readahead 4"
+WT_TABLE="0 $sz bufcache $od 4096 5 cache_size $((2 << 20)) writethrough readahead 4"
+dm="$(dm_create lc "$TABLE")"
+log "table: $TABLE"
+on_cleanup dmsetup resume lc
+
+MB=$((1 << 20))
+# job I RUN DEV [FIO-ARG...]: worker I's run RUN (region I, seed from RUN).
+job() {
+	local i="$1" r="$2" dev="$3"
+	shift 3
+	fio --output-format=terse --terse-version=3 --name="j$i" --filename="$dev" \
+		--rw=randwrite --bs=4k --offset=$((i * 8 * MB)) --size=$((6 * MB)) \
+		--direct=1 --ioengine=psync --verify=crc32c --verify_fatal=1 \
+		--randseed=$((1000 * i + r)) "$@" >/dev/null
+}
+# worker I: runs until /tmp/stop exists; the number of the last run that
+# verified in /tmp/last.I, the failure in /tmp/fail.I.
+worker() {
+	local i="$1" r=0
+	while [ ! -f /tmp/stop ]; do
+		r=$((r + 1))
+		if ! job "$i" "$r" "$dm" --do_verify=1 --verify_backlog=64 2>"/tmp/fio.$i.err"; then
+			echo "run $r: $(tail -n 5 "/tmp/fio.$i.err" | tr '\n' ' ')" >"/tmp/fail.$i"
+			return 1
+		fi
+		echo "$r" >"/tmp/last.$i"
+	done
+}
+rm -f /tmp/stop /tmp/last.* /tmp/fail.*
+bg_start w1 worker 1
+bg_start w2 worker 2
+
+ops=0
+declare -A count=()
+# op NAME CMD...: one operation; its failure fails the test.
+op() {
+	local name="$1"
+	shift
+	"$@" 2>/tmp/op.err || die "$name failed: $* ($(tr '\n' ' ' </tmp/op.err)); $(bc_status lc)"
+}
+reload() { # table
+	dmsetup reload lc --table "$1" && dmsetup suspend lc && dmsetup resume lc
+}
+t_end=$((SECONDS + 40))
+while [ "$SECONDS" -lt "$t_end" ]; do
+	[ ! -f /tmp/fail.1 ] && [ ! -f /tmp/fail.2 ] || break
+	case $((ops % 10)) in
+	0) name=suspend && op "$name" dmsetup suspend lc && op "$name" dmsetup resume lc ;;
+	1) name=noflush && op "$name" dmsetup suspend --noflush lc && op "$name" dmsetup resume lc ;;
+	2) name=reload && op "$name" reload "$TABLE" ;;
+	3) name=cache_size && op "$name" dmsetup message lc 0 cache_size $((1 << 20)) &&
+		sleep 1 && op "$name" dmsetup message lc 0 cache_size $((2 << 20)) ;;
+	4) name=mode && op "$name" dmsetup message lc 0 mode writethrough &&
+		sleep 1 && op "$name" dmsetup message lc 0 mode writeback ;;
+	5) name=flush && op "$name" dmsetup message lc 0 flush ;;
+	6)
+		name=invalidate
+		if ! dmsetup message lc 0 invalidate 2>/tmp/op.err; then
+			grep -q "Device or resource busy" /tmp/op.err ||
+				die "invalidate failed other than with EBUSY: $(tr '\n' ' ' </tmp/op.err)"
+			name=invalidate_busy
+		fi
+		;;
+	7) name=wt_reload && op "$name" reload "$WT_TABLE" && sleep 1 && op "$name" reload "$TABLE" ;;
+	8) name=watermarks && op "$name" dmsetup message lc 0 watermarks 10 5 &&
+		sleep 1 && op "$name" dmsetup message lc 0 watermarks 50 25 ;;
+	9) name=pause && sleep 0.5 ;;
+	esac
+	count[$name]=$((${count[$name]:-0} + 1))
+	ops=$((ops + 1))
+	sleep 0.3
+done
+summary=""
+for k in "${!count[@]}"; do summary+="$k=${count[$k]} "; done
+log "$ops operations in 40 s: $summary"
+touch /tmp/stop
+for w in w1 w2; do
+	rc="$(bg_wait "$w" 120)" || die "fio worker $w still running 120 s after the operations stopped; $(bc_status lc)"
+	i="${w#w}"
+	[ "$rc" = 0 ] || die "worker $i: fio verification failed: $(cat "/tmp/fail.$i" 2>/dev/null)"
+	[ -f "/tmp/last.$i" ] || die "worker $i finished no run"
+done
+log "fio runs verified through the device: worker 1 $(cat /tmp/last.1), worker 2 $(cat /tmp/last.2); $(bc_status lc)"
+assert_eq "$(dmsetup status lc | awk '{ print $3 }')" bufcache "target after the operations"
+
+# The last run of each worker is on the origin once the cache is gone.
+run dmsetup remove lc
+for i in 1 2; do
+	job "$i" "$(cat "/tmp/last.$i")" "$loop" --verify_only 2>/tmp/fio.v.err ||
+		die "worker $i's last run does not verify on the loop device: $(tail -n 3 /tmp/fio.v.err | tr '\n' ' ')"
+done
+log "both workers' last runs verify on the loop device"
+log "OK"
