@@ -16,6 +16,7 @@ CONTROLS=(
 	"shrinker-waits-on-io|reclaim_freeze|test_unsafe_shrinker_writeback=1|blocked for more than|did not finish within"
 	"no-association|cgroup_attribution|test_skip_association=1|writeback: [0-9]+ bytes charged"
 	"one-writeback-lane|cgroup_throttle|test_single_writeback_lane=1|B was slowed down with A"
+	"no-origin-flush|safety_powercut|test_skip_origin_flush=1|LOST: block [0-9]+ holds generation"
 )
 
 want=("$@")

@@ -588,8 +588,12 @@ impl Inner {
     pub(crate) fn set_cap(&self, cap_bytes: u64) -> u64 {
         let bs = u64::from(self.block_size);
         let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
-        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(1);
         let n = self.nshards() as u64;
+        // Every shard holds at least one block: a shard with no slot could
+        // never serve a miss (its bios would wait for ever). The smallest
+        // cap (16 blocks) can be below shards plus reserve; the cap is then
+        // exceeded by at most a block per shard.
+        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(n);
         for i in 0..self.nshards() {
             let share = usable.checked_div(n).unwrap_or(0)
                 + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));

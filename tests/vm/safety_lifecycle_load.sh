@@ -3,7 +3,7 @@
 # Lifecycle under load: no stale read, no lost write, no hang while fio
 # verifies and the device is suspended, reloaded and reconfigured.
 #
-# The origin is a loop device under dm-delay (reads and writes 3 ms: the
+# The origin is a loop device under dm-delay (reads 3 ms, writes 25 ms: the
 # writebacks of a suspend, a flush or a reload are in flight for a while).
 # The cache is small (2 MiB, 4 KiB blocks, readahead 4) against 2 fio
 # workers that each write 6 MiB of their own region with crc32c headers,
@@ -12,7 +12,8 @@
 # background writeback and fills run all the time. Meanwhile, for 40 s,
 # one operation after another from this list: suspend/resume;
 # suspend --noflush/resume; reload of the same table (a new cache takes
-# over: the old one wrote back at its suspend); reload in writethrough
+# over: the old one wrote back at its suspend), also with a --noflush
+# suspend (as LVM does); reload in writethrough
 # mode and back; the messages cache_size (shrink to 1 MiB and back),
 # mode (writethrough and back), flush, invalidate (may be refused with
 # EBUSY while dirty) and watermarks. Every operation must succeed (its
@@ -28,12 +29,12 @@
 need_module dm-bufcache
 loop="$(make_loop 32)"
 sz="$(blockdev --getsz "$loop")"
-od="$(dm_create od "0 $sz delay $loop 0 3")"
+od="$(dm_create od "0 $sz delay $loop 0 3 $loop 0 25")"
 TABLE="0 $sz bufcache $od 4096 4 cache_size $((2 << 20)) readahead 4"
 WT_TABLE="0 $sz bufcache $od 4096 5 cache_size $((2 << 20)) writethrough readahead 4"
 dm="$(dm_create lc "$TABLE")"
 log "table: $TABLE"
-on_cleanup dmsetup resume lc
+on_cleanup sh -c "dmsetup info lc >/dev/null 2>&1 && dmsetup resume lc; true"
 
 MB=$((1 << 20))
 # job I RUN DEV [FIO-ARG...]: worker I's run RUN (region I, seed from RUN).
@@ -70,16 +71,17 @@ op() {
 	shift
 	"$@" 2>/tmp/op.err || die "$name failed: $* ($(tr '\n' ' ' </tmp/op.err)); $(bc_status lc)"
 }
-reload() { # table
-	dmsetup reload lc --table "$1" && dmsetup suspend lc && dmsetup resume lc
+reload() { # table [--noflush]
+	dmsetup reload lc --table "$1" && dmsetup suspend ${2:-} lc && dmsetup resume lc
 }
 t_end=$((SECONDS + 40))
 while [ "$SECONDS" -lt "$t_end" ]; do
 	[ ! -f /tmp/fail.1 ] && [ ! -f /tmp/fail.2 ] || break
-	case $((ops % 10)) in
+	case $((ops % 12)) in
 	0) name=suspend && op "$name" dmsetup suspend lc && op "$name" dmsetup resume lc ;;
 	1) name=noflush && op "$name" dmsetup suspend --noflush lc && op "$name" dmsetup resume lc ;;
 	2) name=reload && op "$name" reload "$TABLE" ;;
+	11) name=noflush_reload && op "$name" reload "$TABLE" --noflush ;;
 	3) name=cache_size && op "$name" dmsetup message lc 0 cache_size $((1 << 20)) &&
 		sleep 1 && op "$name" dmsetup message lc 0 cache_size $((2 << 20)) ;;
 	4) name=mode && op "$name" dmsetup message lc 0 mode writethrough &&
@@ -96,7 +98,7 @@ while [ "$SECONDS" -lt "$t_end" ]; do
 	7) name=wt_reload && op "$name" reload "$WT_TABLE" && sleep 1 && op "$name" reload "$TABLE" ;;
 	8) name=watermarks && op "$name" dmsetup message lc 0 watermarks 10 5 &&
 		sleep 1 && op "$name" dmsetup message lc 0 watermarks 50 25 ;;
-	9) name=pause && sleep 0.5 ;;
+	9 | 10) name=pause && sleep 0.5 ;;
 	esac
 	count[$name]=$((${count[$name]:-0} + 1))
 	ops=$((ops + 1))

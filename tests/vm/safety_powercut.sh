@@ -80,7 +80,7 @@ run sync "$dm"
 run dmsetup message el 0 mark mkfs
 mkdir -p /mnt/e
 run mount -t ext4 "$dm" /mnt/e
-on_cleanup umount /mnt/e
+on_cleanup sh -c "mountpoint -q /mnt/e && umount /mnt/e; true"
 : >/tmp/ext4.sums
 : >/tmp/ext4.m
 NFILES=60

@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Hostile input, in the kernel: random table lines and random messages.
+#
+# 1. Table lines (NLINES of them, from a fixed seed: the log prints it, and
+#    FUZZ_SEED=N reruns one sequence): a target length that fits or not,
+#    an origin that exists or not, a block size, a feature count that
+#    matches its words or not, and words drawn from the table's keywords,
+#    near-keywords and numbers at and around every limit (0, 15, 16, 100,
+#    101, 2^32, 2^64, -1, hex, garbage), loaded into a table-less device.
+#    Each line is either accepted (a device created with it then reads
+#    and writes, and is removed) or refused, and then: no table is left,
+#    the module holds no reference, the origin has no holder, and the
+#    kernel log names the reason ("bufcache: ..." from the constructor).
+# 2. Messages (NMSGS) to one live writeback device holding verifiable
+#    data: random words from the message names, modes and numbers. Each
+#    succeeds or fails with EINVAL/EBUSY/EIO-free refusals and a
+#    "message refused" or other reason in the kernel log; every 25 the
+#    device must still read back what was written through it, and at the
+#    end, after a flush and removal, the origin holds it.
+# The harness judges the kernel log (no splat).
+# vm-timeout: 420
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
+
+NLINES="${FUZZ_LINES:-400}"
+NMSGS="${FUZZ_MSGS:-600}"
+SEED="${FUZZ_SEED:-$(date +%s)}"
+log "seed $SEED: $NLINES table lines, $NMSGS messages"
+
+bc_load
+# The kernel log, as it comes (cheaper than dmesg for every line).
+cat /dev/kmsg >/tmp/kmsg.log &
+kpid=$!
+on_cleanup sh -c "kill $kpid 2>/dev/null; true"
+loop="$(make_loop 16)"
+lname="$(basename "$loop")"
+lmm="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
+sz="$(blockdev --getsz "$loop")"
+
+# All lines and messages are made up front by one awk (forks are what
+# costs time in the guest): lines.txt and msgs.txt.
+awk -v seed="$SEED" -v nl="$NLINES" -v nm="$NMSGS" -v loop="$loop" -v lmm="$lmm" -v sz="$sz" '
+function pick(s,   a, n) { n = split(s, a, "|"); return a[int(rand() * n) + 1] }
+BEGIN {
+	srand(seed)
+	NUMS = "0|1|15|16|17|50|99|100|101|255|256|511|512|513|1024|4096|8192|65536|65537|131072|1048576|4194304|16777216|4294967295|4294967296|18446744073709551615|18446744073709551616|-1|-4096|0x1000|1e6|4k|12abc|007|+16"
+	KEYS = "cache_size|writeback|writethrough|high_watermark|low_watermark|max_age_ms|readahead|cache-size|CACHE_SIZE|mode|writebac|bogus|discard"
+	FEAT = "cache_size|writeback|writethrough|high_watermark|low_watermark|max_age_ms|readahead"
+	for (i = 1; i <= nl; i++) {
+		len = pick(sz "|" sz "|" sz "|" (sz - 1) "|" (sz + 8) "|8|0|7")
+		org = pick(loop "|" loop "|" loop "|" lmm "|/dev/nonexistent|7:250")
+		bs = pick("4096|4096|512|65536|" pick(NUMS))
+		r = int(rand() * 6)
+		rest = ""
+		if (r == 1) {
+			rest = pick(KEYS) " " pick(NUMS) " " pick(KEYS)
+		} else if (r >= 2) {
+			n = int(rand() * 4); w = ""; c = 0
+			for (j = 0; j < n; j++) {
+				k = pick(FEAT)
+				if (k == "writeback" || k == "writethrough") { w = w " " k; c++ }
+				else { w = w " " k " " pick(NUMS); c += 2 }
+			}
+			if (rand() < 0.25) { w = w " " pick(KEYS "|" NUMS); c++ }
+			if (rand() < 0.2) c = pick(NUMS)
+			rest = c w
+		}
+		print "0 " len " bufcache " org " " bs " " rest > "/tmp/lines.txt"
+	}
+	MSGS = "flush|invalidate|clear_stats|cgroup_stats|test_hold_cgroup_mutex|cache_size|mode|watermarks|writeback|writethrough|bogus|status"
+	for (i = 1; i <= nm; i++) {
+		m = pick(MSGS); r = int(rand() * 4)
+		if (r == 1) m = m " " pick("writeback|writethrough|" NUMS)
+		else if (r == 2) m = m " " pick(NUMS) " " pick(NUMS)
+		else if (r == 3) m = m " " pick(KEYS "|" NUMS) " " pick(KEYS "|" NUMS) " " pick(KEYS)
+		print m > "/tmp/msgs.txt"
+	}
+}' || die "awk failed"
+[ "$(wc -l </tmp/lines.txt)" = "$NLINES" ] || die "made $(wc -l </tmp/lines.txt) lines, not $NLINES"
+
+no_leftovers() { # what
+	local rc info
+	info="$(dmsetup info fz)"
+	[[ "$info" == *"Tables present:    None"* ]] || die "$1: device fz holds a table: $info"
+	read -r rc </sys/module/dm_bufcache/refcnt
+	[ "$rc" = 0 ] || die "$1: dm_bufcache refcnt $rc with no live table"
+	local h=("/sys/block/$lname/holders/"*)
+	[ ! -e "${h[0]}" ] || die "$1: $loop still held by ${h[*]}"
+}
+
+# reasons MARKPREFIX FILE: the first reason the kernel gave after each
+# "MARKPREFIX N" mark whose N is listed in FILE (the refused inputs),
+# counted, from one pass over the kernel log.
+reasons() {
+	awk -v p="$1" '
+		FNR == NR { want[$1] = 1; next }
+		{ t = $0; sub(/^[^;]*;/, "", t) }
+		t ~ "^" p " [0-9]+$" { k = t; sub(/.* /, "", k); cur = (k in want) ? k : ""; next }
+		cur != "" && (t ~ /^dm_bufcache: / || t ~ /^device-mapper: /) {
+			r = t; sub(/ \(-?[0-9]+\)$/, "", r); gsub(/[0-9]+:[0-9]+/, "N:N", r); gsub(/[0-9]+/, "N", r)
+			n[r]++; cur = ""
+		}
+		END { for (r in n) printf "%5dx %s\n", n[r], r }
+	' "$2" /tmp/kmsg.log
+}
+
+# ---- 1. table lines ----
+run dd if=/dev/urandom of=/tmp/pat bs=4k count=2 status=none
+acc=0 ref=0
+: >/tmp/refused.lines
+: >/tmp/refused.msgs
+t0=$SECONDS
+# Lines are loaded into the inactive slot of one table-less device (the
+# constructor runs; DM keeps the table only if it is accepted): cheaper
+# than creating and removing a device per line. Accepted lines are then
+# also created as a live device that must serve I/O.
+run dmsetup create fz --notable
+i=0
+while IFS= read -r line; do
+	i=$((i + 1))
+	echo "fuzz line $i" >/dev/kmsg
+	if dmsetup load fz --table "$line" 2>/tmp/fz.err; then
+		acc=$((acc + 1))
+		[[ "$(dmsetup info fz)" == *"Tables present:    INACTIVE"* ]] || die "line $i accepted, but no inactive table: '$line'"
+		dmsetup clear fz || die "dmsetup clear fz failed"
+		dmsetup create fy --table "$line" 2>/tmp/fz.err || die "line $i loaded, but a device with it cannot be created: $(cat /tmp/fz.err)"
+		dev="$(dm_dev fy)"
+		# Up to 8 KiB, as far as the device goes (512-byte units).
+		k=$(($(blockdev --getsize64 "$dev") / 512))
+		[ "$k" -le 16 ] || k=16
+		dd if=/tmp/pat of="$dev" bs=512 count="$k" oflag=direct status=none ||
+			die "line $i accepted, but a write of $k sectors failed: '$line'"
+		cmp -s <(head -c $((k * 512)) /tmp/pat) <(dd if="$dev" bs=512 count="$k" iflag=direct status=none) ||
+			die "line $i accepted, but reads back something else: '$line'"
+		dmsetup remove fy 2>/tmp/fz.err || die "line $i: remove failed: $(cat /tmp/fz.err)"
+		dmsetup info fy >/dev/null 2>&1 && die "line $i: device fy left after its removal"
+	else
+		ref=$((ref + 1))
+		echo "$i" >>/tmp/refused.lines
+		[ -s /tmp/fz.err ] || die "line $i refused without a word from dmsetup: '$line'"
+	fi
+	no_leftovers "line $i ('$line')"
+done </tmp/lines.txt
+run dmsetup remove fz
+sleep 0.5
+mapfile -t rs < <(reasons "fuzz line" /tmp/refused.lines)
+nr=0
+for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
+log "table lines: $NLINES in $((SECONDS - t0)) s: $acc accepted, $ref refused ($nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
+for r in "${rs[@]}"; do log "  $r"; done
+[ "$acc" -gt 0 ] || die "no random table line was accepted"
+[ "$ref" -gt 0 ] || die "no random table line was refused"
+[ "$nr" = "$ref" ] || die "$((ref - nr)) refused lines without a reason in the kernel log"
+
+# ---- 2. messages ----
+dm="$(bc_create fm "$loop" 4096 cache_size $((1 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100)"
+run dd if=/dev/urandom of=/tmp/data bs=64k count=16 status=none
+run dd if=/tmp/data of="$dm" bs=64k count=16 oflag=direct status=none
+ok=0 bad=0 dm_refused=0
+t0=$SECONDS
+i=0
+while IFS= read -r m; do
+	i=$((i + 1))
+	echo "fuzz msg $i" >/dev/kmsg
+	read -r -a words <<<"$m"
+	if dmsetup message fm 0 "${words[@]}" >/tmp/fm.out 2>/tmp/fm.err; then
+		ok=$((ok + 1))
+	else
+		bad=$((bad + 1))
+		# dmsetup itself refuses some words (e.g. "-1" looks like an
+		# option): not the target's business.
+		if grep -q "invalid option\|Usage:" /tmp/fm.err; then
+			dm_refused=$((dm_refused + 1))
+		else
+			echo "$i" >>/tmp/refused.msgs
+		fi
+	fi
+	if [ $((i % 25)) = 0 ]; then
+		cmp -s /tmp/data <(dd if="$dm" bs=64k count=16 iflag=direct status=none) ||
+			die "after message $i ('$m') the device reads back something else; $(bc_status fm)"
+		assert_eq "$(dmsetup status fm | awk '{ print $3 }')" bufcache "status after message $i"
+	fi
+done </tmp/msgs.txt
+sleep 0.5
+mapfile -t rs < <(reasons "fuzz msg" /tmp/refused.msgs)
+nr=0
+for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
+log "messages: $NMSGS in $((SECONDS - t0)) s: $ok succeeded, $bad refused ($dm_refused by dmsetup itself, $nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
+for r in "${rs[@]}"; do log "  $r"; done
+[ "$ok" -gt 0 ] && [ "$bad" -gt 0 ] || die "messages: expected both successes and refusals"
+[ $((nr + dm_refused)) = "$bad" ] || die "$((bad - nr - dm_refused)) refused messages without a reason in the kernel log"
+run dmsetup message fm 0 flush
+run dmsetup remove fm
+cmp -s /tmp/data <(dd if="$loop" bs=64k count=16 iflag=direct status=none) ||
+	die "the data written before the messages is not on the origin after flush and remove"
+rmmod dm_bufcache 2>/tmp/rmmod.err || die "rmmod dm_bufcache failed: $(cat /tmp/rmmod.err)"
+log "OK"
