@@ -947,7 +947,11 @@ impl Inner {
                     inc(&self.stats.blocking_allocs);
                     let b = memalloc::noio(|| {
                         let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
-                        Arc::new(b, GFP_KERNEL).ok()
+                        // Not GFP_KERNEL: inside the NOIO scope a small
+                        // allocation that may block never fails and could
+                        // keep the worker in the allocator; failing here
+                        // only means waiting and trying again.
+                        Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok()
                     });
                     g = self.lock_shard(si);
                     b

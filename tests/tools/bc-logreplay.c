@@ -10,7 +10,8 @@
  * completion. Replaying a prefix of the log therefore gives a state the
  * device could really be in after a power cut at that point.
  *
- *   bc-logreplay work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD
+ *   bc-logreplay work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD \
+ *		[dsync-only]
  *
  *	Writes ROUNDS rounds of WRITES blocks, each at a random block in
  *	[FIRST, FIRST + COUNT) of DEV (O_DIRECT), stamped with its block
@@ -18,7 +19,8 @@
  *	each O_DSYNC write returns, and after each round's fsync() returns,
  *	it appends what is now acknowledged (block, generation) to MANIFEST
  *	under a new mark name TAG-N and runs "MARKCMD TAG-N" (a dmsetup
- *	message that puts mark TAG-N into the log).
+ *	message that puts mark TAG-N into the log). With dsync-only, only
+ *	the O_DSYNC writes are acknowledged (the fsyncs still run).
  *
  *   bc-logreplay check [-n] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] \
  *		LOG BYTES BS MANIFEST...
@@ -169,12 +171,13 @@ static int do_work(int argc, char **argv)
 	unsigned int bs;
 	unsigned char *buf;
 	char *touched, cmd[512];
-	int fd, fds;
+	int fd, fds, dsync_only;
 	FILE *m;
 	uint64_t seed;
 
-	if (argc != 10)
-		die("usage: work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD");
+	if (argc != 10 && !(argc == 11 && !strcmp(argv[10], "dsync-only")))
+		die("usage: work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD [dsync-only]");
+	dsync_only = argc == 11;
 	dev = argv[1];
 	bs = strtoul(argv[2], NULL, 0);
 	manifest = argv[3];
@@ -221,6 +224,8 @@ static int do_work(int argc, char **argv)
 		}
 		if (fsync(fd))
 			die("fsync of %s: %s", dev, strerror(errno));
+		if (dsync_only)
+			continue;
 		/* Everything written so far is durable now. */
 		++mark;
 		for (i = 0; i < count; i++) {
@@ -238,8 +243,9 @@ static int do_work(int argc, char **argv)
 	if (fclose(m))
 		die("cannot write %s", manifest);
 	printf("work %s: %" PRIu64 " writes (%" PRIu64 " O_DSYNC), %" PRIu64 " fsyncs, %" PRIu64
-	       " marks\n",
-	       tag, rounds * writes, rounds * (writes / 8), rounds, mark);
+	       " marks%s\n",
+	       tag, rounds * writes, rounds * (writes / 8), rounds, mark,
+	       dsync_only ? " (O_DSYNC writes only acknowledged)" : "");
 	return 0;
 }
 
@@ -286,13 +292,13 @@ static void load_manifest(const char *path)
 }
 
 /* The replay's state, shared with point(). */
-static unsigned char *image, *dirty, *fsdirty;
+static unsigned char *image, *dirty, *fsdirty, *fua_since_flush;
 static int64_t *state;
 static uint64_t *required, nblocks, every = 1;
 static unsigned int bs;
 static const char *fsimg, *fsck, *arm_mark;
 static int armed = 1, no_stamps;
-static uint64_t points, checks, verified, lost, torn, fscks, fsck_bad;
+static uint64_t points, checks, verified, lost, torn, fscks, fsck_bad, superseded;
 
 /*
  * A check point: the image is a state the origin could be in after a power
@@ -398,7 +404,8 @@ static int do_check(int argc, char **argv)
 	state = calloc(nblocks, sizeof(*state));
 	dirty = calloc(nblocks, 1);
 	fsdirty = calloc(nblocks, 1);
-	if (!image || !required || !state || !dirty || !fsdirty)
+	fua_since_flush = calloc(nblocks, 1);
+	if (!image || !required || !state || !dirty || !fsdirty || !fua_since_flush)
 		die("out of memory");
 
 	fd = open(logpath, O_RDONLY);
@@ -464,14 +471,47 @@ static int do_check(int argc, char **argv)
 		if (len && le.flags & LOG_DISCARD_FLAG) {
 			memset(image + off, 0, len);
 			discards++;
+		} else if (len && !(le.flags & LOG_FUA_FLAG) && !no_stamps && off % bs == 0 &&
+			   len % bs == 0) {
+			/*
+			 * dm-log-writes logs a FUA write when it completes, a
+			 * plain one only at the next flush: a plain write that
+			 * completed before a FUA write to the same block was
+			 * issued (and so is older, and lost to it on a real
+			 * device) can follow it in the log. Such a block keeps
+			 * the newer stamp.
+			 */
+			unsigned char *data = malloc(len);
+
+			if (!data)
+				die("out of memory");
+			pread_all(fd, data, len, (off_t)pos);
+			for (uint64_t k = 0; k < len / bs; k++) {
+				uint64_t b = off / bs + k;
+				int64_t in = block_state(data + k * bs, bs, b);
+				int64_t cur = block_state(image + b * bs, bs, b);
+
+				if (fua_since_flush[b] && in > 0 && cur > in) {
+					superseded++;
+					continue;
+				}
+				memcpy(image + b * bs, data + k * bs, bs);
+			}
+			free(data);
+			pos += len;
+			writes++;
 		} else if (len) {
 			pread_all(fd, image + off, len, (off_t)pos);
 			pos += len;
 			writes++;
 		}
-		for (uint64_t b = off / bs; len && b < (off + len + bs - 1) / bs; b++)
+		for (uint64_t b = off / bs; len && b < (off + len + bs - 1) / bs; b++) {
 			dirty[b] = fsdirty[b] = 1;
+			if (le.flags & LOG_FUA_FLAG)
+				fua_since_flush[b] = 1;
+		}
 		if (le.flags & LOG_FLUSH_FLAG) {
+			memset(fua_since_flush, 0, nblocks);
 			flushes++;
 			point(e, "flush");
 		}
@@ -495,6 +535,9 @@ static int do_check(int argc, char **argv)
 	       " torn=%" PRIu64 "\n",
 	       entries, writes, discards, points, flushes, fuas, marks, nacks, checks, verified,
 	       lost, torn);
+	if (superseded)
+		printf("%" PRIu64 " older plain writes logged after a FUA write to the same block "
+		       "were kept out (log-writes logs FUA writes first)\n", superseded);
 	if (fsimg)
 		printf("fsck: %" PRIu64 " runs, %" PRIu64 " with errors\n", fscks, fsck_bad);
 	if (!end_seen)

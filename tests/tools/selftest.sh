@@ -74,6 +74,17 @@ build "$T/torn" w:1:1 f m:t-1 t:3 f w:2:3 m:t-2
 expect "a torn block is found" 1 "TORN: block 3" "$T/torn" "$T/man"
 build "$T/nomark" w:1:1 f m:t-1 w:2:3 f
 expect "a mark missing from the log is lost data" 1 "MISSING: mark t-2" "$T/nomark" "$T/man"
+# log-writes logs FUA writes at once and plain writes at the next flush:
+# an older plain write can follow a FUA write to the same block; it is
+# not what a device would hold and must not count as lost data. A newer
+# plain write after a FUA write does count.
+printf 't-1 1 1\nt-2 1 3\n' >"$T/man2"
+build "$T/fuafirst" w:1:1 f m:t-1 u:1:3 w:1:2 f m:t-2
+expect "an older plain write logged after a FUA write is kept out" 0 "lost=0 torn=0" "$T/fuafirst" "$T/man2"
+build "$T/fuathen" w:1:1 f m:t-1 u:1:3 w:1:4 f m:t-2
+expect "a newer plain write after a FUA write is replayed" 0 "lost=0 torn=0" "$T/fuathen" "$T/man2"
+build "$T/fuastale" w:1:1 f m:t-1 u:1:3 f w:1:2 f m:t-2
+expect "an older write after a flush that followed the FUA write is lost" 1 "LOST: block 1 holds generation 2, acknowledged 3" "$T/fuastale" "$T/man2"
 # The final image: the good log's end state, and one that differs.
 { head -c $BS /dev/zero; "$T/tool" stamp $BS 1 4; "$T/tool" stamp $BS 2 3; head -c $BS /dev/zero; } >"$T/final"
 expect "the end state equals the device" 0 "equals" "$T/good" "$T/man" "$T/final"

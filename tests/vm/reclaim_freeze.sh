@@ -42,8 +42,13 @@ log "MemFree ${free_kb} KiB; hog of ${hog_kb} KiB must take about 24 MiB from re
 mkdir -p /mnt/hog
 run mount -t tmpfs -o size=$((hog_kb + 4096))k hog /mnt/hog
 on_cleanup umount /mnt/hog
-rc=0
-timeout 90 dd if=/dev/zero of=/mnt/hog/fill bs=1M count=$((hog_kb / 1024)) status=none || rc=$?
+# In the background: a hog stuck in reclaim is in D state, where
+# timeout's signal cannot end it, and the test must still report.
+bg_start hog timeout 90 dd if=/dev/zero of=/mnt/hog/fill bs=1M count=$((hog_kb / 1024)) status=none
+if ! rc="$(bg_wait hog 100)"; then
+	sleep 15 # past the hung-task timeout: the detector reports it
+	die "the hog did not finish within 90 s while the origin was frozen (stuck in D state): reclaim is stuck on I/O; $(bc_status fz)"
+fi
 log "hog exit status $rc; $(bc_status fz)"
 # Stay frozen past the hung-task timeout, so a task stuck in reclaim is
 # reported; in the correct case nothing is blocked.
