@@ -64,6 +64,14 @@ module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: flushes complete without flushing the origin",
         },
+        test_noflush_keeps_dirty: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: a noflush suspend does not write back",
+        },
+        test_drop_failed_writeback: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: a failed writeback marks its blocks clean",
+        },
     },
 }
 
@@ -84,6 +92,8 @@ impl kernel::InPlaceModule for BufcacheModule {
             single_lane: *module_parameters::test_single_writeback_lane.value(),
             race_delay_ms: *module_parameters::test_race_delay_ms.value(),
             skip_origin_flush: *module_parameters::test_skip_origin_flush.value(),
+            noflush_keeps_dirty: *module_parameters::test_noflush_keeps_dirty.value(),
+            drop_failed_writeback: *module_parameters::test_drop_failed_writeback.value(),
         });
         try_pin_init!(Self {
             registration <- target::register(module),

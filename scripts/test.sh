@@ -98,5 +98,9 @@ count "$OUT/negative.log"
 echo
 echo "==== summary ($((SECONDS - total_start))s; logs in $OUT)"
 printf '  %s\n' "${summary[@]}"
+if grep -q '^  figure: ' "$OUT/vm.log" 2>/dev/null; then
+	echo "figures (from the VM tests):"
+	sed -n 's/^  figure: /  /p' "$OUT/vm.log"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -382,6 +382,9 @@ run_test() {
 		else
 			log "PASS $name ($times)"
 		fi
+		# The figures a test reports (lines "[name] FIGURE: ..."), kept
+		# in this log even when the run's own logs are deleted.
+		test_output "$prefix.results.log" "$name" | sed -n 's/^\[[^]]*\] FIGURE: /  figure: /p' >&2
 	fi
 }
 

@@ -15,6 +15,8 @@ static SKIP_ASSOCIATION: Atomic<u32> = Atomic::new(0);
 static SINGLE_LANE: Atomic<u32> = Atomic::new(0);
 static RACE_DELAY_MS: Atomic<u32> = Atomic::new(0);
 static SKIP_ORIGIN_FLUSH: Atomic<u32> = Atomic::new(0);
+static NOFLUSH_KEEPS_DIRTY: Atomic<u32> = Atomic::new(0);
+static DROP_FAILED_WRITEBACK: Atomic<u32> = Atomic::new(0);
 
 /// The test-only module parameters.
 pub(crate) struct Knobs {
@@ -25,6 +27,8 @@ pub(crate) struct Knobs {
     pub(crate) single_lane: u32,
     pub(crate) race_delay_ms: u32,
     pub(crate) skip_origin_flush: u32,
+    pub(crate) noflush_keeps_dirty: u32,
+    pub(crate) drop_failed_writeback: u32,
 }
 
 /// Records the parameters at module load.
@@ -36,6 +40,8 @@ pub(crate) fn init(k: Knobs) {
     SINGLE_LANE.store(k.single_lane, Relaxed);
     RACE_DELAY_MS.store(k.race_delay_ms, Relaxed);
     SKIP_ORIGIN_FLUSH.store(k.skip_origin_flush, Relaxed);
+    NOFLUSH_KEEPS_DIRTY.store(k.noflush_keeps_dirty, Relaxed);
+    DROP_FAILED_WRITEBACK.store(k.drop_failed_writeback, Relaxed);
 }
 
 /// `test_skip_association`: the cache's own bios are not associated with
@@ -83,4 +89,18 @@ pub(crate) fn race_delay() {
 /// data may sit in the origin's volatile cache (the power-cut hazard).
 pub(crate) fn skip_origin_flush() -> bool {
     SKIP_ORIGIN_FLUSH.load(Relaxed) != 0
+}
+
+/// `test_noflush_keeps_dirty`: a `--noflush` suspend stops background work
+/// but writes nothing back (data-safety defect 4: the next table reads
+/// stale data, and the dirty blocks are lost with this table).
+pub(crate) fn noflush_keeps_dirty() -> bool {
+    NOFLUSH_KEEPS_DIRTY.load(Relaxed) != 0
+}
+
+/// `test_drop_failed_writeback`: a writeback that fails marks its blocks
+/// clean, as if written (data-safety defect 3's kind: data the cache
+/// accepted is gone once the origin heals).
+pub(crate) fn drop_failed_writeback() -> bool {
+    DROP_FAILED_WRITEBACK.load(Relaxed) != 0
 }

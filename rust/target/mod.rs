@@ -310,7 +310,11 @@ impl dm::Target for Bufcache {
     /// the origin, and whose newer writes this table's destructor would
     /// later overwrite. DM calls this before any table is replaced or
     /// removed, with no I/O in the target.
-    fn postsuspend(&self, _ti: &TargetInfo, _noflush: bool) {
+    fn postsuspend(&self, _ti: &TargetInfo, noflush: bool) {
+        if noflush && knobs::noflush_keeps_dirty() {
+            self.inner.suspend_without_writeback();
+            return;
+        }
         let left = memalloc::noio(|| self.inner.suspend_writeback());
         if left > 0 {
             pr_err!(

@@ -183,7 +183,8 @@ else
 fi
 injected=$((100000000 - $(cat "$FI/times")))
 heal
-log "failslab injected $injected failures; $(bc_status bs)"
+figure "failslab injected $injected slab allocation failures"
+log "$(bc_status bs)"
 [ "$injected" -gt 0 ] || fails+=("failslab injected nothing")
 for j in $jobs_all; do
 	rc="$(cat "/tmp/$j.rc")"

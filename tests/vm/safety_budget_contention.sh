@@ -64,7 +64,7 @@ rc="$(bg_wait c3 60)" || die "the reader did not stop"
 for j in c1 c2 c3 c4; do
 	assert_eq "$(cat "/tmp/$j.rc")" 0 "$j exit status ($(head -c 300 "/tmp/$j.out"))"
 done
-log "all four finished in $((SECONDS - t0)) s (reader: $(cat /tmp/c3.out)); most memory held: ${MAXB[1]} ${MAXB[2]} ${MAXB[3]} ${MAXB[4]} bytes"
+figure "4 targets, 4 MiB budget: all finished in $((SECONDS - t0)) s (reader: $(cat /tmp/c3.out)); most memory held: ${MAXB[1]} ${MAXB[2]} ${MAXB[3]} ${MAXB[4]} bytes"
 for i in 1 2 3 4; do
 	[ "${MAXB[i]}" -ge $((64 * 4096)) ] || die "bk$i never held 64 blocks (most: ${MAXB[i]} bytes): starved"
 done

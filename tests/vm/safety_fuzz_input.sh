@@ -26,7 +26,7 @@
 NLINES="${FUZZ_LINES:-400}"
 NMSGS="${FUZZ_MSGS:-600}"
 SEED="${FUZZ_SEED:-$(date +%s)}"
-log "seed $SEED: $NLINES table lines, $NMSGS messages"
+figure "seed $SEED (FUZZ_SEED=$SEED replays it)"
 
 bc_load
 # The kernel log, as it comes (cheaper than dmesg for every line).
@@ -147,7 +147,7 @@ sleep 0.5
 mapfile -t rs < <(reasons "fuzz line" /tmp/refused.lines)
 nr=0
 for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
-log "table lines: $NLINES in $((SECONDS - t0)) s: $acc accepted, $ref refused ($nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
+figure "table lines: $NLINES in $((SECONDS - t0)) s: $acc accepted, $ref refused ($nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
 for r in "${rs[@]}"; do log "  $r"; done
 [ "$acc" -gt 0 ] || die "no random table line was accepted"
 [ "$ref" -gt 0 ] || die "no random table line was refused"
@@ -186,7 +186,7 @@ sleep 0.5
 mapfile -t rs < <(reasons "fuzz msg" /tmp/refused.msgs)
 nr=0
 for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
-log "messages: $NMSGS in $((SECONDS - t0)) s: $ok succeeded, $bad refused ($dm_refused by dmsetup itself, $nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
+figure "messages: $NMSGS in $((SECONDS - t0)) s: $ok succeeded, $bad refused ($dm_refused by dmsetup itself, $nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
 for r in "${rs[@]}"; do log "  $r"; done
 [ "$ok" -gt 0 ] && [ "$bad" -gt 0 ] || die "messages: expected both successes and refusals"
 [ $((nr + dm_refused)) = "$bad" ] || die "$((bad - nr - dm_refused)) refused messages without a reason in the kernel log"

@@ -106,7 +106,7 @@ while [ "$SECONDS" -lt "$t_end" ]; do
 done
 summary=""
 for k in "${!count[@]}"; do summary+="$k=${count[$k]} "; done
-log "$ops operations in 40 s: $summary"
+figure "$ops operations in 40 s under fio verify: $summary"
 touch /tmp/stop
 for w in w1 w2; do
 	rc="$(bg_wait "$w" 120)" || die "fio worker $w still running 120 s after the operations stopped; $(bc_status lc)"
@@ -114,7 +114,8 @@ for w in w1 w2; do
 	[ "$rc" = 0 ] || die "worker $i: fio verification failed: $(cat "/tmp/fail.$i" 2>/dev/null)"
 	[ -f "/tmp/last.$i" ] || die "worker $i finished no run"
 done
-log "fio runs verified through the device: worker 1 $(cat /tmp/last.1), worker 2 $(cat /tmp/last.2); $(bc_status lc)"
+figure "fio runs verified through the device: worker 1 $(cat /tmp/last.1), worker 2 $(cat /tmp/last.2) (6 MiB each)"
+log "$(bc_status lc)"
 assert_eq "$(dmsetup status lc | awk '{ print $3 }')" bufcache "target after the operations"
 
 # The last run of each worker is on the origin once the cache is gone.

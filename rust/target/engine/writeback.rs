@@ -234,6 +234,9 @@ impl Inner {
                 }
             }
         }
+        if knobs::drop_failed_writeback() {
+            ok.iter_mut().take(n).for_each(|o| *o = true);
+        }
         let mut g = self.lock_shard(si);
         for i in 0..n {
             g.meta.end_writeback(ids[i], ok[i]);
@@ -570,6 +573,12 @@ impl Inner {
     pub(crate) fn resume_background(self: &Arc<Self>) {
         self.suspended.store(0, Relaxed);
         self.arm_timer();
+    }
+
+    /// Test-only (`test_noflush_keeps_dirty`): a suspend that stops
+    /// background work and writes nothing back.
+    pub(crate) fn suspend_without_writeback(&self) {
+        self.quiesce();
     }
 
     /// The suspend's writeback (invariant F): everything dirty goes to the

@@ -25,6 +25,9 @@ SKIP_RC=77
 CLEANUP_FILE="$(mktemp /tmp/cleanup.XXXXXX)"
 
 log() { printf '[%s] %s\n' "${TEST_NAME:-test}" "$*"; }
+# figure TEXT: a figure of the test (points checked, bytes verified, ...);
+# scripts/vm-run.sh repeats it after PASS, scripts/test.sh in its summary.
+figure() { log "FIGURE: $*"; }
 
 die() {
 	printf '[%s] FAIL: %s\n' "${TEST_NAME:-test}" "$*" >&2
