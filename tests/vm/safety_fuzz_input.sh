@@ -105,6 +105,16 @@ reasons() {
 	' "$2" /tmp/kmsg.log
 }
 
+# collect_reasons MARKPREFIX FILE: sets rs (the counted reasons) and nr
+# (how many refused inputs had one), once the kernel log has caught up.
+collect_reasons() {
+	local r
+	sleep 0.5
+	mapfile -t rs < <(reasons "$1" "$2")
+	nr=0
+	for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
+}
+
 # ---- 1. table lines ----
 run dd if=/dev/urandom of=/tmp/pat bs=4k count=2 status=none
 acc=0 ref=0
@@ -143,10 +153,7 @@ while IFS= read -r line; do
 	no_leftovers "line $i ('$line')"
 done </tmp/lines.txt
 run dmsetup remove fz
-sleep 0.5
-mapfile -t rs < <(reasons "fuzz line" /tmp/refused.lines)
-nr=0
-for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
+collect_reasons "fuzz line" /tmp/refused.lines
 figure "table lines: $NLINES in $((SECONDS - t0)) s: $acc accepted, $ref refused ($nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
 for r in "${rs[@]}"; do log "  $r"; done
 [ "$acc" -gt 0 ] || die "no random table line was accepted"
@@ -182,10 +189,7 @@ while IFS= read -r m; do
 		assert_eq "$(dmsetup status fm | awk '{ print $3 }')" bufcache "status after message $i"
 	fi
 done </tmp/msgs.txt
-sleep 0.5
-mapfile -t rs < <(reasons "fuzz msg" /tmp/refused.msgs)
-nr=0
-for r in "${rs[@]}"; do nr=$((nr + ${r%%x *})); done
+collect_reasons "fuzz msg" /tmp/refused.msgs
 figure "messages: $NMSGS in $((SECONDS - t0)) s: $ok succeeded, $bad refused ($dm_refused by dmsetup itself, $nr with a reason in the kernel log), ${#rs[@]} distinct reasons:"
 for r in "${rs[@]}"; do log "  $r"; done
 [ "$ok" -gt 0 ] && [ "$bad" -gt 0 ] || die "messages: expected both successes and refusals"
