@@ -14,10 +14,13 @@
 #   --timeout N override every test's vm-timeout (seconds)
 #   --mem M     override every test's vm-mem (e.g. 2G)
 #   --env N=V   export N=V to the tests in the guest (repeatable)
+#   --no-group  boot once per test, also for tests marked "# vm-group: yes"
+#               (by default those share boots, VM_GROUP_MAX per boot)
 #
 # Environment: BUFCACHE_KVM=1 uses KVM instead of TCG (see TOOLCHAIN.md:
 # KVM hangs on some hosts); VM_BOOT_SLACK (default 90) is how many seconds
 # QEMU gets on top of a test's vm-timeout before the host kills it;
+# VM_GROUP_MAX (default 6) is how many vm-group tests share one boot;
 # VM_SLUB_DEBUG (default Z: red zones, which also turns off the per-CPU
 # sheaves that hide leaks from kmemleak, at about 25% cost) is the guest's
 # slub_debug= value; FZPU checks more at 40-75% cost.
@@ -30,6 +33,7 @@ RESULTS_ROOT="$REPO_ROOT/.vm-results"
 BOOT_SLACK="${VM_BOOT_SLACK:-90}"
 SLUB_DEBUG="${VM_SLUB_DEBUG:-Z}"
 KEEP_RUN_DIRS=20
+GROUP_MAX="${VM_GROUP_MAX:-6}"
 
 usage() {
 	sed -n '/^# Usage:/,/^[^#]/{/^#/!d;s/^# \{0,1\}//;p}' "$0" >&2
@@ -38,6 +42,7 @@ usage() {
 
 KEEP=0
 LIST=0
+NO_GROUP=0
 OPT_TIMEOUT=""
 OPT_MEM=""
 OPT_ENV=()
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--keep) KEEP=1; shift ;;
 	--list) LIST=1; shift ;;
+	--no-group) NO_GROUP=1; shift ;;
 	--timeout) [ $# -ge 2 ] || usage; OPT_TIMEOUT="$2"; shift 2 ;;
 	--timeout=*) OPT_TIMEOUT="${1#*=}"; shift ;;
 	--mem) [ $# -ge 2 ] || usage; OPT_MEM="$2"; shift 2 ;;
@@ -67,6 +73,7 @@ valid_env() { [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*=[^[:space:]]*$ ]]; }
 for e in "${OPT_ENV[@]}"; do
 	valid_env "$e" || die "--env: '$e' is not NAME=VALUE (no spaces)"
 done
+valid_int "$GROUP_MAX" || die "VM_GROUP_MAX='$GROUP_MAX' is not a number"
 valid_int "$BOOT_SLACK" || die "VM_BOOT_SLACK='$BOOT_SLACK' is not a number of seconds"
 [[ "$SLUB_DEBUG" =~ ^[-A-Za-z0-9,.=_]+$ ]] || die "VM_SLUB_DEBUG='$SLUB_DEBUG' is not a slub_debug= value"
 
@@ -104,6 +111,7 @@ load_test() {
 	T_MANUAL="$(directive "$f" manual no)"
 	T_KMEMLEAK="$(directive "$f" kmemleak yes)"
 	T_ENV="$(directive "$f" env "")"
+	T_GROUP="$(directive "$f" group no)"
 	[ -z "$OPT_MEM" ] || T_MEM="$OPT_MEM"
 	[ -z "$OPT_TIMEOUT" ] || T_TIMEOUT="$OPT_TIMEOUT"
 	valid_size "$T_MEM" || die "$f: bad vm-mem '$T_MEM' (want e.g. 1G or 512M)"
@@ -113,6 +121,10 @@ load_test() {
 	case "$T_EXPECT" in '' | splat) ;; *) die "$f: bad vm-expect '$T_EXPECT' (only 'splat')" ;; esac
 	case "$T_MANUAL" in yes | no) ;; *) die "$f: bad vm-manual '$T_MANUAL' (yes or no)" ;; esac
 	case "$T_KMEMLEAK" in yes | no) ;; *) die "$f: bad vm-kmemleak '$T_KMEMLEAK' (yes or no)" ;; esac
+	case "$T_GROUP" in yes | no) ;; *) die "$f: bad vm-group '$T_GROUP' (yes or no)" ;; esac
+	if [ "$T_GROUP" = yes ] && { [ -n "$T_DISK" ] || [ "$T_BOOTS" != 1 ] || [ -n "$T_EXPECT" ]; }; then
+		die "$f: vm-group: yes is for tests without vm-disk, vm-boots or vm-expect"
+	fi
 	for w in $T_MODULES; do
 		[[ "$w" =~ ^[A-Za-z0-9_-]+$ ]] || die "$f: bad module name '$w' in vm-modules"
 	done
@@ -126,11 +138,11 @@ mapfile -t ALL_TESTS < <(find "$TESTS_DIR" -maxdepth 1 -name '*.sh' -printf '%f\
 [ "${#ALL_TESTS[@]}" -gt 0 ] || die "no tests in $TESTS_DIR"
 
 if [ "$LIST" -eq 1 ]; then
-	printf '%-32s %-5s %-8s %-6s %-5s %-6s %-6s %s\n' TEST MEM TIMEOUT DISK BOOTS EXPECT MANUAL MODULES
+	printf '%-32s %-5s %-8s %-6s %-5s %-6s %-6s %-5s %s\n' TEST MEM TIMEOUT DISK BOOTS EXPECT MANUAL GROUP MODULES
 	for t in "${ALL_TESTS[@]}"; do
 		load_test "$t"
-		printf '%-32s %-5s %-8s %-6s %-5s %-6s %-6s %s\n' "$t" "$T_MEM" "${T_TIMEOUT}s" \
-			"${T_DISK:--}" "$T_BOOTS" "${T_EXPECT:--}" "$T_MANUAL" "${T_MODULES:--}"
+		printf '%-32s %-5s %-8s %-6s %-5s %-6s %-6s %-5s %s\n' "$t" "$T_MEM" "${T_TIMEOUT}s" \
+			"${T_DISK:--}" "$T_BOOTS" "${T_EXPECT:--}" "$T_MANUAL" "$T_GROUP" "${T_MODULES:--}"
 	done
 	exit 0
 fi
@@ -226,10 +238,13 @@ test_output() {
 		on { print }' "$1"
 }
 
-# run_boot NAME BOOT PREFIX: boots the VM once; sets Q_RC (QEMU's exit
-# status through timeout(1): 124/137 = killed by the host timeout).
+# run_boot SPEC BOOT PREFIX HOST_TIMEOUT: boots the VM once to run the
+# tests of SPEC (bufcache.tests=: "name" or "a:S,b:S,..."); sets Q_RC
+# (QEMU's exit status through timeout(1): 124/137 = killed by the host
+# timeout), B_MS and B_START_MS (when the first test began).
 run_boot() {
-	local name="$1" boot="$2" prefix="$3" host_to cmdline start started="" beat last=0 w
+	local spec="$1" boot="$2" prefix="$3" host_to="$4" name cmdline start started="" beat last=0 w
+	name="${spec%%[:,]*}"
 	# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 	local qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
 		"${ACCEL[@]}" -smp 2,sockets=2 -m "$T_MEM"
@@ -243,7 +258,7 @@ run_boot() {
 	# pointers hide leaks from kmemleak). See Documentation/testing.rst.
 	cmdline="console=ttyS0 loglevel=8 log_buf_len=4M printk.devkmsg=on panic=-1 norandmaps"
 	cmdline+=" slub_debug=$SLUB_DEBUG"
-	cmdline+=" bufcache.tests=$name bufcache.boot=$boot bufcache.boots=$T_BOOTS"
+	cmdline+=" bufcache.tests=$spec bufcache.boot=$boot bufcache.boots=$T_BOOTS"
 	cmdline+=" bufcache.timeout=$T_TIMEOUT bufcache.kmemleak=$([ "$T_KMEMLEAK" = yes ] && echo 1 || echo 0)"
 	for w in $T_ENV "${OPT_ENV[@]}"; do cmdline+=" bufcache.env.$w"; done
 	[ -z "$T_CMDLINE" ] || cmdline+=" $T_CMDLINE"
@@ -251,7 +266,6 @@ run_boot() {
 	printf '%q ' "${qemu[@]}" >"$prefix.qemu-cmd"
 	echo >>"$prefix.qemu-cmd"
 
-	host_to=$((T_TIMEOUT + BOOT_SLACK))
 	start="$(now_ms)"
 	timeout -k 10 "$host_to" "${qemu[@]}" >"$prefix.qemu.log" 2>&1 &
 	QEMU_PID=$!
@@ -298,87 +312,76 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 FAILED_NAMES=()
+GROUP_N=0
 
-run_test() {
-	local name="$1" boot prefix result rc reasons=() skip=0 splat_seen=0 caught="" total=0 b_started=""
-	local base="$name" n=1
-	load_test "$name"
-	# A test named twice in one run gets logs of its own: NAME.2.*, ...
-	while compgen -G "$RUN/$base.*log" >/dev/null; do
-		n=$((n + 1))
-		base="$name.$n"
-	done
-	DISK_IMG="$RUN/$base.disk.img"
-	if [ -n "$T_DISK" ]; then
-		rm -f "$DISK_IMG"
-		truncate -s "$T_DISK" "$DISK_IMG" || die "cannot create $DISK_IMG"
+# judge NAME PREFIX BOOT Q_RC LAST: the verdict of one test in one boot,
+# from the files PREFIX.{console,results,qemu-debug}.log. LAST=1 for the
+# boot's last test, which also answers for a VM that did not end cleanly. Adds to J_REASONS, sets
+# J_SKIP, J_SPLAT and J_CAUGHT (first splat line), J_CRASHED (the test
+# ended its boot with crash_now, as a vm-boots test does).
+judge() {
+	local name="$1" prefix="$2" boot="$3" q_rc="$4" last="$5" result rc
+	J_CRASHED=0
+	grep -n -F -f "$PATTERNS" "$prefix.console.log" >"$prefix.splats" 2>/dev/null || true
+	if [ -s "$prefix.splats" ]; then
+		J_SPLAT=1
+		[ -n "$J_CAUGHT" ] || J_CAUGHT="$(head -n1 "$prefix.splats" | cut -d: -f2- | cut -c1-120)"
 	fi
-	for ((boot = 1; boot <= T_BOOTS; boot++)); do
-		prefix="$RUN/$base"
-		[ "$T_BOOTS" -eq 1 ] || prefix="$RUN/$base.boot$boot"
-		if [ "$T_BOOTS" -eq 1 ]; then
-			log "booting $name (mem $T_MEM, timeout ${T_TIMEOUT}s${T_DISK:+, disk $T_DISK}, $ACCEL_NAME)..."
+	result="$(grep -m1 "^RESULT $name " "$prefix.results.log" 2>/dev/null || true)"
+	rc="$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$result")"
+
+	[ -z "$result" ] || [ "$last" -eq 1 ] || q_rc=0
+	if [ "$q_rc" -eq 124 ] || [ "$q_rc" -eq 137 ]; then
+		J_REASONS+=("timeout: the VM did not finish within its time ($((T_HOST_TO - BOOT_SLACK))s + ${BOOT_SLACK}s), QEMU killed (boot $boot)")
+	elif [ "$q_rc" -ne 0 ]; then
+		J_REASONS+=("QEMU failed with exit status $q_rc: $(tail -n 3 "$prefix.qemu.log" 2>/dev/null | tr '\n' ' ')")
+	elif grep -q "Triple fault" "$prefix.qemu-debug.log" 2>/dev/null; then
+		J_REASONS+=("the guest triple-faulted: a CPU reset without a kernel message (registers in $prefix.qemu-debug.log)")
+	elif grep -q "bufcache-test: INIT FAILED" "$prefix.console.log"; then
+		J_REASONS+=("guest init failed: $(grep -m1 -o 'INIT FAILED.*' "$prefix.console.log")")
+	elif [ -z "$result" ]; then
+		if grep -q "bufcache-test: CRASH $name" "$prefix.console.log" && [ "$boot" -lt "$T_BOOTS" ]; then
+			J_CRASHED=1
+		elif grep -q "bufcache-test: CRASH $name" "$prefix.console.log"; then
+			J_REASONS+=("the test crashed the VM in its last boot ($boot of $T_BOOTS)")
+		elif ! grep -q "bufcache-test: BEGIN $name " "$prefix.console.log"; then
+			J_REASONS+=("the test never started: the VM ended before (boot $boot; an earlier test of the same boot may have crashed it)")
 		else
-			log "booting $name, boot $boot/$T_BOOTS (mem $T_MEM, timeout ${T_TIMEOUT}s${T_DISK:+, disk $T_DISK}, $ACCEL_NAME)..."
+			J_REASONS+=("no RESULT line: the VM ended before the test did (boot $boot; see the end of the kernel log)")
 		fi
-		run_boot "$name" "$boot" "$prefix"
-		total=$((total + B_MS))
-		[ -n "$b_started" ] || [ -z "$B_START_MS" ] || b_started="$(secs "$B_START_MS")s"
-
-		grep -n -F -f "$PATTERNS" "$prefix.console.log" >"$prefix.splats" 2>/dev/null || true
-		if [ -s "$prefix.splats" ]; then
-			splat_seen=1
-			[ -n "$caught" ] || caught="$(head -n1 "$prefix.splats" | cut -d: -f2- | cut -c1-120)"
-		fi
-		result="$(grep -m1 "^RESULT $name " "$prefix.results.log" 2>/dev/null || true)"
-		rc="$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$result")"
-
-		if [ "$Q_RC" -eq 124 ] || [ "$Q_RC" -eq 137 ]; then
-			reasons+=("timeout: the VM did not finish within ${T_TIMEOUT}s + ${BOOT_SLACK}s, QEMU killed (boot $boot)")
-		elif [ "$Q_RC" -ne 0 ]; then
-			reasons+=("QEMU failed with exit status $Q_RC: $(tail -n 3 "$prefix.qemu.log" | tr '\n' ' ')")
-		elif grep -q "Triple fault" "$prefix.qemu-debug.log" 2>/dev/null; then
-			reasons+=("the guest triple-faulted: a CPU reset without a kernel message (registers in $prefix.qemu-debug.log)")
-		elif grep -q "bufcache-test: INIT FAILED" "$prefix.console.log"; then
-			reasons+=("guest init failed: $(grep -m1 -o 'INIT FAILED.*' "$prefix.console.log")")
-		elif [ -z "$result" ]; then
-			if grep -q "bufcache-test: CRASH $name" "$prefix.console.log" && [ "$boot" -lt "$T_BOOTS" ]; then
-				log "  boot $boot ended by crash_now, as planned ($(secs "$B_MS")s)"
-			elif grep -q "bufcache-test: CRASH $name" "$prefix.console.log"; then
-				reasons+=("the test crashed the VM in its last boot ($boot of $T_BOOTS)")
-			else
-				reasons+=("no RESULT line: the VM ended before the test did (boot $boot; see the end of the kernel log)")
-			fi
-		elif [[ "$result" == *" timeout="* ]]; then
-			reasons+=("timeout: the test ran longer than its ${T_TIMEOUT}s and was killed in the guest (boot $boot)")
-		elif [[ "$result" == "RESULT $name SKIP "* ]]; then
-			skip=1
-		elif [[ "$result" != "RESULT $name PASS "* ]]; then
-			reasons+=("the test failed with exit status ${rc:-?} (boot $boot)")
-		fi
-		if [ "${#reasons[@]}" -gt 0 ] || [ "$skip" -eq 1 ]; then break; fi
-	done
-
-	if [ "$T_EXPECT" = splat ]; then
-		[ "$splat_seen" -eq 1 ] || reasons+=("expected a kernel splat (vm-expect: splat), none was seen")
-	elif [ "$splat_seen" -eq 1 ]; then
-		reasons+=("kernel splat: $caught")
+	elif [[ "$result" == *" timeout="* ]]; then
+		J_REASONS+=("timeout: the test ran longer than its ${T_TIMEOUT}s and was killed in the guest (boot $boot)")
+	elif [[ "$result" == *" left-behind"* ]]; then
+		J_REASONS+=("the test passed but left behind: $(awk -v b="==== OUTPUT END $name" -v r="RESULT $name " '
+			$0 == b { on = 1; next } index($0, r) == 1 { on = 0 }
+			on && sub(/^left behind: /, "") { printf "%s%s", n++ ? ", " : "", $0 }' "$prefix.results.log")")
+	elif [[ "$result" == "RESULT $name SKIP "* ]]; then
+		J_SKIP=1
+	elif [[ "$result" != "RESULT $name PASS "* ]]; then
+		J_REASONS+=("the test failed with exit status ${rc:-?} (boot $boot)")
 	fi
+}
 
-	local times
-	times="$(secs "$total")s, test started at ${b_started:-never}"
-	if [ "${#reasons[@]}" -gt 0 ]; then
+# verdict NAME PREFIX TIMES: count and report a test judged by judge().
+verdict() {
+	local name="$1" prefix="$2" times="$3"
+	if [ "$T_EXPECT" = splat ]; then
+		[ "$J_SPLAT" -eq 1 ] || J_REASONS+=("expected a kernel splat (vm-expect: splat), none was seen")
+	elif [ "$J_SPLAT" -eq 1 ]; then
+		J_REASONS+=("kernel splat: $J_CAUGHT")
+	fi
+	if [ "${#J_REASONS[@]}" -gt 0 ]; then
 		FAILED=$((FAILED + 1))
 		FAILED_NAMES+=("$name")
-		log "FAIL $name ($times): $(printf '%s; ' "${reasons[@]}" | sed 's/; $//')"
+		log "FAIL $name ($times): $(printf '%s; ' "${J_REASONS[@]}" | sed 's/; $//')"
 		show_failure "$name" "$prefix"
-	elif [ "$skip" -eq 1 ]; then
+	elif [ "$J_SKIP" -eq 1 ]; then
 		SKIPPED=$((SKIPPED + 1))
 		log "SKIP $name ($times): $(test_output "$prefix.results.log" "$name" | tail -n1)"
 	else
 		PASSED=$((PASSED + 1))
 		if [ "$T_EXPECT" = splat ]; then
-			log "PASS $name ($times), expected splat caught: $caught"
+			log "PASS $name ($times), expected splat caught: $J_CAUGHT"
 		else
 			log "PASS $name ($times)"
 		fi
@@ -388,9 +391,115 @@ run_test() {
 	fi
 }
 
-step "running ${#TESTS[@]} test(s) on $RELEASE; logs in $RUN"
+# A test's own log files: NAME.*, or NAME.2.* for a test named twice in
+# one run.
+log_base() {
+	local base="$1" n=1
+	while compgen -G "$RUN/$base.*log" >/dev/null; do
+		n=$((n + 1))
+		base="$1.$n"
+	done
+	printf '%s\n' "$base"
+}
+
+# run_test NAME: one test in boots of its own (vm-boots of them).
+run_test() {
+	local name="$1" boot prefix total=0 b_started="" base
+	load_test "$name"
+	base="$(log_base "$name")"
+	J_REASONS=() J_SKIP=0 J_SPLAT=0 J_CAUGHT=""
+	DISK_IMG="$RUN/$base.disk.img"
+	if [ -n "$T_DISK" ]; then
+		rm -f "$DISK_IMG"
+		truncate -s "$T_DISK" "$DISK_IMG" || die "cannot create $DISK_IMG"
+	fi
+	T_HOST_TO=$((T_TIMEOUT + BOOT_SLACK))
+	for ((boot = 1; boot <= T_BOOTS; boot++)); do
+		prefix="$RUN/$base"
+		[ "$T_BOOTS" -eq 1 ] || prefix="$RUN/$base.boot$boot"
+		if [ "$T_BOOTS" -eq 1 ]; then
+			log "booting $name (mem $T_MEM, timeout ${T_TIMEOUT}s${T_DISK:+, disk $T_DISK}, $ACCEL_NAME)..."
+		else
+			log "booting $name, boot $boot/$T_BOOTS (mem $T_MEM, timeout ${T_TIMEOUT}s${T_DISK:+, disk $T_DISK}, $ACCEL_NAME)..."
+		fi
+		run_boot "$name" "$boot" "$prefix" "$T_HOST_TO"
+		total=$((total + B_MS))
+		[ -n "$b_started" ] || [ -z "$B_START_MS" ] || b_started="$(secs "$B_START_MS")s"
+		judge "$name" "$prefix" "$boot" "$Q_RC" 1
+		[ "$J_CRASHED" -eq 0 ] || log "  boot $boot ended by crash_now, as planned ($(secs "$B_MS")s)"
+		if [ "${#J_REASONS[@]}" -gt 0 ] || [ "$J_SKIP" -eq 1 ]; then break; fi
+	done
+	verdict "$name" "$prefix" "$(secs "$total")s, test started at ${b_started:-never}"
+}
+
+# run_group NAME...: tests marked "# vm-group: yes" that need the same VM
+# (memory, kernel command line, environment, leak checks) run one after the
+# other in one boot; the guest puts the VM back as it was after each one
+# (and fails a test that left devices, mounts or cgroups behind). Each test
+# keeps its verdict, its output and its part of the kernel log: from its
+# BEGIN marker to the next test's (from the boot's start for the first).
+run_group() {
+	local names=("$@") t i next spec="" sum=0 gname prefix tprefix el
+	GROUP_N=$((GROUP_N + 1))
+	gname="$(log_base "group$GROUP_N")"
+	prefix="$RUN/$gname"
+	for t in "${names[@]}"; do
+		load_test "$t"
+		spec+="${spec:+,}$t:$T_TIMEOUT"
+		sum=$((sum + T_TIMEOUT))
+	done
+	load_test "${names[0]}"
+	T_HOST_TO=$((sum + BOOT_SLACK))
+	log "booting $gname: ${names[*]} (mem $T_MEM, timeouts ${sum}s in all, $ACCEL_NAME)..."
+	run_boot "$spec" 1 "$prefix" "$T_HOST_TO"
+	log "  $gname: the boot took $(secs "$B_MS")s, first test started at $([ -n "$B_START_MS" ] && echo "$(secs "$B_START_MS")s" || echo never)"
+	for i in "${!names[@]}"; do
+		t="${names[$i]}"
+		next="${names[$((i + 1))]:-}"
+		load_test "$t"
+		tprefix="$RUN/$(log_base "$t")"
+		awk -v b="bufcache-test: BEGIN $t " -v e="${next:+bufcache-test: BEGIN $next }" -v first="$i" '
+			BEGIN { on = (first == 0) }
+			index($0, b) { on = 1 }
+			e != "" && index($0, e) { on = 0 }
+			on' "$prefix.console.log" >"$tprefix.console.log" 2>/dev/null || true
+		cp "$prefix.results.log" "$tprefix.results.log" 2>/dev/null || : >"$tprefix.results.log"
+		ln -sf "$gname.qemu-debug.log" "$tprefix.qemu-debug.log"
+		ln -sf "$gname.qemu.log" "$tprefix.qemu.log"
+		J_REASONS=() J_SKIP=0 J_SPLAT=0 J_CAUGHT=""
+		judge "$t" "$tprefix" 1 "$Q_RC" "$([ -n "$next" ] && echo 0 || echo 1)"
+		el="$(sed -n "s/^RESULT $t [A-Z]* rc=[0-9]* elapsed=\([0-9.]*s\).*/\1/p" "$tprefix.results.log" | head -n1)"
+		verdict "$t" "$tprefix" "${el:-?} in $gname"
+	done
+}
+
+# The boots: a test alone, or vm-group tests that need the same VM
+# (memory, kernel command line, leak checks, environment) together, at
+# most GROUP_MAX per boot, in the place of the first of them.
+UNITS=()
+declare -A OPEN_UNIT=()
 for t in "${TESTS[@]}"; do
-	run_test "$t"
+	load_test "$t"
+	if [ "$T_GROUP" = yes ] && [ "$NO_GROUP" -eq 0 ]; then
+		key="$T_MEM|$T_CMDLINE|$T_KMEMLEAK|$T_ENV"
+		u="${OPEN_UNIT[$key]:-}"
+		if [ -n "$u" ] && [ "$(wc -w <<<"${UNITS[$u]}")" -lt "$GROUP_MAX" ]; then
+			UNITS[u]+=" $t"
+			continue
+		fi
+		OPEN_UNIT[$key]="${#UNITS[@]}"
+	fi
+	UNITS+=("$t")
+done
+
+step "running ${#TESTS[@]} test(s) in ${#UNITS[@]} boot(s) on $RELEASE; logs in $RUN"
+for u in "${UNITS[@]}"; do
+	read -r -a members <<<"$u"
+	if [ "${#members[@]}" -eq 1 ]; then
+		run_test "${members[0]}"
+	else
+		run_group "${members[@]}"
+	fi
 done
 
 # Bulky files go unless --keep; a run without failures goes entirely.

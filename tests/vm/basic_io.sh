@@ -5,6 +5,7 @@
 # itself (bytes on the origin). Flushes and discards reach the origin;
 # status counters move.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

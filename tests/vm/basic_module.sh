@@ -3,6 +3,7 @@
 # The module loads by path and by alias, `dmsetup create` autoloads it,
 # rmmod is refused while a target exists and works once it is gone.
 # vm-timeout: 120
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 
 is_loaded() { grep -q '^dm_bufcache ' /proc/modules; }

@@ -3,6 +3,7 @@
 # Table lines: the TABLE status reloads as-is; every bad line is refused
 # with its own message in the kernel log and leaves no device behind.
 # vm-timeout: 180
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 
 need_module dm-bufcache

@@ -5,6 +5,7 @@
 # dropped dirty data is not written back later; over an origin without
 # discard support too (the discard is then not passed down).
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

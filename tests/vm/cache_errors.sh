@@ -5,6 +5,7 @@
 # succeeds and the data is on the origin. Origin read errors fail the read
 # and cache nothing.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

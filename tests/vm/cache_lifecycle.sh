@@ -5,6 +5,7 @@
 # it back, a table reload keeps no stale data, background
 # writeback honours max_age_ms and the watermarks.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -3,6 +3,7 @@
 # Every `dmsetup message`, with good and bad arguments, and its effect on
 # status and table.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -4,6 +4,7 @@
 # hits; writes to cached blocks are write hits, to uncached ones misses;
 # sequential misses trigger readahead; a flush counts and cleans.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -12,6 +12,7 @@
 # same workload through dm-linear is measured and logged, to document what
 # the kernel does without bufcache.
 # vm-timeout: 400
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -4,6 +4,7 @@
 # misses complete with EAGAIN and fill nothing, normal I/O afterwards is
 # unaffected.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

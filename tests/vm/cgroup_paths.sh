@@ -7,6 +7,7 @@
 # Every path must show in the counters, with no "sleeping function called
 # from invalid context", no lockdep report and no data loss.
 # vm-timeout: 400
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

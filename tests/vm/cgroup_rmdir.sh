@@ -6,6 +6,7 @@
 # reference); once they are written back, the reference goes and the
 # cgroup is freed. Nothing leaks (kmemleak is checked by the harness).
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -10,6 +10,7 @@
 # finish at least 3 times sooner than A, and A's rate must be at most twice
 # its limit.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

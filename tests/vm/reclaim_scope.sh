@@ -8,6 +8,7 @@
 # show it. Negative control (scripts/negative-controls.sh):
 # test_skip_scope_replay=1 must make this test fail.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

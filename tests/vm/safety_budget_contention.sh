@@ -12,6 +12,7 @@
 # found), and afterwards every target's data verifies on its loop device.
 # The figures: bytes verified, the most memory each target held.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -11,6 +11,7 @@
 # On a hang, A's clean blocks are invalidated to let B go on, so that the
 # rest of the test can still report what it finds.
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -13,6 +13,7 @@
 # On a hang the origin is healed to let the writer go on (and the test
 # still checks the data).
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -12,6 +12,7 @@
 # o2 = delay over o1 (reads 0 ms, writes 1500 ms). One shard
 # (cache_size 127 blocks), so one round of the flush is 64 blocks.
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

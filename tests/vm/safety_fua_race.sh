@@ -13,6 +13,7 @@
 # 2. A block inside the error range (blocks 64..99 map to "error"): the
 #    background write fails, so dd must fail (EIO).
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -18,6 +18,7 @@
 #    test guards the walk's correctness and bounded time.)
 # At the end `rmmod dm_bufcache` works.
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -11,6 +11,7 @@
 # noflush suspend returned, dirty_blocks must have been 0 (dirty data is
 # written back on every suspend), checked last.
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

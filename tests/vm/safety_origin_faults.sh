@@ -22,6 +22,7 @@
 #    written, through the cache and on the loop device.
 # The figures: faults injected and errors counted.
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

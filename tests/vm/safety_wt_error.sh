@@ -9,6 +9,7 @@
 # Five rounds, blocks 66, 72, 78, 84 and 90, to make the bad interleaving
 # likely (on the unfixed code about 2 rounds in 3 show it).
 # vm-timeout: 240
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

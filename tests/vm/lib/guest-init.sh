@@ -4,10 +4,11 @@
 #
 # Kernel command line (set by scripts/vm-run.sh; /proc/cmdline is read, so
 # dotted names are fine):
-#   bufcache.tests=a,b        tests to run: /tests/vm/<name>.sh, in order
+#   bufcache.tests=a,b:S      tests to run: /tests/vm/<name>.sh, in order;
+#                             ":S" gives that test its own timeout
 #   bufcache.boot=N           boot index (vm-boots), given to tests as $BOOT
 #   bufcache.boots=N          number of boots of this test, as $BOOTS
-#   bufcache.timeout=S        per-test timeout in seconds (default 300)
+#   bufcache.timeout=S        timeout of the tests without ":S" (default 300)
 #   bufcache.kmemleak=0|1     scan for leaks after each test (default 1)
 #   bufcache.env.NAME=VALUE   exported to the tests as NAME=VALUE
 #
@@ -180,8 +181,64 @@ kmemleak_check() {
 	done <<<"$report"
 }
 
+# Mounts and cgroups that exist before any test: the reset below leaves
+# them alone.
+BASE_MOUNTS=""
+BASE_CGROUPS=""
+
+# reset_after NAME: put the VM back as it was before the test, so that the
+# next test in the same boot (vm-group) starts clean, and say what the test
+# left behind: a test must remove what it created (its cleanup() does), and
+# dm_bufcache must unload once its targets are gone. Prints one line per
+# leftover; the caller turns a passing test into a failure if any.
+reset_after() {
+	local m d l cg left=()
+	# Mounts the test made (newest first).
+	while read -r m; do
+		case " $BASE_MOUNTS " in *" $m "*) continue ;; esac
+		left+=("mount $m")
+		$BB umount -l "$m" 2>/dev/null || true
+	done < <($BB awk '{ m[NR] = $2 } END { for (i = NR; i > 0; i--) print m[i] }' /proc/mounts)
+	# Device-mapper devices, then loop devices.
+	while read -r d _; do
+		[ -n "$d" ] && [ "$d" != "No" ] || continue
+		left+=("dm device $d")
+	done < <(dmsetup ls 2>/dev/null || true)
+	dmsetup remove_all --force >/dev/null 2>&1 || true
+	while IFS=: read -r l _; do
+		[ -n "$l" ] || continue
+		left+=("loop device $l")
+		losetup -d "$l" 2>/dev/null || true
+	done < <(losetup -a 2>/dev/null || true)
+	# The module: a reference left means a target or a bio was leaked.
+	if [ -d /sys/module/dm_bufcache ]; then
+		$BB rmmod dm_bufcache 2>/dev/null ||
+			left+=("dm_bufcache cannot be unloaded (refcnt $(cat /sys/module/dm_bufcache/refcnt 2>/dev/null))")
+	fi
+	# Fault injection back off.
+	for d in /sys/kernel/debug/failslab /sys/kernel/debug/fail_page_alloc /sys/kernel/debug/fail_make_request; do
+		[ -w "$d/probability" ] || continue
+		read -r l <"$d/probability" || l=0
+		[ "$l" = 0 ] || left+=("$(basename "$d") probability $l")
+		echo 0 >"$d/probability" 2>/dev/null || true
+	done
+	# Cgroups the test made (deepest first; empty by now).
+	while read -r cg; do
+		case " $BASE_CGROUPS " in *" $cg "*) continue ;; esac
+		left+=("cgroup $cg")
+		$BB rmdir "$cg" 2>/dev/null || true
+	done < <(find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | $BB sort -r)
+	# Scratch files (loop images among them) would eat the next test's RAM.
+	$BB rm -rf /tmp/* 2>/dev/null || true
+	if [ "${#left[@]}" -gt 0 ]; then
+		printf 'left behind: %s\n' "${left[@]}"
+	fi
+}
+
+# run_test NAME [TIMEOUT]
 run_test() {
-	local name="$1" script="$TESTDIR/$1.sh" rc start ended elapsed verdict extra=""
+	local name="$1" script="$TESTDIR/$1.sh" rc start ended elapsed verdict extra="" left
+	local TIMEOUT="${2:-$TIMEOUT}"
 	if [ ! -f "$script" ]; then
 		say "RESULT $name FAIL rc=127 (no such test: $script)"
 		return
@@ -205,10 +262,24 @@ run_test() {
 		kmsg "TIMEOUT $name after ${TIMEOUT}s: blocked tasks follow"
 		echo w >/proc/sysrq-trigger 2>/dev/null || true
 	fi
+	# Leftovers are removed before the leak scan: an object that only a
+	# leftover device still referenced shows up in this test's scan.
+	# After a timeout a task may still be stuck in the device: tearing it
+	# down could hang this script too, so the boot is left as it is.
+	left=""
+	[ -n "$extra" ] || left="$(reset_after "$name")"
+	if [ -n "$left" ]; then
+		say "$left"
+		kmsg "$name ${left//$'\n'/; }"
+	fi
 	kmemleak_check "$name" "$ended"
 	elapsed="$((ended - 10#${start/./}))"
 	elapsed="$((elapsed / 100)).$(((elapsed % 100) / 10))"
 	kmsg "END $name rc=$rc elapsed=${elapsed}s"
+	if [ "$rc" -eq 0 ] && [ -n "$left" ]; then
+		rc=1
+		extra+=" left-behind"
+	fi
 	case "$rc" in
 	0) verdict=PASS ;;
 	"$SKIP_RC") verdict=SKIP ;;
@@ -222,9 +293,15 @@ read -r _ memtotal _ </proc/meminfo
 read -r cpus </sys/devices/system/cpu/online
 say "==== GUEST $release boot=$BOOT/$BOOTS uptime=$(uptime_s)s mem=${memtotal}kB cpus=$cpus"
 [ -n "$TESTS" ] || say "no tests given (bufcache.tests=)"
+BASE_MOUNTS="$(while read -r _ m _; do printf '%s ' "$m"; done </proc/mounts)"
+BASE_CGROUPS="$(find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | $BB tr '\n' ' ')"
 IFS=, read -r -a test_list <<<"$TESTS"
 for t in "${test_list[@]}"; do
-	run_test "$t"
+	case "$t" in
+	*:*[!0-9]* | *:) say "RESULT ${t%%:*} FAIL rc=2 (bad timeout in bufcache.tests: $t)" ;;
+	*:*) run_test "${t%%:*}" "${t#*:}" ;;
+	*) run_test "$t" ;;
+	esac
 done
 
 say "==== DMESG BEGIN"
