@@ -56,10 +56,11 @@ pub(crate) struct Bufcache {
     inner: Arc<Inner>,
 }
 
-fn nomem() -> CtrError {
+/// An allocation of the constructor failed; `what` says which one.
+fn nomem(what: &'static CStr) -> CtrError {
     CtrError {
         errno: ENOMEM,
-        msg: c"Cannot allocate memory for the cache",
+        msg: what,
     }
 }
 
@@ -122,7 +123,8 @@ impl dm::Target for Bufcache {
             cap_bytes,
             opts: t.opts,
         };
-        let inner = Inner::new(origin, geo).map_err(|_| nomem())?;
+        let inner =
+            Inner::new(origin, geo).map_err(|_| nomem(c"Cannot allocate memory for the cache"))?;
         // `inner` drops (and with it the origin) if anything below fails;
         // it has no background work running yet.
         pr_info!(
@@ -145,7 +147,7 @@ impl dm::Target for Bufcache {
             Ok(s) => s,
             Err(_) => {
                 inner.shutdown();
-                return Err(nomem());
+                return Err(nomem(c"Cannot register the shrinker"));
             }
         };
         // Background writeback starts at the first resume.
@@ -156,7 +158,7 @@ impl dm::Target for Bufcache {
             },
             GFP_KERNEL,
         )
-        .map_err(|_| nomem())
+        .map_err(|_| nomem(c"Cannot allocate the target"))
     }
 
     fn map(&self, _ti: &TargetInfo, mut bio: MapBio<'_>) -> MapResult {

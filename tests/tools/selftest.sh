@@ -90,5 +90,15 @@ expect "an older write after a flush that followed the FUA write is lost" 1 "LOS
 expect "the end state equals the device" 0 "equals" "$T/good" "$T/man" "$T/final"
 { head -c $BS /dev/zero; "$T/tool" stamp $BS 1 1; "$T/tool" stamp $BS 2 3; head -c $BS /dev/zero; } >"$T/final2"
 expect "an end state that differs is found" 1 "MISMATCH: .* at block 1" "$T/good" "$T/man" "$T/final2"
+# bc-dmload needs a kernel (the VM test safety_ctr_faults runs it): here
+# only that it builds warning-free and refuses bad arguments.
+if cc -O2 -Wall -Wextra -Werror -o "$T/dmload" bc-dmload.c &&
+	! "$T/dmload" -n 0 x 0 8 bufcache "p" 2>/dev/null && ! "$T/dmload" x 0 8 2>/dev/null; then
+	echo "ok: bc-dmload builds and refuses bad arguments"
+	passed=$((passed + 1))
+else
+	echo "FAIL: bc-dmload does not build, or accepts bad arguments"
+	failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

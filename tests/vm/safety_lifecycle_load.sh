@@ -26,7 +26,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 32)"
 sz="$(blockdev --getsz "$loop")"
 od="$(dm_create od "0 $sz delay $loop 0 3 $loop 0 25")"

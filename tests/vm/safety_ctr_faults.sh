@@ -1,0 +1,193 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# A table load that fails on memory, wherever it fails, leaves nothing
+# behind; a reload that fails leaves the live table serving its data.
+#
+# bc-dmload (tests/tools) does one DM_TABLE_LOAD ioctl with the Nth memory
+# allocation of that ioctl failed (/proc/thread-self/fail-nth, failslab
+# and fail_page_alloc with no filter, GFP_KERNEL allocations included):
+# DM core's, the constructor's (cache, shrinker, target) and the nested
+# ones of kmemleak alike. A first load with N large counts them (C); then
+# every N from 1 to C+1 when C is small, else a sample plus the last 40.
+#
+# Create (a device with no table gets the bufcache table): after a failed
+# load there is no table, dm_bufcache's reference count is 0 and the
+# origin has no holder; after a load that succeeded (the failure was
+# tolerated) the device resumes, serves a write and a read back, and goes
+# away. Reload (a live bufcache device with dirty data gets a new table
+# with another cache_size): after a failed load the live table still
+# serves the data and the inactive slot is empty; after a load that
+# succeeded the device resumes on the new table with the data intact.
+# At the end the origin holds the data, the loop device detaches,
+# `rmmod dm_bufcache` works, a timer left armed would fire (3 s), and
+# kmemleak (the harness's scan after the test) finds nothing.
+# vm-timeout: 420
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
+
+FI=/sys/kernel/debug
+TOOL=/tests/tools/bc-dmload
+[ -x "$TOOL" ] || die "$TOOL missing (scripts/mkinitramfs.sh builds tests/tools/*.c)"
+bc_load
+loop="$(make_loop 16)"
+lname="$(basename "$loop")"
+sz="$(blockdev --getsz "$loop")"
+PARAMS="$loop 4096 2 cache_size 1048576"
+PARAMS2="$loop 4096 2 cache_size 2097152"
+
+for d in failslab fail_page_alloc; do
+	[ -d "$FI/$d" ] || die "$FI/$d missing (FAILSLAB, FAIL_PAGE_ALLOC)"
+	echo 0 >"$FI/$d/probability"
+	echo 0 >"$FI/$d/require-start"
+	echo 0xffffffffffffffff >"$FI/$d/require-end"
+	echo 0 >"$FI/$d/reject-start"
+	echo 0 >"$FI/$d/reject-end"
+	echo N >"$FI/$d/ignore-gfp-wait"
+	echo N >"$FI/$d/task-filter"
+	echo 0 >"$FI/$d/verbose"
+	echo -1 >"$FI/$d/times"
+done
+echo N >"$FI/fail_page_alloc/ignore-gfp-highmem"
+echo 0 >"$FI/fail_page_alloc/min-order"
+
+fails=()
+fail() {
+	fails+=("$*")
+	log "FAILURE: $*"
+}
+run dd if=/dev/urandom of=/tmp/pat bs=4k count=16 status=none
+
+# ctr_msgs: how many constructor errors bufcache has logged so far.
+ctr_msgs() { dmesg | grep -c 'bufcache: Cannot' || true; }
+declare -A where=()
+# load NAME N PARAMS: one load with the Nth allocation failed; sets
+# OUTCOME (ok|failed) and COUNTED, and counts where a failure came from.
+load() {
+	local out rc=0 before
+	before="$(ctr_msgs)"
+	out="$("$TOOL" -n "$2" "$1" 0 "$sz" bufcache "$3")" || rc=$?
+	[ "$rc" -le 1 ] || die "bc-dmload failed: $out"
+	COUNTED="$(awk '{ for (i = 1; i < NF; i++) if ($i == "counted") print $(i + 1) }' <<<"$out")"
+	if [ "$rc" = 0 ]; then
+		OUTCOME=ok
+	else
+		OUTCOME=failed
+		if [ "$(ctr_msgs)" != "$before" ]; then
+			local m
+			m="$(dmesg | grep -o 'bufcache: Cannot.*' | tail -n1 | sed 's/ (.*//')"
+			where[$m]=$((${where[$m]:-0} + 1))
+		else
+			where[elsewhere]=$((${where[elsewhere]:-0} + 1))
+		fi
+	fi
+}
+# points C: the N to try for a load that makes C allocations.
+points() {
+	local c="$1"
+	if [ "$c" -le 160 ]; then
+		seq 1 $((c + 1))
+	else
+		seq 1 $(((c - 40 + 119) / 120)) $((c - 40))
+		seq $((c - 39)) $((c + 1))
+	fi
+}
+holders_clear() {
+	local h
+	h="$(ls "/sys/block/$lname/holders")"
+	[ -z "$h" ] || fail "$1: $loop still held by: $h"
+}
+
+# ---- Create: a device without a table gets the bufcache table ----
+run dmsetup create x --notable
+on_cleanup sh -c "dmsetup remove x 2>/dev/null; true"
+load x 1000000 "$PARAMS"
+[ "$OUTCOME" = ok ] || die "the load without injection failed"
+C="$COUNTED"
+run dmsetup clear x
+log "create: a load of the table makes $C allocations"
+figure "constructor: a table load makes $C allocations (DM core, bufcache, kmemleak)"
+ok=0 bad=0
+for n in $(points "$C"); do
+	load x "$n" "$PARAMS"
+	if [ "$OUTCOME" = failed ]; then
+		bad=$((bad + 1))
+		if dmsetup table --inactive x | grep -q bufcache; then
+			fail "create, allocation $n failed: a table is loaded"
+			dmsetup clear x
+		fi
+		r="$(cat /sys/module/dm_bufcache/refcnt)"
+		[ "$r" = 0 ] || fail "create, allocation $n failed: dm_bufcache refcnt $r"
+		holders_clear "create, allocation $n failed"
+		continue
+	fi
+	ok=$((ok + 1))
+	run dmsetup resume x
+	dm="$(dm_dev x)"
+	if ! dd if=/tmp/pat of="$dm" bs=4k seek=8 count=16 oflag=direct status=none; then
+		fail "create, allocation $n tolerated: a write failed"
+	elif ! cmp -s /tmp/pat <(dd if="$dm" bs=4k skip=8 count=16 iflag=direct status=none); then
+		fail "create, allocation $n tolerated: the read back differs"
+	fi
+	run dmsetup remove x
+	holders_clear "create, allocation $n tolerated, device removed"
+	run dmsetup create x --notable
+	[ "${#fails[@]}" -lt 10 ] || break
+done
+log "create: $((ok + bad)) loads: $bad failed cleanly, $ok tolerated the failure"
+[ "$bad" -gt 0 ] || fail "create: no load failed"
+run dmsetup remove x
+
+# ---- Reload: a live device with dirty data gets another table ----
+run dmsetup create x --table "0 $sz bufcache $PARAMS"
+dm="$(dm_dev x)"
+run dd if=/tmp/pat of="$dm" bs=4k seek=64 count=16 oflag=direct status=none
+load x 1000000 "$PARAMS2"
+[ "$OUTCOME" = ok ] || die "the reload without injection failed"
+C2="$COUNTED"
+run dmsetup clear x
+log "reload: a load of the new table makes $C2 allocations"
+rok=0 rbad=0
+for n in $(points "$C2"); do
+	load x "$n" "$PARAMS2"
+	if [ "$OUTCOME" = failed ]; then
+		rbad=$((rbad + 1))
+		if dmsetup table --inactive x | grep -q bufcache; then
+			fail "reload, allocation $n failed: a table is loaded"
+			dmsetup clear x
+		fi
+	else
+		rok=$((rok + 1))
+		# The swap: the old table writes back at its suspend.
+		run dmsetup resume x
+	fi
+	cmp -s /tmp/pat <(dd if="$dm" bs=4k skip=64 count=16 iflag=direct status=none) ||
+		fail "reload, allocation $n ($OUTCOME): the data read back differs"
+	[ "$(dmsetup status x | awk '{ print $3 }')" = bufcache ] ||
+		fail "reload, allocation $n ($OUTCOME): the live table is not bufcache"
+	[ "${#fails[@]}" -lt 10 ] || break
+done
+log "reload: $((rok + rbad)) loads: $rbad failed cleanly (the old table kept serving), $rok tolerated the failure"
+[ "$rbad" -gt 0 ] || fail "reload: no load failed"
+summary=""
+for k in "${!where[@]}"; do summary+="$k: ${where[$k]}; "; done
+log "where the failed loads failed: $summary"
+[ -n "${where[bufcache: Cannot allocate memory for the cache]:-}" ] ||
+	fail "no load failed in the cache's allocation"
+[ -n "${where[bufcache: Cannot register the shrinker]:-}" ] ||
+	fail "no load failed in the shrinker's registration (the constructor's tail)"
+figure "constructor faults: $((ok + bad + rok + rbad)) loads with one allocation failed ($bad + $rbad failed cleanly, $ok + $rok tolerated); $summary"
+
+# ---- The end: the data is on the origin, nothing held, nothing leaked ----
+run dmsetup remove x
+cmp -s /tmp/pat <(dd if="$loop" bs=4k skip=64 count=16 iflag=direct status=none) ||
+	fail "the data written before the reloads is not on the origin"
+holders_clear "at the end"
+if ! rmmod dm_bufcache 2>/tmp/rmmod.err; then
+	fail "rmmod dm_bufcache failed: $(cat /tmp/rmmod.err)"
+fi
+# A timer or work item left armed would now run in unloaded code.
+sleep 3
+if [ "${#fails[@]}" -gt 0 ]; then
+	die "${#fails[@]} failure(s): $(printf '%s; ' "${fails[@]:0:10}")"
+fi
+log "OK"
