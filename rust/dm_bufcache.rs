@@ -24,6 +24,25 @@ mod dm;
 mod sys;
 mod target;
 
+// The plain module: its one parameter. The test flavour (`--cfg
+// bufcache_test`, see Kbuild) adds the test-only knobs of `target::knobs`.
+#[cfg(not(bufcache_test))]
+module! {
+    type: BufcacheModule,
+    name: "dm_bufcache",
+    authors: ["dm-bufcache developers"],
+    description: "device-mapper RAM block cache (bufcache target)",
+    license: "GPL v2",
+    alias: ["dm-bufcache"],
+    params: {
+        max_cache_size_bytes: u64 {
+            default: 0,
+            description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
+        },
+    },
+}
+
+#[cfg(bufcache_test)]
 module! {
     type: BufcacheModule,
     name: "dm_bufcache",
@@ -84,6 +103,7 @@ struct BufcacheModule {
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         target::budget::init(*module_parameters::max_cache_size_bytes.value());
+        #[cfg(bufcache_test)]
         target::knobs::init(target::knobs::Knobs {
             unsafe_shrinker_writeback: *module_parameters::test_unsafe_shrinker_writeback.value(),
             skip_scope_replay: *module_parameters::test_skip_scope_replay.value(),

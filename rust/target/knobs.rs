@@ -1,106 +1,96 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Test-only knobs (module parameters read once at load). All are off by
-//! default and exist so that the test suite can show that its tests fail
-//! when the hazard they guard against is reintroduced (negative controls,
-//! `scripts/negative-controls.sh`), or can force rare paths. Never set them
-//! on a system you care about.
+//! Test-only knobs. In the test flavour of the module (`--cfg
+//! bufcache_test`: `make BUFCACHE_TEST=1`, which `scripts/test.sh` builds)
+//! they are module parameters read once at load, all off by default; they
+//! exist so that the test suite can show that its tests fail when the
+//! hazard they guard against is reintroduced (negative controls,
+//! `scripts/negative-controls.sh`), or can force rare paths. In the plain
+//! module every knob is a constant "off" and its checks compile away.
 
-use kernel::sync::atomic::{Atomic, Relaxed};
+/// Declares the knobs: for each, a `u32` field of [`Knobs`] (the module
+/// parameter's value) and a reader that is constant in the plain module.
+macro_rules! knobs {
+    ($($(#[$doc:meta])* $field:ident / $stat:ident: fn $get:ident() -> bool;)*) => {
+        /// The test-only module parameters.
+        #[cfg(bufcache_test)]
+        pub(crate) struct Knobs {
+            $(pub(crate) $field: u32,)*
+        }
 
-static UNSAFE_SHRINKER_WRITEBACK: Atomic<u32> = Atomic::new(0);
-static SKIP_SCOPE_REPLAY: Atomic<u32> = Atomic::new(0);
-static CGROUP_KNOBS: Atomic<u32> = Atomic::new(0);
-static SKIP_ASSOCIATION: Atomic<u32> = Atomic::new(0);
-static SINGLE_LANE: Atomic<u32> = Atomic::new(0);
-static RACE_DELAY_MS: Atomic<u32> = Atomic::new(0);
-static SKIP_ORIGIN_FLUSH: Atomic<u32> = Atomic::new(0);
-static NOFLUSH_KEEPS_DIRTY: Atomic<u32> = Atomic::new(0);
-static DROP_FAILED_WRITEBACK: Atomic<u32> = Atomic::new(0);
+        #[cfg(bufcache_test)]
+        mod store {
+            use kernel::sync::atomic::Atomic;
+            $(pub(super) static $stat: Atomic<u32> = Atomic::new(0);)*
+        }
 
-/// The test-only module parameters.
-pub(crate) struct Knobs {
-    pub(crate) unsafe_shrinker_writeback: u32,
-    pub(crate) skip_scope_replay: u32,
-    pub(crate) cgroup_knobs: u32,
-    pub(crate) skip_association: u32,
-    pub(crate) single_lane: u32,
-    pub(crate) race_delay_ms: u32,
-    pub(crate) skip_origin_flush: u32,
-    pub(crate) noflush_keeps_dirty: u32,
-    pub(crate) drop_failed_writeback: u32,
+        /// Records the parameters at module load.
+        #[cfg(bufcache_test)]
+        pub(crate) fn init(k: Knobs) {
+            use kernel::sync::atomic::Relaxed;
+            $(store::$stat.store(k.$field, Relaxed);)*
+        }
+
+        $(
+            $(#[$doc])*
+            #[inline(always)]
+            pub(crate) fn $get() -> bool {
+                #[cfg(bufcache_test)]
+                {
+                    store::$stat.load(kernel::sync::atomic::Relaxed) != 0
+                }
+                #[cfg(not(bufcache_test))]
+                {
+                    false
+                }
+            }
+        )*
+    };
 }
 
-/// Records the parameters at module load.
-pub(crate) fn init(k: Knobs) {
-    UNSAFE_SHRINKER_WRITEBACK.store(k.unsafe_shrinker_writeback, Relaxed);
-    SKIP_SCOPE_REPLAY.store(k.skip_scope_replay, Relaxed);
-    CGROUP_KNOBS.store(k.cgroup_knobs, Relaxed);
-    SKIP_ASSOCIATION.store(k.skip_association, Relaxed);
-    SINGLE_LANE.store(k.single_lane, Relaxed);
-    RACE_DELAY_MS.store(k.race_delay_ms, Relaxed);
-    SKIP_ORIGIN_FLUSH.store(k.skip_origin_flush, Relaxed);
-    NOFLUSH_KEEPS_DIRTY.store(k.noflush_keeps_dirty, Relaxed);
-    DROP_FAILED_WRITEBACK.store(k.drop_failed_writeback, Relaxed);
+knobs! {
+    /// `test_unsafe_shrinker_writeback`: the shrinker writes back and waits
+    /// for the I/O whenever `__GFP_IO` is set, ignoring `__GFP_FS` (the
+    /// deadlock).
+    unsafe_shrinker_writeback / UNSAFE_SHRINKER_WRITEBACK: fn unsafe_shrinker_writeback() -> bool;
+    /// `test_skip_scope_replay`: workers do not re-apply the submitter's
+    /// memalloc scope.
+    skip_scope_replay / SKIP_SCOPE_REPLAY: fn skip_scope_replay() -> bool;
+    /// `test_cgroup_knobs`: allows the `test_hold_cgroup_mutex` message.
+    cgroup_knobs / CGROUP_KNOBS: fn cgroup_knobs() -> bool;
+    /// `test_skip_association`: the cache's own bios are not associated
+    /// with the cgroup that caused them (what other caching targets do).
+    skip_association / SKIP_ASSOCIATION: fn skip_association() -> bool;
+    /// `test_single_writeback_lane`: background writeback runs all cgroups
+    /// in one lane, so a throttled cgroup holds up the others.
+    single_lane / SINGLE_LANE: fn single_lane() -> bool;
+    /// `test_race_delay_ms` is set (see [`race_delay`]).
+    #[cfg_attr(not(bufcache_test), allow(dead_code))]
+    race_delay_ms / RACE_DELAY_MS: fn race_delay_on() -> bool;
+    /// `test_skip_origin_flush`: a flush (`REQ_PREFLUSH`, the `flush`
+    /// message, a suspend) writes back but never flushes the origin, so
+    /// acknowledged data may sit in the origin's volatile cache (the
+    /// power-cut hazard).
+    skip_origin_flush / SKIP_ORIGIN_FLUSH: fn skip_origin_flush() -> bool;
+    /// `test_noflush_keeps_dirty`: a `--noflush` suspend stops background
+    /// work but writes nothing back (data-safety defect 4: the next table
+    /// reads stale data, and the dirty blocks are lost with this table).
+    noflush_keeps_dirty / NOFLUSH_KEEPS_DIRTY: fn noflush_keeps_dirty() -> bool;
+    /// `test_drop_failed_writeback`: a writeback that fails marks its blocks
+    /// clean, as if written (data-safety defect 3's kind: data the cache
+    /// accepted is gone once the origin heals).
+    drop_failed_writeback / DROP_FAILED_WRITEBACK: fn drop_failed_writeback() -> bool;
 }
 
-/// `test_skip_association`: the cache's own bios are not associated with
-/// the cgroup that caused them (what other caching targets do).
-pub(crate) fn skip_association() -> bool {
-    SKIP_ASSOCIATION.load(Relaxed) != 0
-}
-
-/// `test_single_writeback_lane`: background writeback runs all cgroups in
-/// one lane, so a throttled cgroup holds up the others.
-pub(crate) fn single_lane() -> bool {
-    SINGLE_LANE.load(Relaxed) != 0
-}
-
-/// `test_cgroup_knobs`: allows the `test_hold_cgroup_mutex` message.
-pub(crate) fn cgroup_knobs() -> bool {
-    CGROUP_KNOBS.load(Relaxed) != 0
-}
-
-/// `test_unsafe_shrinker_writeback`: the shrinker writes back and waits for
-/// the I/O whenever `__GFP_IO` is set, ignoring `__GFP_FS` (the deadlock).
-pub(crate) fn unsafe_shrinker_writeback() -> bool {
-    UNSAFE_SHRINKER_WRITEBACK.load(Relaxed) != 0
-}
-
-/// `test_skip_scope_replay`: workers do not re-apply the submitter's
-/// memalloc scope.
-pub(crate) fn skip_scope_replay() -> bool {
-    SKIP_SCOPE_REPLAY.load(Relaxed) != 0
-}
-
-/// `test_race_delay_ms`: sleeps this long in the race windows of the
-/// write and flush protocols (between a FUA or writethrough write's copy
-/// and its write to the origin), so that tests can make another worker or
-/// a writeback lane run there. Workers only (they may sleep).
+/// `test_race_delay_ms`: sleeps this long in the race windows of the write
+/// and flush protocols (between a FUA or writethrough write's copy and its
+/// write to the origin), so that tests can make another worker or a
+/// writeback lane run there. Workers only (they may sleep).
+#[inline(always)]
 pub(crate) fn race_delay() {
-    let ms = RACE_DELAY_MS.load(Relaxed);
-    if ms != 0 {
+    #[cfg(bufcache_test)]
+    if race_delay_on() {
+        let ms = store::RACE_DELAY_MS.load(kernel::sync::atomic::Relaxed);
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(i64::from(ms)));
     }
-}
-
-/// `test_skip_origin_flush`: a flush (`REQ_PREFLUSH`, the `flush` message,
-/// a suspend) writes back but never flushes the origin, so acknowledged
-/// data may sit in the origin's volatile cache (the power-cut hazard).
-pub(crate) fn skip_origin_flush() -> bool {
-    SKIP_ORIGIN_FLUSH.load(Relaxed) != 0
-}
-
-/// `test_noflush_keeps_dirty`: a `--noflush` suspend stops background work
-/// but writes nothing back (data-safety defect 4: the next table reads
-/// stale data, and the dirty blocks are lost with this table).
-pub(crate) fn noflush_keeps_dirty() -> bool {
-    NOFLUSH_KEEPS_DIRTY.load(Relaxed) != 0
-}
-
-/// `test_drop_failed_writeback`: a writeback that fails marks its blocks
-/// clean, as if written (data-safety defect 3's kind: data the cache
-/// accepted is gone once the origin heals).
-pub(crate) fn drop_failed_writeback() -> bool {
-    DROP_FAILED_WRITEBACK.load(Relaxed) != 0
 }

@@ -282,7 +282,9 @@ impl dm::Target for Bufcache {
             }
             Message::TestHoldCgroupMutex(ms) => {
                 if !knobs::cgroup_knobs() {
-                    pr_err!("test_hold_cgroup_mutex: load the module with test_cgroup_knobs=1\n");
+                    pr_err!(
+                        "test_hold_cgroup_mutex: needs the test flavour of the module (make BUFCACHE_TEST=1) loaded with test_cgroup_knobs=1\n"
+                    );
                     return Err(EPERM);
                 }
                 inner.cg.hold_mutex(ms);
