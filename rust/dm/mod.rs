@@ -49,7 +49,9 @@ pub(crate) use bio::{BioList, BioOp, BioSet, BlkStatus, IoBatch, MapBio, MapResu
 pub(crate) use buf::{BlockBuf, Gfp};
 pub(crate) use dev::DmDev;
 pub(crate) use status::{StatusKind, StatusWriter};
-pub(crate) use target::{CtrError, QueueLimits, Registration, Target, TargetCtr, TargetInfo};
+pub(crate) use target::{
+    CtrError, Features, QueueLimits, Registration, Target, TargetCtr, TargetInfo,
+};
 pub(crate) use wq::OwnedQueue;
 
 /// Sector size shift: DM and the block layer count in 512-byte sectors.

@@ -300,12 +300,21 @@ unsafe impl<T: Target> Sync for Registration<T> {}
 // SAFETY: as above; dropping it from another thread is fine.
 unsafe impl<T: Target> Send for Registration<T> {}
 
+/// Feature flags of a target type (`DM_TARGET_*`), for [`Registration::new`].
+#[derive(Clone, Copy)]
+pub(crate) struct Features(u64);
+
+impl Features {
+    /// `DM_TARGET_NOWAIT`: the target serves `REQ_NOWAIT` bios.
+    pub(crate) const NOWAIT: Self = Self(sys::DM_TARGET_NOWAIT as u64);
+}
+
 impl<T: Target> Registration<T> {
-    /// Registers target type `name` (`DM_TARGET_*` `features`) for `module`.
+    /// Registers target type `name` (with `features`) for `module`.
     pub(crate) fn new(
         name: &'static CStr,
         version: [u32; 3],
-        features: u64,
+        features: Features,
         module: &'static ThisModule,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
@@ -314,7 +323,7 @@ impl<T: Target> Registration<T> {
                 tt.name = name.as_char_ptr();
                 tt.module = module.as_ptr();
                 tt.version = version;
-                tt.features = features;
+                tt.features = features.0;
                 tt.ctr = Some(ctr_callback::<T>);
                 tt.dtr = Some(dtr_callback::<T>);
                 tt.map = Some(map_callback::<T>);

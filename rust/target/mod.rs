@@ -9,13 +9,13 @@
 
 pub(crate) mod budget;
 mod cgroup;
+mod counters;
 mod engine;
 pub(crate) mod knobs;
 
 use core::fmt::Write;
 
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::message::{self, Message};
@@ -40,12 +40,7 @@ pub(crate) fn register(
 ) -> impl PinInit<dm::Registration<Bufcache>, Error> {
     // REQ_NOWAIT bios are served when they hit and completed with "would
     // block" otherwise.
-    dm::Registration::new(
-        c"bufcache",
-        VERSION,
-        u64::from(crate::sys::DM_TARGET_NOWAIT),
-        module,
-    )
+    dm::Registration::new(c"bufcache", VERSION, dm::Features::NOWAIT, module)
 }
 
 /// One `bufcache` target instance: the private data DM keeps in
@@ -168,10 +163,7 @@ impl dm::Target for Bufcache {
         // Non-blocking association with the cgroup that caused the bio.
         let who = inner.cg.get_nowait(bio.orig_css());
         let (bio, res) = bio.take();
-        let again = |bio: dm::OwnedBio| {
-            inner.cg.stats.nowait_again.add(1, Relaxed);
-            bio.wouldblock();
-        };
+        let again = |bio: dm::OwnedBio| inner.would_block(bio);
         match op {
             BioOp::Read | BioOp::Write if bio.size() > 0 => match who {
                 Some(who) => {
@@ -186,8 +178,7 @@ impl dm::Target for Bufcache {
                 None if nowait => again(bio),
                 None => {
                     // Association would block here: the worker does it.
-                    inner.cg.stats.deferred.add(1, Relaxed);
-                    inner.defer(bio);
+                    inner.defer_association(bio);
                 }
             },
             // Empty flushes and discards.
@@ -203,10 +194,7 @@ impl dm::Target for Bufcache {
         let name = inner.origin.name().to_str().unwrap_or("?");
         let _ = match kind {
             StatusKind::Info => inner.status().format(out),
-            StatusKind::Table => {
-                let o = *inner.opts.lock();
-                table::format(out, name, inner.block_size, &o)
-            }
+            StatusKind::Table => table::format(out, name, inner.block_size, &inner.options()),
             StatusKind::Ima => write!(
                 out,
                 "origin_name={},block_size={},mode={};",
@@ -224,12 +212,9 @@ impl dm::Target for Bufcache {
         });
         let m = m.map_err(|_| EINVAL)?;
         memalloc::noio(|| match m {
-            Message::Flush => {
-                inner.stats.flushes.add(1, Relaxed);
-                inner.flush_all().inspect_err(|_| {
-                    pr_err!("flush: writeback or origin flush failed\n");
-                })
-            }
+            Message::Flush => inner.flush().inspect_err(|_| {
+                pr_err!("flush: writeback or origin flush failed\n");
+            }),
             Message::Invalidate => inner.invalidate_clean().inspect_err(|_| {
                 pr_err!("invalidate: dirty blocks remain; send 'flush' first\n");
             }),
@@ -245,28 +230,12 @@ impl dm::Target for Bufcache {
                     );
                     return Err(EINVAL);
                 }
-                inner.resize(bytes)?;
-                inner.opts.lock().cache_size = Some(bytes);
-                Ok(())
+                inner.set_cache_size(bytes)
             }
-            Message::Mode(mode) => {
-                {
-                    let mut o = inner.opts.lock();
-                    o.mode = mode;
-                    o.mode_set = true;
-                }
-                inner.set_mode(mode).inspect_err(|_| {
-                    pr_err!("mode: writeback before writethrough failed\n");
-                })
-            }
+            Message::Mode(mode) => inner.set_mode(mode).inspect_err(|_| {
+                pr_err!("mode: writeback before writethrough failed\n");
+            }),
             Message::Watermarks(high, low) => {
-                {
-                    let mut o = inner.opts.lock();
-                    o.high_watermark = high;
-                    o.low_watermark = low;
-                    o.high_set = true;
-                    o.low_set = true;
-                }
                 inner.set_watermarks(high, low);
                 Ok(())
             }
@@ -339,7 +308,7 @@ impl Drop for Bufcache {
         // now, so a late write from this one could overwrite newer data.
         drop(self.shrinker.take());
         self.inner.shutdown();
-        let dirty = self.inner.status().dirty_blocks;
+        let dirty = self.inner.dirty_blocks_now();
         if dirty > 0 {
             pr_err!(
                 "unload: {} dirty blocks could not be written back and are lost\n",

@@ -10,13 +10,14 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::shard::{Alloc, SlotId};
+use crate::cache::status::Field;
 use crate::dm::{memalloc, Gfp};
 
 use super::super::budget::{self, Buf};
 use super::super::cgroup::CgEntry;
 use super::shard::pin_write;
 use super::writeback::WbSelect;
-use super::{inc, Inner, NOSLOT_ERROR_ROUNDS};
+use super::{Inner, NOSLOT_ERROR_ROUNDS};
 
 /// How a block was obtained by [`Inner::get_block`].
 pub(super) enum Got {
@@ -68,7 +69,7 @@ impl Inner {
         match g.meta.alloc(blk, owner, grow) {
             Alloc::Ready(id) => g.bufs[id as usize].clone().map(|b| (id, b)),
             Alloc::Evicted { id, .. } => {
-                inc(&self.stats.evictions);
+                self.stats.inc(Field::Evictions);
                 g.bufs[id as usize].clone().map(|b| (id, b))
             }
             Alloc::NeedMemory(id) => {
@@ -153,14 +154,14 @@ impl Inner {
                     return Ok(Got::Miss(id, buf));
                 }
                 Alloc::Evicted { id, .. } => {
-                    inc(&self.stats.evictions);
+                    self.stats.inc(Field::Evictions);
                     let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
                     return Ok(Got::Miss(id, buf));
                 }
                 Alloc::NeedMemory(id) => id,
                 Alloc::Full => {
                     drop(g);
-                    inc(&self.stats.full_waits);
+                    self.stats.inc(Field::FullWaits);
                     let r = self.writeback_shard(si, WbSelect::Oldest, None);
                     if r.written > 0 {
                         err_rounds = 0;
@@ -171,7 +172,7 @@ impl Inner {
                         // The origin refuses writes: back off, then give up.
                         err_rounds += 1;
                         if err_rounds >= NOSLOT_ERROR_ROUNDS {
-                            inc(&self.stats.noslot_errors);
+                            self.stats.inc(Field::NoslotErrors);
                             return match access {
                                 Access::Read => Ok(Got::Bypass),
                                 Access::Write => Err(EIO),
@@ -211,7 +212,7 @@ impl Inner {
                 AllocStage::Reserve => self.reserve.lock().pop(),
                 AllocStage::Blocking => {
                     drop(g);
-                    inc(&self.stats.blocking_allocs);
+                    self.stats.inc(Field::BlockingAllocs);
                     let b = memalloc::noio(|| {
                         let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
                         // Not GFP_KERNEL: inside the NOIO scope a small

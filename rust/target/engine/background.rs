@@ -8,6 +8,7 @@ use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
+use crate::cache::status::Field;
 use crate::cache::table::Mode;
 use crate::dm::{self, memalloc};
 
@@ -21,12 +22,12 @@ impl Inner {
     /// the high one), else what is older than `max_age_ms`.
     pub(super) fn background_select(&self) -> Option<WbSelect> {
         if self.mode() == Mode::Writeback {
-            let low = u64::from(self.tun.low.load(Relaxed));
+            let low = self.settings.low();
             if self.dirty_blocks() * 100 > low * self.cap_blocks() {
                 return Some(WbSelect::Oldest);
             }
         }
-        let age = self.tun.max_age_ms.load(Relaxed);
+        let age = self.settings.max_age_ms();
         if age == 0 {
             return None;
         }
@@ -53,7 +54,7 @@ impl Inner {
                 return;
             }
             let wm = self.mode() == Mode::Writeback && self.above_high_watermark();
-            let age = self.tun.max_age_ms.load(Relaxed);
+            let age = self.settings.max_age_ms();
             let aged = if age > 0 {
                 self.now_ms().checked_sub(age)
             } else {
@@ -196,7 +197,7 @@ impl Inner {
             Ok(()) => 0,
             Err(_) => self.dirty_blocks().max(1),
         };
-        self.stats.unwritten_at_suspend.store(left, Relaxed);
+        self.stats.store(Field::UnwrittenAtSuspend, left);
         left
     }
 }

@@ -7,11 +7,12 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::shard::SlotId;
+use crate::cache::status::Field;
 use crate::dm::IoBatch;
 
 use super::super::budget::Buf;
 use super::super::cgroup::CgEntry;
-use super::{assoc, inc, Inner, RA_MAX};
+use super::{assoc, Inner, RA_MAX};
 
 impl Inner {
     /// Publishes a slot filled from the origin, or drops it on error.
@@ -42,7 +43,7 @@ impl Inner {
             u64::MAX - 1
         };
         let ra = if prev.wrapping_add(1) == blk {
-            (self.tun.readahead.load(Relaxed) as usize).min(RA_MAX)
+            (self.settings.readahead() as usize).min(RA_MAX)
         } else {
             0
         };
@@ -92,7 +93,7 @@ impl Inner {
             if let Some((b, id, _)) = s {
                 let ok = idx[i] != usize::MAX && res.ok(idx[i]);
                 if ok {
-                    inc(&self.stats.readahead);
+                    self.stats.inc(Field::Readahead);
                 }
                 self.end_fill(*b, *id, ok);
             }
@@ -100,7 +101,7 @@ impl Inner {
         match main {
             Some(i) if res.ok(i) => true,
             _ => {
-                inc(&self.stats.fill_errors);
+                self.stats.inc(Field::FillErrors);
                 false
             }
         }

@@ -5,8 +5,10 @@
 //! drain the deferred queue inside a NOIO scope and serve reads, writes,
 //! flushes and discards.
 
+use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
+use crate::cache::status::Field;
 use crate::cache::table::Mode;
 use crate::dm::memalloc::MemallocFlags;
 use crate::dm::{self, memalloc, BioOp, BlkStatus, OwnedBio};
@@ -15,7 +17,7 @@ use super::super::cgroup::CgEntry;
 use super::super::knobs;
 use super::alloc::{Access, Got};
 use super::shard::pin_write;
-use super::{inc, Inner};
+use super::Inner;
 
 impl Inner {
     /// Serves a read hit or a writeback-mode write hit inline. Gives the bio
@@ -52,16 +54,16 @@ impl Inner {
                     g.meta.unpin_write(id, now);
                     drop(g);
                     self.notify(si);
-                    inc(&self.stats.write_hits);
-                    inc(&who.hits);
+                    self.stats.inc(Field::WriteHits);
+                    who.hits.add(1, Relaxed);
                     bio.endio(BlkStatus::OK);
                     self.after_dirtying();
                     self.arm_timer();
                 } else {
                     bio.copy_from_buf(&buf, off);
                     self.lock_shard(si).meta.unpin_read(id);
-                    inc(&self.stats.read_hits);
-                    inc(&who.hits);
+                    self.stats.inc(Field::ReadHits);
+                    who.hits.add(1, Relaxed);
                     bio.endio(BlkStatus::OK);
                 }
                 None
@@ -78,8 +80,8 @@ impl Inner {
                 g.meta.fill_done_dirty(id, now);
                 drop(g);
                 self.notify(si);
-                inc(&self.stats.write_misses);
-                inc(&who.misses);
+                self.stats.inc(Field::WriteMisses);
+                who.misses.add(1, Relaxed);
                 bio.endio(BlkStatus::OK);
                 self.after_dirtying();
                 self.arm_timer();
@@ -87,6 +89,20 @@ impl Inner {
             }
             None => Some(bio),
         }
+    }
+
+    /// Completes a `REQ_NOWAIT` bio that would have to wait with "would
+    /// block" (`BLK_STS_AGAIN`), and counts it.
+    pub(crate) fn would_block(&self, bio: OwnedBio) {
+        self.cg.stats.inc(Field::NowaitAgain);
+        bio.wouldblock();
+    }
+
+    /// Queues a bio whose cgroup association would block in `map`: the
+    /// worker associates it. Counted.
+    pub(crate) fn defer_association(self: &Arc<Self>, bio: OwnedBio) {
+        self.cg.stats.inc(Field::CgDeferred);
+        self.defer(bio);
     }
 
     pub(super) fn drain_deferred(self: &Arc<Self>) {
@@ -103,9 +119,9 @@ impl Inner {
             };
             memalloc::with_flags(replay, || {
                 if scope != MemallocFlags::NONE {
-                    inc(&self.stats.scope_captured);
+                    self.stats.inc(Field::ScopeCaptured);
                     if MemallocFlags::current().contains(scope) {
-                        inc(&self.stats.scope_replayed);
+                        self.stats.inc(Field::ScopeReplayed);
                     }
                 }
                 memalloc::noio(|| self.process(bio));
@@ -118,8 +134,7 @@ impl Inner {
         let who = self.cg.get(bio.orig_css());
         match bio.op() {
             BioOp::Write if bio.size() == 0 => {
-                inc(&self.stats.flushes);
-                let st = match self.flush_all() {
+                let st = match self.flush() {
                     Ok(()) => BlkStatus::OK,
                     Err(_) => BlkStatus::IOERR,
                 };
@@ -139,19 +154,19 @@ impl Inner {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_from_buf(&buf, off);
                 self.lock_shard(si).meta.unpin_read(id);
-                inc(&self.stats.read_hits);
-                inc(&who.hits);
+                self.stats.inc(Field::ReadHits);
+                who.hits.add(1, Relaxed);
                 bio.endio(BlkStatus::OK);
             }
             Ok(Got::Bypass) => {
                 // Not cached, so the origin has the latest data.
-                inc(&self.stats.read_misses);
+                self.stats.inc(Field::ReadMisses);
                 let sector = self.rel_sector(&bio);
                 bio.remap_submit(&self.origin, sector);
             }
             Ok(Got::Miss(id, buf)) => {
-                inc(&self.stats.read_misses);
-                inc(&who.misses);
+                self.stats.inc(Field::ReadMisses);
+                who.misses.add(1, Relaxed);
                 if self.fill(blk, &buf, true, who) {
                     bio.copy_from_buf(&buf, off);
                     self.end_fill(blk, id, true);
@@ -178,13 +193,13 @@ impl Inner {
                 let gen = g.meta.generation();
                 drop(g);
                 self.notify(si);
-                inc(&self.stats.write_hits);
-                inc(&who.hits);
+                self.stats.inc(Field::WriteHits);
+                who.hits.add(1, Relaxed);
                 gen
             }
             Ok(Got::Miss(id, buf)) => {
-                inc(&self.stats.write_misses);
-                inc(&who.misses);
+                self.stats.inc(Field::WriteMisses);
+                who.misses.add(1, Relaxed);
                 if !full && !self.fill(blk, &buf, false, who) {
                     self.end_fill(blk, id, false);
                     bio.endio(BlkStatus::IOERR);
@@ -231,7 +246,7 @@ impl Inner {
     }
 
     pub(super) fn do_discard(self: &Arc<Self>, bio: OwnedBio) {
-        inc(&self.stats.discards);
+        self.stats.inc(Field::Discards);
         let start = self.rel_sector(&bio);
         let end = start + (u64::from(bio.size()) >> dm::SECTOR_SHIFT);
         let spb = 1u64 << self.shift;

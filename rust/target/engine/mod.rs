@@ -29,10 +29,10 @@
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::sync::{Arc, SpinLock};
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_mutex, new_spinlock, new_work};
+use kernel::{new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
@@ -40,6 +40,7 @@ use crate::dm::{self, BioList, BioSet, DmDev, Gfp, OwnedBio};
 
 use super::budget::{self, Buf};
 use super::cgroup::{CgEntry, CgTable};
+use super::counters::Counters;
 use super::knobs;
 
 mod alloc;
@@ -47,12 +48,13 @@ mod background;
 mod fill;
 mod io;
 mod reclaim;
+mod settings;
 mod shard;
 mod stats;
 mod writeback;
 
+use settings::Settings;
 use shard::ShardLock;
-use stats::{inc, Counters};
 use writeback::{LANE_FREE, MAX_LANES};
 
 /// Workers draining the deferred bio queue.
@@ -73,16 +75,6 @@ fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
     } else {
         Some(&who.css)
     }
-}
-
-/// Tunables that `map` reads on every bio; changed by messages.
-struct Tunables {
-    mode: Atomic<u32>,
-    high: Atomic<u32>,
-    low: Atomic<u32>,
-    max_age_ms: Atomic<u64>,
-    readahead: Atomic<u32>,
-    cap_bytes: Atomic<u64>,
 }
 
 /// The shared state of one target, referenced by the target's private data
@@ -126,11 +118,11 @@ pub(crate) struct Inner {
     lanes: SpinLock<[u32; MAX_LANES]>,
     #[pin]
     wb_timer: DelayedWork<Inner, 11>,
-    /// Options as set by the table and messages (for the table line).
+    /// Options, watermarks, mode and cap.
     #[pin]
-    pub(crate) opts: Mutex<Options>,
-    tun: Tunables,
-    pub(crate) stats: Counters,
+    settings: Settings,
+    /// The status line's counters (of sources `Counter` and `Kept`).
+    stats: Counters,
     /// Dirty blocks over all shards.
     dirty: Atomic<i64>,
     /// Slots holding memory over all shards.
@@ -203,13 +195,6 @@ pub(crate) struct Geometry {
     pub(crate) opts: Options,
 }
 
-fn mode_to_u32(m: Mode) -> u32 {
-    match m {
-        Mode::Writeback => 0,
-        Mode::Writethrough => 1,
-    }
-}
-
 impl Inner {
     /// Builds the cache for `origin`.
     pub(crate) fn new(origin: DmDev, geo: Geometry) -> Result<Arc<Self>> {
@@ -232,7 +217,6 @@ impl Inner {
             reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
-        let o = geo.opts;
         let inner = Arc::pin_init(
             try_pin_init!(Self {
                 origin,
@@ -255,15 +239,7 @@ impl Inner {
                 wb_now <- new_work!("bufcache:writeback"),
                 lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
-                opts <- new_mutex!(o, "bufcache:opts"),
-                tun: Tunables {
-                    mode: Atomic::new(mode_to_u32(o.mode)),
-                    high: Atomic::new(u32::from(o.high_watermark)),
-                    low: Atomic::new(u32::from(o.low_watermark)),
-                    max_age_ms: Atomic::new(o.max_age_ms),
-                    readahead: Atomic::new(o.readahead),
-                    cap_bytes: Atomic::new(0),
-                },
+                settings <- Settings::new(geo.opts),
                 stats: Counters::new(),
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),
@@ -293,14 +269,6 @@ impl Inner {
             .max(0) as u64
     }
 
-    pub(crate) fn mode(&self) -> Mode {
-        if self.tun.mode.load(Relaxed) == 1 {
-            Mode::Writethrough
-        } else {
-            Mode::Writeback
-        }
-    }
-
     fn nshards(&self) -> usize {
         self.shards.len()
     }
@@ -325,31 +293,6 @@ impl Inner {
         blk << self.shift
     }
 
-    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
-    /// the shards, minus the reserve.
-    pub(crate) fn set_cap(&self, cap_bytes: u64) -> u64 {
-        let bs = u64::from(self.block_size);
-        let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
-        let n = self.nshards() as u64;
-        // Every shard holds at least one block: a shard with no slot could
-        // never serve a miss (its bios would wait for ever). The smallest
-        // cap (16 blocks) can be below shards plus reserve; the cap is then
-        // exceeded by at most a block per shard.
-        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(n);
-        for i in 0..self.nshards() {
-            let share = usable.checked_div(n).unwrap_or(0)
-                + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));
-            self.lock_shard(i).meta.set_cap(share as u32);
-        }
-        self.tun.cap_bytes.store(cap_blocks * bs, Relaxed);
-        cap_blocks * bs
-    }
-
-    /// Largest cap in bytes that needs no table reload.
-    pub(crate) fn capacity_bytes(&self) -> u64 {
-        self.capacity_blocks * u64::from(self.block_size)
-    }
-
     // ---- work queue ----
 
     fn enqueue_workers(self: &Arc<Self>) {
@@ -371,7 +314,7 @@ impl Inner {
 
     /// Arms the background writeback timer (age-based writeback).
     pub(crate) fn arm_timer(self: &Arc<Self>) {
-        let age = self.tun.max_age_ms.load(Relaxed);
+        let age = self.settings.max_age_ms();
         let period = if age == 0 {
             1000
         } else {
@@ -400,34 +343,10 @@ impl Inner {
         self.dirty.load(Relaxed).max(0) as u64
     }
 
-    fn cap_blocks(&self) -> u64 {
-        self.tun.cap_bytes.load(Relaxed) >> self.block_size.trailing_zeros()
-    }
-
-    fn above_high_watermark(&self) -> bool {
-        self.dirty_blocks() * 100 >= u64::from(self.tun.high.load(Relaxed)) * self.cap_blocks()
-    }
-
     fn after_dirtying(self: &Arc<Self>) {
         if self.mode() == Mode::Writeback && self.above_high_watermark() {
             self.kick_writeback();
         }
-    }
-
-    /// Sets the mode; switching to writethrough writes back first.
-    pub(crate) fn set_mode(&self, m: Mode) -> Result {
-        self.tun.mode.store(mode_to_u32(m), Relaxed);
-        if m == Mode::Writethrough {
-            self.flush_all()?;
-        }
-        Ok(())
-    }
-
-    /// Sets the watermarks.
-    pub(crate) fn set_watermarks(self: &Arc<Self>, high: u8, low: u8) {
-        self.tun.high.store(u32::from(high), Relaxed);
-        self.tun.low.store(u32::from(low), Relaxed);
-        self.after_dirtying();
     }
 
     /// Stops background work and drains the workers; after this, no work

@@ -8,13 +8,14 @@ use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::{Arc, ArcBorrow};
 
+use crate::cache::status::Field;
 use crate::dm;
 use crate::dm::shrinker::{ScanResult, ShrinkControl, ShrinkerOps};
 
 use super::super::budget;
 use super::super::knobs;
 use super::writeback::WbSelect;
-use super::{inc, Inner};
+use super::Inner;
 
 impl Inner {
     /// Gives memory back to the budget while another target is starving
@@ -99,7 +100,7 @@ impl Inner {
             let b = g.bufs[id as usize].take();
             drop(g);
             if evicted.is_some() {
-                inc(&self.stats.evictions);
+                self.stats.inc(Field::Evictions);
             }
             if let Some(b) = b {
                 self.release_buf(b);
@@ -158,11 +159,11 @@ impl Inner {
     /// The shrinker's scan: frees clean and free blocks with try-locks
     /// only; `kick` starts background writeback (asynchronously).
     pub(super) fn shrink(&self, sc: &ShrinkControl, kick: impl FnOnce()) -> ScanResult {
-        inc(&self.stats.shrink_scans);
+        self.stats.inc(Field::ShrinkScans);
         if !sc.may_io() {
-            inc(&self.stats.shrink_scans_noio);
+            self.stats.inc(Field::ShrinkScansNoio);
         } else if !sc.may_fs() {
-            inc(&self.stats.shrink_scans_nofs);
+            self.stats.inc(Field::ShrinkScansNofs);
         }
         // Test-only negative control: write back and wait for it whenever
         // __GFP_IO is set, ignoring __GFP_FS. This is the deadlock the
@@ -193,7 +194,7 @@ impl Inner {
                 };
                 let b = g.bufs[id as usize].take();
                 if evicted.is_some() {
-                    inc(&self.stats.evictions);
+                    self.stats.inc(Field::Evictions);
                 }
                 // Freeing under the spinlock would be fine too; the buffer
                 // is dropped (or kept in the reserve) right after.
@@ -209,21 +210,20 @@ impl Inner {
             }
         }
         if contended > 0 {
-            self.stats.shrink_skip_lock.add(contended, Relaxed);
+            self.stats.add(Field::ShrinkSkipLock, contended);
         }
-        self.stats.shrink_freed.add(freed, Relaxed);
+        self.stats.add(Field::ShrinkFreed, freed);
         if freed < want && self.dirty_blocks() > 0 {
             // Dirty memory can only be freed after writeback. Start it
             // asynchronously, and only where reclaim may both do I/O and
             // enter filesystems: a loop device below us can re-enter the
             // very filesystem that is allocating.
             if sc.may_io() && sc.may_fs() {
-                let low = u64::from(self.tun.low.load(Relaxed));
-                if self.dirty_blocks() * 100 >= low * self.cap_blocks() {
+                if self.above_low_watermark() {
                     kick();
                 }
             } else {
-                inc(&self.stats.shrink_skip_gfp);
+                self.stats.inc(Field::ShrinkSkipGfp);
             }
         }
         if freed == 0 && contended == n as u64 {

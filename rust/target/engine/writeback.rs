@@ -50,11 +50,12 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::shard::{Busy, SlotId, State};
+use crate::cache::status::Field;
 use crate::dm::{self, BlockBuf, IoBatch};
 
 use super::super::cgroup::CgEntry;
 use super::super::knobs;
-use super::{assoc, inc, Inner, MAX_SHARDS};
+use super::{assoc, Inner, MAX_SHARDS};
 
 /// Most blocks written back per round of one shard. The round's arrays
 /// live on the stack under the origin's submission path (a kernel stack is
@@ -218,7 +219,7 @@ impl Inner {
                 }
                 (batch.wait(), ns)
             });
-            self.stats.writeback_bios.add(ns as u64, Relaxed);
+            self.stats.add(Field::WritebackBios, ns as u64);
             for sp in spans.iter_mut().take(ns) {
                 let Some(sp) = sp.take() else { continue };
                 let good = sp.idx != NO_BIO && res.ok(usize::from(sp.idx));
@@ -247,10 +248,9 @@ impl Inner {
         }
         drop(g);
         self.notify(si);
-        self.stats.writebacks.add(u64::from(out.written), Relaxed);
+        self.stats.add(Field::Writebacks, u64::from(out.written));
         self.stats
-            .writeback_errors
-            .add(u64::from(out.errors), Relaxed);
+            .add(Field::WritebackErrors, u64::from(out.errors));
         self.note_round(&out);
         out
     }
@@ -394,17 +394,17 @@ impl Inner {
         g.meta.end_writeback(id, ok);
         drop(g);
         self.notify(si);
-        inc(&self.stats.writeback_bios);
+        self.stats.inc(Field::WritebackBios);
         self.note_round(&WbRound {
             written: u32::from(ok),
             errors: u32::from(!ok),
             ..WbRound::default()
         });
         if ok {
-            inc(&self.stats.writebacks);
+            self.stats.inc(Field::Writebacks);
             who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
         } else {
-            inc(&self.stats.writeback_errors);
+            self.stats.inc(Field::WritebackErrors);
         }
         ok
     }
