@@ -53,13 +53,12 @@ use crate::cache::shard::{Busy, SlotId, State};
 use crate::cache::status::Field;
 use crate::dm::{self, BlockBuf, IoBatch};
 
+use super::super::budget::Buf;
 use super::super::cgroup::CgEntry;
 use super::super::knobs;
 use super::{assoc, Inner, MAX_SHARDS};
 
-/// Most blocks written back per round of one shard. The round's arrays
-/// live on the stack under the origin's submission path (a kernel stack is
-/// 16 KiB): 32 keeps `writeback_shard`'s frame near 4 KiB.
+/// Most blocks written back per round of one shard (see [`Round`]).
 const WB_ROUND: usize = 32;
 /// Most adjacent blocks merged into one writeback bio.
 const WB_MERGE: usize = 16;
@@ -106,141 +105,219 @@ struct Span {
 
 const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(WB_ROUND < NO_BIO as usize);
+const _: () = assert!(WB_ROUND <= u8::MAX as usize);
 const _: () = assert!(dm::bio::BATCH_MAX < NO_BIO as usize);
+
+/// The blocks of one writeback round of one shard, taken under the shard
+/// lock (`Writing`, so their buffers are stable: invariant S).
+///
+/// It lives on the stack of [`Inner::writeback_shard`], under the origin's
+/// submission path (a kernel stack is 16 KiB): `WB_ROUND` bounds it.
+struct Round {
+    n: usize,
+    ids: [SlotId; WB_ROUND],
+    blks: [u64; WB_ROUND],
+    owners: [u32; WB_ROUND],
+    bufs: [Option<Arc<Buf>>; WB_ROUND],
+    /// `0..n` sorted by owner, then block number.
+    order: [u8; WB_ROUND],
+    /// Whether each block's write succeeded.
+    ok: [bool; WB_ROUND],
+}
+
+impl Round {
+    fn new() -> Self {
+        Self {
+            n: 0,
+            ids: [0; WB_ROUND],
+            blks: [0; WB_ROUND],
+            owners: [0; WB_ROUND],
+            bufs: core::array::from_fn(|_| None),
+            order: [0; WB_ROUND],
+            ok: [false; WB_ROUND],
+        }
+    }
+
+    /// The block at position `k` of the sorted order.
+    fn at(&self, k: usize) -> usize {
+        usize::from(self.order[k])
+    }
+
+    /// Sorts by owner, then block number, so neighbours of one owner merge
+    /// into one bio; blocks of different owners never share a bio (each
+    /// bio is charged to one cgroup).
+    fn sort(&mut self) {
+        let n = self.n;
+        for (i, o) in self.order.iter_mut().enumerate().take(n) {
+            *o = i as u8;
+        }
+        let (owners, blks) = (&self.owners, &self.blks);
+        self.order[..n].sort_unstable_by_key(|&i| (owners[usize::from(i)], blks[usize::from(i)]));
+    }
+
+    /// End (exclusive) of the bio that starts at sorted position `start`:
+    /// adjacent blocks of one owner, at most `WB_MERGE`.
+    fn span_end(&self, start: usize) -> usize {
+        let mut end = start + 1;
+        while end < self.n
+            && end - start < WB_MERGE
+            && self.owners[self.at(end)] == self.owners[self.at(start)]
+            && self.blks[self.at(end)] == self.blks[self.at(end - 1)] + 1
+        {
+            end += 1;
+        }
+        end
+    }
+}
 
 impl Inner {
     /// Writes back one round of dirty blocks of shard `si` (of `owner`
     /// only, if given). Blocks pinned by a writer are skipped (counted in
     /// `busy`).
+    ///
+    /// Three steps: select the blocks and mark them `Writing` under the
+    /// shard lock, submit their bios without it and wait for them, then
+    /// record the outcome under the lock again.
     pub(super) fn writeback_shard(&self, si: usize, sel: WbSelect, owner: Option<u32>) -> WbRound {
         let mut out = WbRound::default();
-        let mut ids = [0 as SlotId; WB_ROUND];
-        let mut blks = [0u64; WB_ROUND];
-        let mut owners = [0u32; WB_ROUND];
-        let mut bufs: [Option<Arc<super::Buf>>; WB_ROUND] = core::array::from_fn(|_| None);
-        let mut n = 0;
-        {
-            let mut g = self.lock_shard(si);
-            let mut cands = [0 as SlotId; WB_ROUND];
-            let mut nc = 0;
-            for id in g.meta.dirty_iter() {
-                let ok = match sel {
-                    WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
-                    WbSelect::Upto(gen) => g.meta.dirty_gen(id) <= gen,
-                    WbSelect::Oldest => true,
-                } && owner.is_none_or(|o| g.meta.owner(id) == o);
-                if !ok {
-                    continue;
-                }
-                if nc == WB_ROUND {
-                    out.more = true;
-                    break;
-                }
-                cands[nc] = id;
-                nc += 1;
-            }
-            for &id in cands.iter().take(nc) {
-                match g.meta.begin_writeback(id) {
-                    Ok(()) => {
-                        let Some(b) = g.bufs[id as usize].clone() else {
-                            // Cannot happen: indexed slots hold memory.
-                            g.meta.end_writeback(id, false);
-                            continue;
-                        };
-                        ids[n] = id;
-                        blks[n] = g.meta.block(id);
-                        owners[n] = g.meta.owner(id);
-                        bufs[n] = Some(b);
-                        n += 1;
-                    }
-                    Err(Busy::Pinned) => out.busy += 1,
-                    Err(Busy::State(_)) => {}
-                }
-            }
-        }
-        if n == 0 {
+        let mut r = Round::new();
+        self.wb_select(si, sel, owner, &mut r, &mut out);
+        if r.n == 0 {
             return out;
         }
-        // Sort by owner, then block number, so neighbours of one owner
-        // merge into one bio; blocks of different owners never share a bio
-        // (each bio is charged to one cgroup).
-        let mut order = [0usize; WB_ROUND];
-        for (i, o) in order.iter_mut().enumerate().take(n) {
-            *o = i;
-        }
-        order[..n].sort_unstable_by_key(|&i| (owners[i], blks[i]));
-        let mut ok = [false; WB_ROUND];
+        r.sort();
         let mut start = 0;
-        // One batch's bios; filled in place (not returned by value), which
-        // keeps this frame small: it sits under the origin's whole
-        // submission path.
-        let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
-        while start < n {
-            // Up to one batch of bios, each submitted as it is added.
-            let (res, ns) = IoBatch::run(&self.bioset, |mut batch| {
-                let mut ns = 0;
-                while start < n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
-                    let mut end = start + 1;
-                    while end < n
-                        && end - start < WB_MERGE
-                        && owners[order[end]] == owners[order[start]]
-                        && blks[order[end]] == blks[order[end - 1]] + 1
-                    {
-                        end += 1;
-                    }
-                    let who = self.cg.by_owner(owners[order[start]]);
-                    let idx = match bufs[order[start]].as_deref() {
-                        Some(first) => {
-                            let first: &BlockBuf = first;
-                            let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
-                            for k in start..end {
-                                if let Some(b) = bufs[order[k]].as_deref() {
-                                    list[k - start] = b;
-                                }
-                            }
-                            batch.as_mut().add_write(
-                                &self.origin,
-                                self.block_sector(blks[order[start]]),
-                                &list[..end - start],
-                                false,
-                                assoc(&who),
-                            )
-                        }
-                        None => None,
-                    };
-                    spans[ns] = Some(Span {
-                        start: start as u8,
-                        end: end as u8,
-                        idx: idx.map_or(NO_BIO, |i| i as u8),
-                        who,
-                    });
-                    ns += 1;
-                    start = end;
-                }
-                (batch.wait(), ns)
-            });
-            self.stats.add(Field::WritebackBios, ns as u64);
-            for sp in spans.iter_mut().take(ns) {
-                let Some(sp) = sp.take() else { continue };
-                let good = sp.idx != NO_BIO && res.ok(usize::from(sp.idx));
-                for k in sp.start..sp.end {
-                    ok[order[usize::from(k)]] = good;
-                }
-                if good {
-                    sp.who.writeback_bytes.add(
-                        u64::from(sp.end - sp.start) * u64::from(self.block_size),
-                        Relaxed,
-                    );
-                }
-            }
+        while start < r.n {
+            start = self.wb_submit(&mut r, start);
         }
         if knobs::drop_failed_writeback() {
-            ok.iter_mut().take(n).for_each(|o| *o = true);
+            r.ok.iter_mut().take(r.n).for_each(|o| *o = true);
         }
+        self.wb_complete(si, &r, &mut out);
+        out
+    }
+
+    /// Takes up to `WB_ROUND` dirty blocks of shard `si` that match `sel`
+    /// and `owner` into `r`, marking them `Writing`.
+    fn wb_select(
+        &self,
+        si: usize,
+        sel: WbSelect,
+        owner: Option<u32>,
+        r: &mut Round,
+        out: &mut WbRound,
+    ) {
         let mut g = self.lock_shard(si);
-        for i in 0..n {
-            g.meta.end_writeback(ids[i], ok[i]);
-            if ok[i] {
+        let mut cands = [0 as SlotId; WB_ROUND];
+        let mut nc = 0;
+        for id in g.meta.dirty_iter() {
+            let ok = match sel {
+                WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
+                WbSelect::Upto(gen) => g.meta.dirty_gen(id) <= gen,
+                WbSelect::Oldest => true,
+            } && owner.is_none_or(|o| g.meta.owner(id) == o);
+            if !ok {
+                continue;
+            }
+            if nc == WB_ROUND {
+                out.more = true;
+                break;
+            }
+            cands[nc] = id;
+            nc += 1;
+        }
+        for &id in cands.iter().take(nc) {
+            match g.meta.begin_writeback(id) {
+                Ok(()) => {
+                    let Some(b) = g.bufs[id as usize].clone() else {
+                        // Cannot happen: indexed slots hold memory.
+                        g.meta.end_writeback(id, false);
+                        continue;
+                    };
+                    let n = r.n;
+                    r.ids[n] = id;
+                    r.blks[n] = g.meta.block(id);
+                    r.owners[n] = g.meta.owner(id);
+                    r.bufs[n] = Some(b);
+                    r.n += 1;
+                }
+                Err(Busy::Pinned) => out.busy += 1,
+                Err(Busy::State(_)) => {}
+            }
+        }
+    }
+
+    /// Submits one batch of the round's bios from sorted position `start`
+    /// on (each submitted as it is added), waits for them and records in
+    /// `r.ok` how each block's write went. Returns where the next batch
+    /// starts.
+    fn wb_submit(&self, r: &mut Round, mut start: usize) -> usize {
+        // The batch's bios, filled in place (not returned by value), which
+        // keeps the frame small: it sits under the origin's whole
+        // submission path.
+        let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
+        let rr: &Round = r;
+        let (res, ns) = IoBatch::run(&self.bioset, |mut batch| {
+            let mut ns = 0;
+            while start < rr.n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
+                let end = rr.span_end(start);
+                let who = self.cg.by_owner(rr.owners[rr.at(start)]);
+                let idx = match rr.bufs[rr.at(start)].as_deref() {
+                    Some(first) => {
+                        let first: &BlockBuf = first;
+                        let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
+                        for k in start..end {
+                            if let Some(b) = rr.bufs[rr.at(k)].as_deref() {
+                                list[k - start] = b;
+                            }
+                        }
+                        batch.as_mut().add_write(
+                            &self.origin,
+                            self.block_sector(rr.blks[rr.at(start)]),
+                            &list[..end - start],
+                            false,
+                            assoc(&who),
+                        )
+                    }
+                    None => None,
+                };
+                spans[ns] = Some(Span {
+                    start: start as u8,
+                    end: end as u8,
+                    idx: idx.map_or(NO_BIO, |i| i as u8),
+                    who,
+                });
+                ns += 1;
+                start = end;
+            }
+            (batch.wait(), ns)
+        });
+        self.stats.add(Field::WritebackBios, ns as u64);
+        for sp in spans.iter_mut().take(ns) {
+            let Some(sp) = sp.take() else { continue };
+            let good = sp.idx != NO_BIO && res.ok(usize::from(sp.idx));
+            for k in sp.start..sp.end {
+                let i = r.at(usize::from(k));
+                r.ok[i] = good;
+            }
+            if good {
+                sp.who.writeback_bytes.add(
+                    u64::from(sp.end - sp.start) * u64::from(self.block_size),
+                    Relaxed,
+                );
+            }
+        }
+        start
+    }
+
+    /// Ends the round's writebacks under the shard lock: written blocks
+    /// become clean (unless written again since: invariant G), failed ones
+    /// stay dirty.
+    fn wb_complete(&self, si: usize, r: &Round, out: &mut WbRound) {
+        let mut g = self.lock_shard(si);
+        for i in 0..r.n {
+            g.meta.end_writeback(r.ids[i], r.ok[i]);
+            if r.ok[i] {
                 out.written += 1;
             } else {
                 out.errors += 1;
@@ -251,8 +328,7 @@ impl Inner {
         self.stats.add(Field::Writebacks, u64::from(out.written));
         self.stats
             .add(Field::WritebackErrors, u64::from(out.errors));
-        self.note_round(&out);
-        out
+        self.note_round(out);
     }
 
     /// Records how a round went, for the back-off of background writeback.
