@@ -15,7 +15,7 @@ use crate::dm::{memalloc, Gfp};
 
 use super::super::budget::{self, Buf};
 use super::super::cgroup::CgEntry;
-use super::shard::pin_write;
+use super::shard::{pin_write, ShardGuard};
 use super::writeback::WbSelect;
 use super::{Inner, NOSLOT_ERROR_ROUNDS};
 
@@ -32,13 +32,28 @@ pub(super) enum Got {
     Bypass,
 }
 
-/// Where [`Inner::get_block`] is in the allocation order.
+/// Where [`Inner::get_block`] is in the allocation order (see
+/// [`Inner::next_stage`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum AllocStage {
+    /// New memory from a non-blocking allocation (if the budget allows).
     Nowait,
+    /// Reuse a clean idle block's memory (no new memory).
     Evict,
+    /// A buffer of the target's reserve.
     Reserve,
+    /// A blocking NOIO allocation, with no lock held.
     Blocking,
+}
+
+/// What one pass of [`Inner::get_block`] came to.
+enum Pass {
+    /// The answer.
+    Done(Result<Got>),
+    /// Try again at the same stage.
+    Again,
+    /// Try again at this stage.
+    Next(AllocStage),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -106,13 +121,14 @@ impl Inner {
     /// Finds or makes the slot for `blk`. Waits for fills in progress and,
     /// when the shard is full of dirty blocks, writes some back.
     ///
-    /// Allocation follows dm-bufio's order: (0) new memory without
-    /// blocking, (1) reuse a clean idle buffer, (2) the target's reserve
-    /// (refilled from its other shards if need be), (3) a blocking NOIO
-    /// allocation with no lock held; then wait for a change and start
-    /// over. Every target always progresses on its own reserve, whatever
-    /// the others hold. The only way out without a slot is a shard full of
-    /// dirty blocks whose writebacks keep failing: then a read bypasses the
+    /// Allocation follows dm-bufio's order ([`AllocStage`], one pass per
+    /// stage in [`Inner::alloc_pass`]): (0) new memory without blocking,
+    /// (1) reuse a clean idle buffer, (2) the target's reserve (refilled
+    /// from its other shards if need be), (3) a blocking NOIO allocation
+    /// with no lock held; then wait for a change and start over. Every
+    /// target always progresses on its own reserve, whatever the others
+    /// hold. The only way out without a slot is a shard full of dirty
+    /// blocks whose writebacks keep failing: then a read bypasses the
     /// cache ([`Got::Bypass`]) and a write fails with `EIO`, after
     /// `NOSLOT_ERROR_ROUNDS` rounds with back-off.
     pub(super) fn get_block(
@@ -125,125 +141,171 @@ impl Inner {
         let mut stage = AllocStage::Nowait;
         let mut err_rounds = 0u32;
         loop {
-            let now = self.now_ms();
-            let mut g = self.lock_shard(si);
-            if let Some(id) = g.meta.lookup(blk) {
-                let r = match access {
-                    Access::Read => g.meta.pin_read(id),
-                    Access::Write => pin_write(&mut g, id, now, who.id),
-                };
-                match r {
-                    Ok(()) => {
-                        let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
-                        return Ok(Got::Hit(id, buf));
-                    }
-                    Err(_) => {
-                        g.wait();
-                        continue;
-                    }
-                }
+            match self.alloc_pass(si, blk, access, who, stage, &mut err_rounds) {
+                Pass::Done(r) => return r,
+                Pass::Again => {}
+                Pass::Next(s) => stage = s,
             }
-            let grow = match stage {
-                AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),
-                AllocStage::Evict => false,
-                AllocStage::Reserve => !self.reserve.lock().is_empty(),
+        }
+    }
+
+    /// One pass of [`Inner::get_block`] at `stage`: a hit, a slot with
+    /// memory, or where to go next.
+    fn alloc_pass(
+        &self,
+        si: usize,
+        blk: u64,
+        access: Access,
+        who: &CgEntry,
+        stage: AllocStage,
+        err_rounds: &mut u32,
+    ) -> Pass {
+        let now = self.now_ms();
+        let mut g = self.lock_shard(si);
+        if let Some(id) = g.meta.lookup(blk) {
+            let r = match access {
+                Access::Read => g.meta.pin_read(id),
+                Access::Write => pin_write(&mut g, id, now, who.id),
             };
-            let id = match g.meta.alloc(blk, who.id, grow) {
-                Alloc::Ready(id) => {
-                    let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
-                    return Ok(Got::Miss(id, buf));
-                }
-                Alloc::Evicted { id, .. } => {
-                    self.stats.inc(Field::Evictions);
-                    let buf = g.bufs[id as usize].clone().ok_or(EIO)?;
-                    return Ok(Got::Miss(id, buf));
-                }
-                Alloc::NeedMemory(id) => id,
-                Alloc::Full => {
-                    drop(g);
-                    self.stats.inc(Field::FullWaits);
-                    let r = self.writeback_shard(si, WbSelect::Oldest, None);
-                    if r.written > 0 {
-                        err_rounds = 0;
-                        stage = AllocStage::Nowait;
-                        continue;
-                    }
-                    if r.errors > 0 {
-                        // The origin refuses writes: back off, then give up.
-                        err_rounds += 1;
-                        if err_rounds >= NOSLOT_ERROR_ROUNDS {
-                            self.stats.inc(Field::NoslotErrors);
-                            return match access {
-                                Access::Read => Ok(Got::Bypass),
-                                Access::Write => Err(EIO),
-                            };
-                        }
-                        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(
-                            10i64 << err_rounds,
-                        ));
-                        continue;
-                    }
-                    // Nothing free, clean or writable here: the budget is
-                    // held by others, or every block is pinned, filling or
-                    // being written.
-                    stage = match stage {
-                        AllocStage::Nowait | AllocStage::Evict => AllocStage::Reserve,
-                        AllocStage::Reserve => AllocStage::Blocking,
-                        AllocStage::Blocking => {
-                            if self.reserve.lock().is_empty() {
-                                self.refill_reserve(si);
-                            }
-                            self.lock_shard(si).wait();
-                            AllocStage::Nowait
-                        }
-                    };
-                    continue;
-                }
-            };
-            let buf = match stage {
-                AllocStage::Nowait => {
-                    drop(g);
-                    let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
-                        .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
-                    g = self.lock_shard(si);
-                    b
-                }
-                AllocStage::Evict => None,
-                AllocStage::Reserve => self.reserve.lock().pop(),
-                AllocStage::Blocking => {
-                    drop(g);
-                    self.stats.inc(Field::BlockingAllocs);
-                    let b = memalloc::noio(|| {
-                        let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
-                        // Not GFP_KERNEL: inside the NOIO scope a small
-                        // allocation that may block never fails and could
-                        // keep the worker in the allocator; failing here
-                        // only means waiting and trying again.
-                        Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok()
-                    });
-                    g = self.lock_shard(si);
-                    b
-                }
-            };
-            if let Some(buf) = buf {
-                g.meta.attach_mem(id);
-                g.bufs[id as usize] = Some(buf.clone());
-                return Ok(Got::Miss(id, buf));
+            if r.is_err() {
+                g.wait();
+                return Pass::Again;
             }
-            g.meta.abort_fill(id, false);
-            drop(g);
-            self.notify(si);
-            stage = match stage {
-                AllocStage::Nowait => AllocStage::Evict,
-                AllocStage::Evict | AllocStage::Reserve => AllocStage::Blocking,
-                AllocStage::Blocking => {
-                    // The blocking allocation failed: like dm-bufio, wait for memory
-                    // to come back (writeback, reclaim, the reserve
-                    // refilling) and start over.
-                    self.lock_shard(si).wait();
-                    AllocStage::Nowait
+            return Pass::Done(
+                g.bufs[id as usize]
+                    .clone()
+                    .ok_or(EIO)
+                    .map(|b| Got::Hit(id, b)),
+            );
+        }
+        let grow = match stage {
+            AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),
+            AllocStage::Evict => false,
+            AllocStage::Reserve => !self.reserve.lock().is_empty(),
+        };
+        let id = match g.meta.alloc(blk, who.id, grow) {
+            Alloc::Ready(id) => {
+                return Pass::Done(
+                    g.bufs[id as usize]
+                        .clone()
+                        .ok_or(EIO)
+                        .map(|b| Got::Miss(id, b)),
+                )
+            }
+            Alloc::Evicted { id, .. } => {
+                self.stats.inc(Field::Evictions);
+                return Pass::Done(
+                    g.bufs[id as usize]
+                        .clone()
+                        .ok_or(EIO)
+                        .map(|b| Got::Miss(id, b)),
+                );
+            }
+            Alloc::NeedMemory(id) => id,
+            Alloc::Full => {
+                drop(g);
+                return self.shard_full(si, access, stage, err_rounds);
+            }
+        };
+        let (mut g, buf) = self.stage_memory(g, si, stage);
+        if let Some(buf) = buf {
+            g.meta.attach_mem(id);
+            g.bufs[id as usize] = Some(buf.clone());
+            return Pass::Done(Ok(Got::Miss(id, buf)));
+        }
+        g.meta.abort_fill(id, false);
+        drop(g);
+        self.notify(si);
+        Pass::Next(self.next_stage(si, stage, false))
+    }
+
+    /// The memory of `stage` for a new slot: `g` is dropped while
+    /// allocating (and taken again).
+    fn stage_memory<'a>(
+        &'a self,
+        g: ShardGuard<'a>,
+        si: usize,
+        stage: AllocStage,
+    ) -> (ShardGuard<'a>, Option<Arc<Buf>>) {
+        match stage {
+            AllocStage::Nowait => {
+                drop(g);
+                let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                    .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
+                (self.lock_shard(si), b)
+            }
+            AllocStage::Evict => (g, None),
+            AllocStage::Reserve => {
+                let b = self.reserve.lock().pop();
+                (g, b)
+            }
+            AllocStage::Blocking => {
+                drop(g);
+                self.stats.inc(Field::BlockingAllocs);
+                let b = memalloc::noio(|| {
+                    let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
+                    // Not GFP_KERNEL: inside the NOIO scope a small
+                    // allocation that may block never fails and could
+                    // keep the worker in the allocator; failing here
+                    // only means waiting and trying again.
+                    Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok()
+                });
+                (self.lock_shard(si), b)
+            }
+        }
+    }
+
+    /// The shard has no slot to give (`Alloc::Full`): writes back its
+    /// oldest dirty blocks, then starts over, backs off after failed
+    /// writebacks (giving up after `NOSLOT_ERROR_ROUNDS`), or moves on.
+    fn shard_full(
+        &self,
+        si: usize,
+        access: Access,
+        stage: AllocStage,
+        err_rounds: &mut u32,
+    ) -> Pass {
+        self.stats.inc(Field::FullWaits);
+        let r = self.writeback_shard(si, WbSelect::Oldest, None);
+        if r.written > 0 {
+            *err_rounds = 0;
+            return Pass::Next(AllocStage::Nowait);
+        }
+        if r.errors > 0 {
+            // The origin refuses writes: back off, then give up.
+            *err_rounds += 1;
+            if *err_rounds >= NOSLOT_ERROR_ROUNDS {
+                self.stats.inc(Field::NoslotErrors);
+                return Pass::Done(match access {
+                    Access::Read => Ok(Got::Bypass),
+                    Access::Write => Err(EIO),
+                });
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10i64 << *err_rounds));
+            return Pass::Again;
+        }
+        // Nothing free, clean or writable here: the budget is held by
+        // others, or every block is pinned, filling or being written.
+        Pass::Next(self.next_stage(si, stage, true))
+    }
+
+    /// The allocation order, stage by stage: where to go after `stage`
+    /// found the shard `full` (no slot at all), or a slot but no memory.
+    /// After the last stage, waits for a change in the shard (writeback,
+    /// reclaim, the reserve refilling; like dm-bufio) and starts over.
+    fn next_stage(&self, si: usize, stage: AllocStage, full: bool) -> AllocStage {
+        match (stage, full) {
+            (AllocStage::Nowait, false) => AllocStage::Evict,
+            (AllocStage::Nowait | AllocStage::Evict, true) => AllocStage::Reserve,
+            (AllocStage::Evict | AllocStage::Reserve, false) => AllocStage::Blocking,
+            (AllocStage::Reserve, true) => AllocStage::Blocking,
+            (AllocStage::Blocking, _) => {
+                if full && self.reserve.lock().is_empty() {
+                    self.refill_reserve(si);
                 }
-            };
+                self.lock_shard(si).wait();
+                AllocStage::Nowait
+            }
         }
     }
 
