@@ -58,6 +58,43 @@ fn nomem() -> CtrError {
     }
 }
 
+/// The target's I/O limits and flush and discard support.
+fn set_limits(ti: &mut TargetCtr, block_size: u32) -> Result<(), CtrError> {
+    // Every bio then stays within one cache block.
+    ti.set_max_io_len(block_size >> dm::SECTOR_SHIFT)
+        .map_err(|e| CtrError {
+            errno: e,
+            msg: c"Cannot set the maximum I/O size",
+        })?;
+    ti.set_num_flush_bios(1);
+    ti.set_flush_supported(true);
+    // Discards always reach us (to drop cached blocks); they are passed
+    // down only if the origin supports them.
+    ti.set_num_discard_bios(1);
+    ti.set_discards_supported(true);
+    Ok(())
+}
+
+/// Registers the shrinker of a new target; shuts `inner` down if that
+/// fails.
+fn register_shrinker(inner: &Arc<Inner>) -> Result<dm::shrinker::Shrinker<Inner>, CtrError> {
+    // Like dm-bufio, one seek per buffer (a clean buffer costs one read
+    // to get back), and small batches so that reclaim asks us often,
+    // from whichever context is reclaiming, rather than saving up.
+    match dm::shrinker::Shrinker::register(
+        inner.origin.name(),
+        inner.clone(),
+        SHRINKER_SEEKS,
+        SHRINKER_BATCH,
+    ) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            inner.shutdown();
+            Err(nomem())
+        }
+    }
+}
+
 #[vtable]
 impl dm::Target for Bufcache {
     const CAPTURE_SCOPE: bool = true;
@@ -98,18 +135,7 @@ impl dm::Target for Bufcache {
                 c"Module budget (max_cache_size_bytes) too small for 16 blocks",
             ));
         }
-        // Every bio then stays within one cache block.
-        ti.set_max_io_len(t.block_size >> dm::SECTOR_SHIFT)
-            .map_err(|e| CtrError {
-                errno: e,
-                msg: c"Cannot set the maximum I/O size",
-            })?;
-        ti.set_num_flush_bios(1);
-        ti.set_flush_supported(true);
-        // Discards always reach us (to drop cached blocks); they are passed
-        // down only if the origin supports them.
-        ti.set_num_discard_bios(1);
-        ti.set_discards_supported(true);
+        set_limits(ti, t.block_size)?;
         let geo = Geometry {
             begin,
             block_size: t.block_size,
@@ -128,21 +154,7 @@ impl dm::Target for Bufcache {
             budget::used(),
             budget::budget()
         );
-        // Like dm-bufio, one seek per buffer (a clean buffer costs one read
-        // to get back), and small batches so that reclaim asks us often,
-        // from whichever context is reclaiming, rather than saving up.
-        let shrinker = match dm::shrinker::Shrinker::register(
-            inner.origin.name(),
-            inner.clone(),
-            SHRINKER_SEEKS,
-            SHRINKER_BATCH,
-        ) {
-            Ok(s) => s,
-            Err(_) => {
-                inner.shutdown();
-                return Err(nomem());
-            }
-        };
+        let shrinker = register_shrinker(&inner)?;
         // Background writeback starts at the first resume.
         KBox::pin(
             Bufcache {
