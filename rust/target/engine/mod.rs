@@ -263,6 +263,9 @@ impl Inner {
         Ok(inner)
     }
 
+    // ---- clock, geometry and totals ----
+
+    /// Milliseconds since the target was built (the cache's clock).
     fn now_ms(&self) -> u64 {
         (Instant::<Monotonic>::now() - self.created)
             .as_millis()
@@ -293,7 +296,13 @@ impl Inner {
         blk << self.shift
     }
 
-    // ---- work queue ----
+    /// Dirty blocks over all shards, from the total the shard guards keep
+    /// (no lock).
+    fn dirty_blocks(&self) -> u64 {
+        self.dirty.load(Relaxed).max(0) as u64
+    }
+
+    // ---- work queue: workers, writeback kicks and the timer ----
 
     fn enqueue_workers(self: &Arc<Self>) {
         let guard = self.wq.lock();
@@ -339,15 +348,15 @@ impl Inner {
         self.enqueue_workers();
     }
 
-    fn dirty_blocks(&self) -> u64 {
-        self.dirty.load(Relaxed).max(0) as u64
-    }
-
+    /// Kicks background writeback when a write took dirty data over the
+    /// high watermark.
     fn after_dirtying(self: &Arc<Self>) {
         if self.mode() == Mode::Writeback && self.above_high_watermark() {
             self.kick_writeback();
         }
     }
+
+    // ---- lifecycle ----
 
     /// Stops background work and drains the workers; after this, no work
     /// item holds a reference to `self`. Dirty data is left for the caller

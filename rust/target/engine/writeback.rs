@@ -19,7 +19,7 @@
 //!   reclaim) or when discarded, so the origin holds an uncached block's
 //!   latest acknowledged write.
 //! - **(S) Stable pages.** A writer never copies into a block in `Writing`:
-//!   it waits for that writeback to end (`Inner::pin_write`). The buffer of
+//!   it waits for that writeback to end (`shard::pin_write`). The buffer of
 //!   a write bio is not modified while the bio is in flight.
 //! - **(F) Flush.** A `REQ_PREFLUSH`, the `flush` message and every suspend
 //!   take a snapshot of every shard's generation when they start (after
