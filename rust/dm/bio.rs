@@ -546,7 +546,9 @@ impl<'a> IoBatch<'a> {
             bs,
             pending: Atomic::new(1),
             done <- Completion::new(),
-            slots: core::array::from_fn(|_| BatchSlot {
+            // In place, element by element: no array on the stack besides
+            // the batch's own.
+            slots <- pin_init::init_array_from_fn(|_| BatchSlot {
                 status: Atomic::new(0),
                 batch: core::ptr::null(),
             }),
