@@ -92,17 +92,7 @@ pub(super) struct WbRound {
     pub(super) more: bool,
 }
 
-/// One writeback bio: a run of adjacent blocks of one owner (indices into
-/// the round's sorted order, which has at most `WB_ROUND` entries; small,
-/// since a batch's worth of these sits on the stack).
-struct Span {
-    start: u8,
-    end: u8,
-    /// The bio's index in its batch; `NO_BIO` if it could not be made.
-    idx: u8,
-    who: Arc<CgEntry>,
-}
-
+/// No bio could be made for a span (an entry of a batch's bio indices).
 const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(WB_ROUND < NO_BIO as usize);
 const _: () = assert!(WB_ROUND <= u8::MAX as usize);
@@ -251,63 +241,63 @@ impl Inner {
     /// on (each submitted as it is added), waits for them and records in
     /// `r.ok` how each block's write went. Returns where the next batch
     /// starts.
-    fn wb_submit(&self, r: &mut Round, mut start: usize) -> usize {
-        // The batch's bios, filled in place (not returned by value), which
-        // keeps the frame small: it sits under the origin's whole
-        // submission path.
-        let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
+    ///
+    /// A bio covers a span of the sorted order ([`Round::span_end`]);
+    /// the spans are walked again after the batch, so only each bio's
+    /// index and cgroup entry are kept meanwhile (small: this frame sits
+    /// under the origin's whole submission path).
+    fn wb_submit(&self, r: &mut Round, start: usize) -> usize {
+        let mut bios = [NO_BIO; dm::bio::BATCH_MAX];
+        let mut whos: [Option<Arc<CgEntry>>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
         let rr: &Round = r;
-        let (res, ns) = IoBatch::run(&self.bioset, |mut batch| {
-            let mut ns = 0;
-            while start < rr.n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
-                let end = rr.span_end(start);
-                let who = self.cg.by_owner(rr.owners[rr.at(start)]);
-                let idx = match rr.bufs[rr.at(start)].as_deref() {
+        let (res, ns, next) = IoBatch::run(&self.bioset, |mut batch| {
+            let (mut ns, mut s) = (0, start);
+            while s < rr.n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
+                let end = rr.span_end(s);
+                let who = self.cg.by_owner(rr.owners[rr.at(s)]);
+                let idx = match rr.bufs[rr.at(s)].as_deref() {
                     Some(first) => {
                         let first: &BlockBuf = first;
                         let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
-                        for k in start..end {
+                        for k in s..end {
                             if let Some(b) = rr.bufs[rr.at(k)].as_deref() {
-                                list[k - start] = b;
+                                list[k - s] = b;
                             }
                         }
                         batch.as_mut().add_write(
                             &self.origin,
-                            self.block_sector(rr.blks[rr.at(start)]),
-                            &list[..end - start],
+                            self.block_sector(rr.blks[rr.at(s)]),
+                            &list[..end - s],
                             false,
                             assoc(&who),
                         )
                     }
                     None => None,
                 };
-                spans[ns] = Some(Span {
-                    start: start as u8,
-                    end: end as u8,
-                    idx: idx.map_or(NO_BIO, |i| i as u8),
-                    who,
-                });
+                bios[ns] = idx.map_or(NO_BIO, |i| i as u8);
+                whos[ns] = Some(who);
                 ns += 1;
-                start = end;
+                s = end;
             }
-            (batch.wait(), ns)
+            (batch.wait(), ns, s)
         });
         self.stats.add(Field::WritebackBios, ns as u64);
-        for sp in spans.iter_mut().take(ns) {
-            let Some(sp) = sp.take() else { continue };
-            let good = sp.idx != NO_BIO && res.ok(usize::from(sp.idx));
-            for k in sp.start..sp.end {
-                let i = r.at(usize::from(k));
+        let mut s = start;
+        for (&bio, who) in bios.iter().zip(whos.iter_mut()).take(ns) {
+            let end = r.span_end(s);
+            let good = bio != NO_BIO && res.ok(usize::from(bio));
+            for k in s..end {
+                let i = r.at(k);
                 r.ok[i] = good;
             }
-            if good {
-                sp.who.writeback_bytes.add(
-                    u64::from(sp.end - sp.start) * u64::from(self.block_size),
-                    Relaxed,
-                );
+            let who = who.take();
+            if let Some(who) = who.filter(|_| good) {
+                who.writeback_bytes
+                    .add((end - s) as u64 * u64::from(self.block_size), Relaxed);
             }
+            s = end;
         }
-        start
+        next
     }
 
     /// Ends the round's writebacks under the shard lock: written blocks
