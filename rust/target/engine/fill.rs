@@ -14,6 +14,20 @@ use super::super::budget::Buf;
 use super::super::cgroup::CgEntry;
 use super::{assoc, Inner, RA_MAX};
 
+/// A block read ahead with a fill: its distance from the missed block,
+/// and the `Filling` slot taken for it (small: a fill's worth of these
+/// sits on the stack under the origin's submission path).
+struct RaSlot {
+    off: u8,
+    id: SlotId,
+    buf: Arc<Buf>,
+}
+
+/// No bio could be made for a readahead block.
+const NO_BIO: u8 = u8::MAX;
+const _: () = assert!(RA_MAX < NO_BIO as usize);
+const _: () = assert!(crate::dm::bio::BATCH_MAX < NO_BIO as usize);
+
 impl Inner {
     /// Publishes a slot filled from the origin, or drops it on error.
     pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool) {
@@ -37,20 +51,74 @@ impl Inner {
         may_readahead: bool,
         who: &CgEntry,
     ) -> bool {
+        let mut ra: [Option<RaSlot>; RA_MAX] = core::array::from_fn(|_| None);
+        let n_ra = self.take_readahead(blk, may_readahead, who, &mut ra);
+        let css = assoc(who);
+        let mut idx = [NO_BIO; RA_MAX];
+        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+            let main =
+                batch
+                    .as_mut()
+                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
+            for (i, s) in ra.iter().take(n_ra).enumerate() {
+                if let Some(s) = s {
+                    let b = blk + u64::from(s.off);
+                    if let Some(j) = batch.as_mut().add_read(
+                        &self.origin,
+                        self.block_sector(b),
+                        &s.buf,
+                        true,
+                        css,
+                    ) {
+                        idx[i] = j as u8;
+                    }
+                }
+            }
+            let nbios = batch.len() as u64;
+            (main, nbios, batch.wait())
+        });
+        who.fill_bytes
+            .add(nbios * u64::from(self.block_size), Relaxed);
+        for (i, s) in ra.iter().take(n_ra).enumerate() {
+            if let Some(s) = s {
+                let ok = idx[i] != NO_BIO && res.ok(usize::from(idx[i]));
+                if ok {
+                    self.stats.inc(Field::Readahead);
+                }
+                self.end_fill(blk + u64::from(s.off), s.id, ok);
+            }
+        }
+        match main {
+            Some(i) if res.ok(i) => true,
+            _ => {
+                self.stats.inc(Field::FillErrors);
+                false
+            }
+        }
+    }
+
+    /// Takes `Filling` slots for the blocks after `blk` to read ahead with
+    /// it, if the miss continues a sequential run (and `may_readahead`).
+    /// Returns how many entries of `ra` it filled.
+    fn take_readahead(
+        &self,
+        blk: u64,
+        may_readahead: bool,
+        who: &CgEntry,
+        ra: &mut [Option<RaSlot>; RA_MAX],
+    ) -> usize {
         let prev = if may_readahead {
             self.last_read_miss.xchg(blk, Relaxed)
         } else {
             u64::MAX - 1
         };
-        let ra = if prev.wrapping_add(1) == blk {
+        let want = if prev.wrapping_add(1) == blk {
             (self.settings.readahead() as usize).min(RA_MAX)
         } else {
             0
         };
-        let mut ra_slots: [Option<(u64, SlotId, Arc<Buf>)>; RA_MAX] =
-            core::array::from_fn(|_| None);
-        let mut n_ra = 0;
-        for i in 1..=ra as u64 {
+        let mut n = 0;
+        for i in 1..=want as u64 {
             let b = blk + i;
             if b >= self.nr_blocks {
                 break;
@@ -63,47 +131,13 @@ impl Inner {
             let Some((id, buf)) = self.alloc_nowait(si, b, who.id) else {
                 break;
             };
-            ra_slots[n_ra] = Some((b, id, buf));
-            n_ra += 1;
+            ra[n] = Some(RaSlot {
+                off: i as u8,
+                id,
+                buf,
+            });
+            n += 1;
         }
-        let css = assoc(who);
-        let mut idx = [usize::MAX; RA_MAX];
-        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
-            let main =
-                batch
-                    .as_mut()
-                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
-            for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
-                if let Some((b, _, rb)) = s {
-                    if let Some(j) =
-                        batch
-                            .as_mut()
-                            .add_read(&self.origin, self.block_sector(*b), rb, true, css)
-                    {
-                        idx[i] = j;
-                    }
-                }
-            }
-            let nbios = batch.len() as u64;
-            (main, nbios, batch.wait())
-        });
-        who.fill_bytes
-            .add(nbios * u64::from(self.block_size), Relaxed);
-        for (i, s) in ra_slots.iter().take(n_ra).enumerate() {
-            if let Some((b, id, _)) = s {
-                let ok = idx[i] != usize::MAX && res.ok(idx[i]);
-                if ok {
-                    self.stats.inc(Field::Readahead);
-                }
-                self.end_fill(*b, *id, ok);
-            }
-        }
-        match main {
-            Some(i) if res.ok(i) => true,
-            _ => {
-                self.stats.inc(Field::FillErrors);
-                false
-            }
-        }
+        n
     }
 }
