@@ -195,6 +195,7 @@ impl Status {
     }
 
     /// Writes the fields in order, separated by single spaces.
+    #[inline(never)]
     pub fn format(&self, w: &mut impl fmt::Write) -> fmt::Result {
         for (i, &f) in Field::ALL.iter().enumerate() {
             if i > 0 {

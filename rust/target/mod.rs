@@ -205,7 +205,7 @@ impl dm::Target for Bufcache {
         let inner = &self.inner;
         let name = inner.origin.name().to_str().unwrap_or("?");
         let _ = match kind {
-            StatusKind::Info => inner.status().format(out),
+            StatusKind::Info => inner.write_status(out),
             StatusKind::Table => table::format(out, name, inner.block_size, &inner.options()),
             StatusKind::Ima => write!(
                 out,

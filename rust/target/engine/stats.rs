@@ -48,11 +48,19 @@ impl Inner {
         self.totals().dirty
     }
 
-    /// The status line's values.
-    pub(crate) fn status(&self) -> Status {
+    /// Writes the status line (its values taken now).
+    pub(crate) fn write_status(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let mut s = Status::new(self.mode());
+        self.fill_status(&mut s);
+        s.format(out)
+    }
+
+    /// Sets every value of `s` (not inlined: its work stays out of the
+    /// frame that holds `s`).
+    #[inline(never)]
+    fn fill_status(&self, s: &mut Status) {
         let t = self.totals();
         let reserve = self.reserve.lock().len() as u64;
-        let mut s = Status::new(self.mode());
         for f in Field::ALL {
             match f.source() {
                 Source::Counter | Source::Kept => s.set(f, self.stats.get(f)),
@@ -77,6 +85,5 @@ impl Inner {
             (self.reserve_target as u64).saturating_sub(reserve),
         );
         s.set(Field::CgEntries, self.cg.len());
-        s
     }
 }
