@@ -35,6 +35,7 @@
 //! - [`shrinker`]: a shrinker calling into a Rust object, torn down
 //!   race-free against running scans, and lockdep's reclaim annotation.
 
+pub(crate) mod batch;
 pub(crate) mod bio;
 pub(crate) mod buf;
 pub(crate) mod cgroup;
@@ -45,7 +46,8 @@ pub(crate) mod status;
 pub(crate) mod target;
 pub(crate) mod wq;
 
-pub(crate) use bio::{BioList, BioOp, BioSet, BlkStatus, IoBatch, MapBio, MapResult, OwnedBio};
+pub(crate) use batch::{BioSet, IoBatch};
+pub(crate) use bio::{BioList, BioOp, BlkStatus, MapBio, MapResult, OwnedBio};
 pub(crate) use buf::{BlockBuf, Gfp};
 pub(crate) use dev::DmDev;
 pub(crate) use status::{StatusKind, StatusWriter};

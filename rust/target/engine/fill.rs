@@ -26,7 +26,7 @@ struct RaSlot {
 /// No bio could be made for a readahead block.
 const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(RA_MAX < NO_BIO as usize);
-const _: () = assert!(crate::dm::bio::BATCH_MAX < NO_BIO as usize);
+const _: () = assert!(crate::dm::batch::BATCH_MAX < NO_BIO as usize);
 
 impl Inner {
     /// Publishes a slot filled from the origin, or drops it on error.

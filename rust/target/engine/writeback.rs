@@ -96,7 +96,7 @@ pub(super) struct WbRound {
 const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(WB_ROUND < NO_BIO as usize);
 const _: () = assert!(WB_ROUND <= u8::MAX as usize);
-const _: () = assert!(dm::bio::BATCH_MAX < NO_BIO as usize);
+const _: () = assert!(dm::batch::BATCH_MAX < NO_BIO as usize);
 
 /// The blocks of one writeback round of one shard, taken under the shard
 /// lock (`Writing`, so their buffers are stable: invariant S).
@@ -247,12 +247,12 @@ impl Inner {
     /// index and cgroup entry are kept meanwhile (small: this frame sits
     /// under the origin's whole submission path).
     fn wb_submit(&self, r: &mut Round, start: usize) -> usize {
-        let mut bios = [NO_BIO; dm::bio::BATCH_MAX];
-        let mut whos: [Option<Arc<CgEntry>>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
+        let mut bios = [NO_BIO; dm::batch::BATCH_MAX];
+        let mut whos: [Option<Arc<CgEntry>>; dm::batch::BATCH_MAX] = core::array::from_fn(|_| None);
         let rr: &Round = r;
         let (res, ns, next) = IoBatch::run(&self.bioset, |mut batch| {
             let (mut ns, mut s) = (0, start);
-            while s < rr.n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
+            while s < rr.n && !batch.is_full() && ns < dm::batch::BATCH_MAX {
                 let end = rr.span_end(s);
                 let who = self.cg.by_owner(rr.owners[rr.at(s)]);
                 let idx = match rr.bufs[rr.at(s)].as_deref() {
