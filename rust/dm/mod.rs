@@ -24,14 +24,15 @@
 //!   semantics of the C `DMEMIT()` macro.
 //! - [`buf`]: [`buf::BlockBuf`], the memory of one cache block, whose
 //!   contents only C copy helpers and the block layer touch.
-//! - [`bio`] also has [`bio::OwnedBio`] (a bio taken over from `map`),
-//!   [`bio::BioList`], [`bio::BioSet`] and [`bio::IoBatch`] (the cache's own
+//! - [`bio`] also has [`bio::OwnedBio`] (a bio taken over from `map`) and
+//!   [`bio::BioList`].
+//! - [`batch`]: [`batch::BioSet`] and [`batch::IoBatch`] (the cache's own
 //!   fills and writebacks, submitted under a plug and waited for).
 //! - [`memalloc`]: `memalloc_noio`/`memalloc_nofs` scopes as closures, and
 //!   capture and replay of a task's scope flags.
 //! - [`wq`]: an owned `WQ_MEM_RECLAIM` workqueue.
 //! - [`cgroup`]: counted and borrowed blkcg css references; the original
-//!   bio's css of a DM clone; bio association ([`bio::IoBatch`]).
+//!   bio's css of a DM clone; bio association ([`batch::IoBatch`]).
 //! - [`shrinker`]: a shrinker calling into a Rust object, torn down
 //!   race-free against running scans, and lockdep's reclaim annotation.
 
