@@ -15,7 +15,8 @@
 //!   resume hooks). The target's private data is owned by `ti->private` as a
 //!   `Pin<KBox<T>>` ([`kernel::types::ForeignOwnable`]); `map` runs
 //!   concurrently on many CPUs, so every callback but the constructor gets a
-//!   shared reference.
+//!   shared reference. The `extern "C"` callbacks that DM calls, which
+//!   turn its raw arguments into those types, are in `callbacks`.
 //! - [`dev`]: [`dev::DmDev`], an owned `dm_get_device()` reference that calls
 //!   `dm_put_device()` when dropped.
 //! - [`bio`]: the bio handed to `map` ([`bio::MapBio`]), which must be
@@ -39,6 +40,7 @@
 pub(crate) mod batch;
 pub(crate) mod bio;
 pub(crate) mod buf;
+mod callbacks;
 pub(crate) mod cgroup;
 pub(crate) mod dev;
 pub(crate) mod memalloc;
