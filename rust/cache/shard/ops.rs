@@ -276,6 +276,8 @@ where
         self.slots[id as usize].failed
     }
 
+    // ---- list walks ----
+
     /// Dirty slots, oldest first.
     pub fn dirty_iter(&self) -> ListIter<'_> {
         ListIter {
@@ -361,6 +363,8 @@ where
         // this O(1), as a shrinker's `count` must be cheap.
         self.free.len + self.clean.len
     }
+
+    // ---- cap ----
 
     /// Changes the cap. Slots over the new cap keep their memory until
     /// reclaimed ([`Shard::over_cap`] tells how many).
