@@ -22,8 +22,9 @@
 //!   the target's share of the memory budget;
 //! - [`fill`]: fills and readahead;
 //! - [`writeback`]: writeback rounds, flush, FUA and writethrough writes,
-//!   with the durability invariants; [`background`]: the background
-//!   writeback lanes and their stop on suspend;
+//!   with the durability invariants; [`round`]: the steps of one round;
+//!   [`background`]: the background writeback lanes and their stop on
+//!   suspend;
 //! - [`reclaim`]: the shrinker, resize and invalidate;
 //! - [`stats`]: the counters and the status line.
 
@@ -48,6 +49,7 @@ mod background;
 mod fill;
 mod io;
 mod reclaim;
+mod round;
 mod settings;
 mod shard;
 mod stats;
