@@ -81,18 +81,23 @@ where
             &self.dirty,
             &self.writing,
         ] {
-            let mut n = 0;
-            let mut prev = NIL;
-            let mut cur = l.head;
-            while cur != NIL {
-                assert_eq!(self.slots[cur as usize].prev, prev);
-                prev = cur;
-                cur = self.slots[cur as usize].next;
-                n += 1;
-                assert!(n <= l.len);
-            }
-            assert_eq!(prev, l.tail);
-            assert_eq!(n, l.len);
+            self.check_list(l);
         }
+    }
+
+    /// Checks that list `l` is well linked and as long as it says.
+    fn check_list(&self, l: &List) {
+        let mut n = 0;
+        let mut prev = NIL;
+        let mut cur = l.head;
+        while cur != NIL {
+            assert_eq!(self.slots[cur as usize].prev, prev);
+            prev = cur;
+            cur = self.slots[cur as usize].next;
+            n += 1;
+            assert!(n <= l.len);
+        }
+        assert_eq!(prev, l.tail);
+        assert_eq!(n, l.len);
     }
 }
