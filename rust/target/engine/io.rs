@@ -20,6 +20,8 @@ use super::shard::pin_write;
 use super::Inner;
 
 impl Inner {
+    // ---- map-time fast path (never sleeps) ----
+
     /// Serves a read hit or a writeback-mode write hit inline. Gives the bio
     /// back if it needs the workers.
     pub(crate) fn try_fast(
@@ -105,6 +107,10 @@ impl Inner {
         self.defer(bio);
     }
 
+    // ---- workers (NOIO scope) ----
+
+    /// Serves the deferred bios, each in its submitter's memalloc scope
+    /// plus NOIO.
     pub(super) fn drain_deferred(self: &Arc<Self>) {
         loop {
             let bio = self.deferred.lock().pop();
