@@ -9,6 +9,7 @@
 #   make hosttest      cargo test of the pure cache core (no kernel needed)
 #   make check         rustfmtcheck + hosttest + Clippy build
 #   make test          the whole test suite (same as scripts/test.sh)
+#   make stack         the module's largest stack frames (scripts/stack-frames.sh)
 #   make clean
 #
 # KDIR defaults to the test kernel built by scripts/setup.sh (recorded in the
@@ -25,7 +26,7 @@ export PATH := $(BUFCACHE_CACHE)/tools/bindgen-$(BINDGEN_VERSION)/bin:$(HOME)/.c
 PWD := $(CURDIR)
 RUST_SOURCES := $(shell find rust -name '*.rs' -not -name '*_generated.rs' -not -path 'rust/cache/target/*')
 
-.PHONY: all modules clippy clean rustfmt rustfmtcheck hosttest check test kdir
+.PHONY: all modules clippy clean rustfmt rustfmtcheck hosttest check test kdir stack
 
 all: modules
 
@@ -55,6 +56,9 @@ check: rustfmtcheck hosttest clippy
 
 test:
 	scripts/test.sh
+
+stack: modules
+	scripts/stack-frames.sh
 
 clean:
 	-test -n "$(KDIR)" && $(MAKE) -C $(KDIR) M=$(PWD) clean

@@ -23,3 +23,6 @@ mod fields_test;
 
 #[cfg(test)]
 mod fuzz_test;
+
+#[cfg(test)]
+mod table_test;

@@ -4,198 +4,210 @@
 //!
 //! Fields are space separated, in a fixed order that only ever grows at the
 //! end (scripts parse them by position). `Documentation/bufcache.rst`
-//! describes each field; [`FIELDS`] names them in order.
+//! describes each field. The table in this file is the one place that
+//! names them: it defines [`Field`] (the order), each field's name and its
+//! [`Source`] (who keeps the value, and whether `clear_stats` resets it).
+//! The status line, `clear_stats`, the counters of the kernel side and the
+//! documentation checks all come from it.
 
 use core::fmt;
 
 use super::table::Mode;
 
-/// Names of the status fields, in order (also the documentation's order).
-pub const FIELDS: [&str; 41] = [
-    "blocks_cached",
-    "dirty_blocks",
-    "bytes_used",
-    "cap_bytes",
-    "read_hits",
-    "read_misses",
-    "write_hits",
-    "write_misses",
-    "writebacks",
-    "evictions",
-    "readahead",
-    "errors",
-    "mode",
-    "writeback_bios",
-    "writeback_errors",
-    "fill_errors",
-    "flushes",
-    "discards",
-    "writing_blocks",
-    "full_waits",
-    "shrink_scans",
-    "shrink_freed",
-    "shrink_skip_gfp",
-    "shrink_skip_lock",
-    "reserve_in_use",
-    "blocking_allocs",
-    "shrink_scans_nofs",
-    "shrink_scans_noio",
-    "scope_captured",
-    "scope_replayed",
-    "cg_entries",
-    "cg_found",
-    "cg_created_locked",
-    "cg_created_trylock",
-    "cg_trylock_contended",
-    "cg_atomic_failed",
-    "cg_deferred",
-    "cg_root_fallback",
-    "nowait_again",
-    "noslot_errors",
-    "unwritten_at_suspend",
-];
-
-/// Everything the status line reports.
+/// Where the value of a status field comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status {
+pub enum Source {
+    /// The cache's state when the status is taken (never reset).
+    State,
+    /// An event counter of the target, reset by `clear_stats`.
+    Counter,
+    /// A sum of counters (so it is reset with them).
+    Sum,
+    /// A value kept by the target that `clear_stats` leaves alone.
+    Kept,
+    /// A counter of the target's cgroup association table (never reset).
+    Cgroup,
+}
+
+impl Source {
+    /// Whether `clear_stats` resets fields from this source.
+    pub const fn cleared(self) -> bool {
+        matches!(self, Source::Counter | Source::Sum)
+    }
+}
+
+/// Defines [`Field`] from the table below: one variant per status field, in
+/// status line order, with its name and [`Source`].
+macro_rules! status_fields {
+    ($($(#[doc = $doc:literal])* $field:ident = $name:literal, $src:ident;)*) => {
+        /// A field of the status line, in the line's order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Field {
+            $($(#[doc = $doc])* $field,)*
+        }
+
+        impl Field {
+            /// Number of fields.
+            pub const COUNT: usize = [$($name),*].len();
+            /// Every field, in order.
+            pub const ALL: [Field; Field::COUNT] = [$(Field::$field),*];
+            /// The fields' names, in order (also the documentation's).
+            pub const NAMES: [&'static str; Field::COUNT] = [$($name),*];
+            const SOURCES: [Source; Field::COUNT] = [$(Source::$src),*];
+        }
+    };
+}
+
+status_fields! {
     /// Blocks in the cache (any state).
-    pub blocks_cached: u64,
+    BlocksCached = "blocks_cached", State;
     /// Dirty blocks (including ones rewritten while being written back).
-    pub dirty_blocks: u64,
+    DirtyBlocks = "dirty_blocks", State;
     /// Bytes of block memory the target holds (cached, free and reserve).
-    pub bytes_used: u64,
+    BytesUsed = "bytes_used", State;
     /// The target's current cap in bytes.
-    pub cap_bytes: u64,
+    CapBytes = "cap_bytes", State;
     /// Reads served from the cache.
-    pub read_hits: u64,
+    ReadHits = "read_hits", Counter;
     /// Reads that needed a fill from the origin.
-    pub read_misses: u64,
+    ReadMisses = "read_misses", Counter;
     /// Writes to a block already cached.
-    pub write_hits: u64,
+    WriteHits = "write_hits", Counter;
     /// Writes to a block not cached.
-    pub write_misses: u64,
+    WriteMisses = "write_misses", Counter;
     /// Blocks written back to the origin.
-    pub writebacks: u64,
+    Writebacks = "writebacks", Counter;
     /// Clean blocks evicted to make room or free memory.
-    pub evictions: u64,
+    Evictions = "evictions", Counter;
     /// Blocks read ahead.
-    pub readahead: u64,
+    Readahead = "readahead", Counter;
     /// I/O errors from the origin (fills and writebacks).
-    pub errors: u64,
-    /// Current mode.
-    pub mode: Mode,
+    Errors = "errors", Sum;
+    /// Current mode (printed by name).
+    Mode = "mode", State;
     /// Writeback bios issued (fewer than `writebacks` when merged).
-    pub writeback_bios: u64,
+    WritebackBios = "writeback_bios", Counter;
     /// Failed block writebacks (the block stays dirty and is retried).
-    pub writeback_errors: u64,
+    WritebackErrors = "writeback_errors", Counter;
     /// Failed fills (the read fails, nothing is cached).
-    pub fill_errors: u64,
+    FillErrors = "fill_errors", Counter;
     /// Flush requests handled (REQ_PREFLUSH bios and `flush` messages).
-    pub flushes: u64,
+    Flushes = "flushes", Counter;
     /// Discard bios handled.
-    pub discards: u64,
+    Discards = "discards", Counter;
     /// Blocks being written back right now.
-    pub writing_blocks: u64,
+    WritingBlocks = "writing_blocks", State;
     /// Times an allocation had to wait for writeback because the cache was
     /// full of dirty or busy blocks.
-    pub full_waits: u64,
+    FullWaits = "full_waits", Counter;
     /// Shrinker scans (calls of `scan_objects`).
-    pub shrink_scans: u64,
+    ShrinkScans = "shrink_scans", Counter;
     /// Buffers the shrinker freed (or returned to the reserve).
-    pub shrink_freed: u64,
+    ShrinkFreed = "shrink_freed", Counter;
     /// Scans that found dirty data but whose gfp mask forbade starting
     /// writeback (no `__GFP_FS` or no `__GFP_IO`).
-    pub shrink_skip_gfp: u64,
+    ShrinkSkipGfp = "shrink_skip_gfp", Counter;
     /// Shards skipped by a scan because their lock was taken.
-    pub shrink_skip_lock: u64,
+    ShrinkSkipLock = "shrink_skip_lock", Counter;
     /// Reserve buffers currently in use.
-    pub reserve_in_use: u64,
+    ReserveInUse = "reserve_in_use", State;
     /// Blocking (`GFP_NOIO`) buffer allocations.
-    pub blocking_allocs: u64,
+    BlockingAllocs = "blocking_allocs", Counter;
     /// Scans from a context with `__GFP_IO` but without `__GFP_FS` (NOFS).
-    pub shrink_scans_nofs: u64,
+    ShrinkScansNofs = "shrink_scans_nofs", Counter;
     /// Scans from a context without `__GFP_IO` (NOIO).
-    pub shrink_scans_noio: u64,
+    ShrinkScansNoio = "shrink_scans_noio", Counter;
     /// Deferred bios whose submitter ran in a NOIO or NOFS scope.
-    pub scope_captured: u64,
+    ScopeCaptured = "scope_captured", Counter;
     /// Of those, bios whose worker ran with that scope re-applied.
-    pub scope_replayed: u64,
+    ScopeReplayed = "scope_replayed", Counter;
     /// cgroup association entries (besides the root's).
-    pub cg_entries: u64,
+    CgEntries = "cg_entries", State;
     /// Associations that found an existing entry.
-    pub cg_found: u64,
+    CgFound = "cg_found", Cgroup;
     /// Entries created under the mutex in sleepable context.
-    pub cg_created_locked: u64,
+    CgCreatedLocked = "cg_created_locked", Cgroup;
     /// Entries created under `try_lock` with `GFP_ATOMIC`.
-    pub cg_created_trylock: u64,
+    CgCreatedTrylock = "cg_created_trylock", Cgroup;
     /// Non-blocking associations that found the mutex taken.
-    pub cg_trylock_contended: u64,
+    CgTrylockContended = "cg_trylock_contended", Cgroup;
     /// Non-blocking associations whose `GFP_ATOMIC` allocation failed.
-    pub cg_atomic_failed: u64,
+    CgAtomicFailed = "cg_atomic_failed", Cgroup;
     /// Bios deferred to a worker because association would have blocked.
-    pub cg_deferred: u64,
+    CgDeferred = "cg_deferred", Cgroup;
     /// I/O charged to the root cgroup because association failed.
-    pub cg_root_fallback: u64,
+    CgRootFallback = "cg_root_fallback", Cgroup;
     /// `REQ_NOWAIT` bios completed with "would block" (`BLK_STS_AGAIN`).
-    pub nowait_again: u64,
+    NowaitAgain = "nowait_again", Cgroup;
     /// Requests that found no slot because their shard was full of dirty
     /// blocks the origin would not take (reads then bypassed the cache,
     /// writes failed with `EIO`).
-    pub noslot_errors: u64,
+    NoslotErrors = "noslot_errors", Counter;
     /// Dirty blocks the last suspend could not write back (0 when it
     /// succeeded); lost if the table is then replaced or removed.
-    pub unwritten_at_suspend: u64,
+    UnwrittenAtSuspend = "unwritten_at_suspend", Kept;
+}
+
+impl Field {
+    /// The field's position in the line (from 0).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The field's name (as documented).
+    pub const fn name(self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
+
+    /// Who keeps the field's value.
+    pub const fn source(self) -> Source {
+        Self::SOURCES[self.index()]
+    }
+}
+
+/// Everything the status line reports: a value per [`Field`], and the mode
+/// (the one field printed as a word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    values: [u64; Field::COUNT],
+    /// Current mode.
+    pub mode: Mode,
 }
 
 impl Status {
-    /// Writes the fields in order.
+    /// A status with every value 0.
+    pub const fn new(mode: Mode) -> Self {
+        Self {
+            values: [0; Field::COUNT],
+            mode,
+        }
+    }
+
+    /// The value of `f` (0 for [`Field::Mode`]).
+    pub fn get(&self, f: Field) -> u64 {
+        self.values[f.index()]
+    }
+
+    /// Sets the value of `f`.
+    pub fn set(&mut self, f: Field, v: u64) {
+        self.values[f.index()] = v;
+    }
+
+    /// Writes the fields in order, separated by single spaces.
+    #[inline(never)]
     pub fn format(&self, w: &mut impl fmt::Write) -> fmt::Result {
-        write!(
-            w,
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} \
-             {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
-            self.blocks_cached,
-            self.dirty_blocks,
-            self.bytes_used,
-            self.cap_bytes,
-            self.read_hits,
-            self.read_misses,
-            self.write_hits,
-            self.write_misses,
-            self.writebacks,
-            self.evictions,
-            self.readahead,
-            self.errors,
-            self.mode.name(),
-            self.writeback_bios,
-            self.writeback_errors,
-            self.fill_errors,
-            self.flushes,
-            self.discards,
-            self.writing_blocks,
-            self.full_waits,
-            self.shrink_scans,
-            self.shrink_freed,
-            self.shrink_skip_gfp,
-            self.shrink_skip_lock,
-            self.reserve_in_use,
-            self.blocking_allocs,
-            self.shrink_scans_nofs,
-            self.shrink_scans_noio,
-            self.scope_captured,
-            self.scope_replayed,
-            self.cg_entries,
-            self.cg_found,
-            self.cg_created_locked,
-            self.cg_created_trylock,
-            self.cg_trylock_contended,
-            self.cg_atomic_failed,
-            self.cg_deferred,
-            self.cg_root_fallback,
-            self.nowait_again,
-            self.noslot_errors,
-            self.unwritten_at_suspend,
-        )
+        for (i, &f) in Field::ALL.iter().enumerate() {
+            if i > 0 {
+                w.write_char(' ')?;
+            }
+            if f == Field::Mode {
+                w.write_str(self.mode.name())?;
+            } else {
+                write!(w, "{}", self.values[i])?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -203,63 +215,49 @@ impl Status {
 mod tests {
     use super::*;
 
+    /// Every field `i` (from 0) set to `i + 1`, the mode writethrough.
+    fn numbered() -> Status {
+        let mut s = Status::new(Mode::Writethrough);
+        for (i, &f) in Field::ALL.iter().enumerate() {
+            s.set(f, i as u64 + 1);
+        }
+        s
+    }
+
     #[test]
     fn field_count_matches_names() {
-        let s = Status {
-            blocks_cached: 1,
-            dirty_blocks: 2,
-            bytes_used: 3,
-            cap_bytes: 4,
-            read_hits: 5,
-            read_misses: 6,
-            write_hits: 7,
-            write_misses: 8,
-            writebacks: 9,
-            evictions: 10,
-            readahead: 11,
-            errors: 12,
-            mode: Mode::Writethrough,
-            writeback_bios: 14,
-            writeback_errors: 15,
-            fill_errors: 16,
-            flushes: 17,
-            discards: 18,
-            writing_blocks: 19,
-            full_waits: 20,
-            shrink_scans: 21,
-            shrink_freed: 22,
-            shrink_skip_gfp: 23,
-            shrink_skip_lock: 24,
-            reserve_in_use: 25,
-            blocking_allocs: 26,
-            shrink_scans_nofs: 27,
-            shrink_scans_noio: 28,
-            scope_captured: 29,
-            scope_replayed: 30,
-            cg_entries: 31,
-            cg_found: 32,
-            cg_created_locked: 33,
-            cg_created_trylock: 34,
-            cg_trylock_contended: 35,
-            cg_atomic_failed: 36,
-            cg_deferred: 37,
-            cg_root_fallback: 38,
-            nowait_again: 39,
-            noslot_errors: 40,
-            unwritten_at_suspend: 41,
-        };
         let mut out = String::new();
-        s.format(&mut out).unwrap();
+        numbered().format(&mut out).unwrap();
         let words: Vec<&str> = out.split(' ').collect();
-        assert_eq!(words.len(), FIELDS.len());
-        assert_eq!(
-            words[FIELDS.iter().position(|f| *f == "mode").unwrap()],
-            "writethrough"
-        );
+        assert_eq!(words.len(), Field::COUNT);
+        assert_eq!(words[Field::Mode.index()], "writethrough");
         for (i, w) in words.iter().enumerate() {
-            if FIELDS[i] != "mode" {
-                assert_eq!(w.parse::<usize>().unwrap(), i + 1, "{}", FIELDS[i]);
+            if Field::ALL[i] != Field::Mode {
+                assert_eq!(w.parse::<usize>().unwrap(), i + 1, "{}", Field::NAMES[i]);
             }
         }
+    }
+
+    /// The line as the hand-written format printed it before the table.
+    #[test]
+    fn line_is_unchanged() {
+        let mut out = String::new();
+        numbered().format(&mut out).unwrap();
+        assert_eq!(
+            out,
+            "1 2 3 4 5 6 7 8 9 10 11 12 writethrough 14 15 16 17 18 19 20 \
+             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41"
+        );
+    }
+
+    #[test]
+    fn names_and_sources_line_up() {
+        assert_eq!(Field::COUNT, 41);
+        for (i, &f) in Field::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+            assert_eq!(f.name(), Field::NAMES[i]);
+        }
+        assert_eq!(Field::Mode.name(), "mode");
+        assert_eq!(Field::UnwrittenAtSuspend.source(), Source::Kept);
     }
 }

@@ -15,7 +15,8 @@
 //!   resume hooks). The target's private data is owned by `ti->private` as a
 //!   `Pin<KBox<T>>` ([`kernel::types::ForeignOwnable`]); `map` runs
 //!   concurrently on many CPUs, so every callback but the constructor gets a
-//!   shared reference.
+//!   shared reference. The `extern "C"` callbacks that DM calls, which
+//!   turn its raw arguments into those types, are in `callbacks`.
 //! - [`dev`]: [`dev::DmDev`], an owned `dm_get_device()` reference that calls
 //!   `dm_put_device()` when dropped.
 //! - [`bio`]: the bio handed to `map` ([`bio::MapBio`]), which must be
@@ -24,19 +25,22 @@
 //!   semantics of the C `DMEMIT()` macro.
 //! - [`buf`]: [`buf::BlockBuf`], the memory of one cache block, whose
 //!   contents only C copy helpers and the block layer touch.
-//! - [`bio`] also has [`bio::OwnedBio`] (a bio taken over from `map`),
-//!   [`bio::BioList`], [`bio::BioSet`] and [`bio::IoBatch`] (the cache's own
+//! - [`bio`] also has [`bio::OwnedBio`] (a bio taken over from `map`) and
+//!   [`bio::BioList`].
+//! - [`batch`]: [`batch::BioSet`] and [`batch::IoBatch`] (the cache's own
 //!   fills and writebacks, submitted under a plug and waited for).
 //! - [`memalloc`]: `memalloc_noio`/`memalloc_nofs` scopes as closures, and
 //!   capture and replay of a task's scope flags.
 //! - [`wq`]: an owned `WQ_MEM_RECLAIM` workqueue.
 //! - [`cgroup`]: counted and borrowed blkcg css references; the original
-//!   bio's css of a DM clone; bio association ([`bio::IoBatch`]).
+//!   bio's css of a DM clone; bio association ([`batch::IoBatch`]).
 //! - [`shrinker`]: a shrinker calling into a Rust object, torn down
 //!   race-free against running scans, and lockdep's reclaim annotation.
 
+pub(crate) mod batch;
 pub(crate) mod bio;
 pub(crate) mod buf;
+mod callbacks;
 pub(crate) mod cgroup;
 pub(crate) mod dev;
 pub(crate) mod memalloc;
@@ -45,11 +49,14 @@ pub(crate) mod status;
 pub(crate) mod target;
 pub(crate) mod wq;
 
-pub(crate) use bio::{BioList, BioOp, BioSet, BlkStatus, IoBatch, MapBio, MapResult, OwnedBio};
+pub(crate) use batch::{BioSet, IoBatch};
+pub(crate) use bio::{BioList, BioOp, BlkStatus, MapBio, MapResult, OwnedBio};
 pub(crate) use buf::{BlockBuf, Gfp};
 pub(crate) use dev::DmDev;
 pub(crate) use status::{StatusKind, StatusWriter};
-pub(crate) use target::{CtrError, QueueLimits, Registration, Target, TargetCtr, TargetInfo};
+pub(crate) use target::{
+    CtrError, Features, QueueLimits, Registration, Target, TargetCtr, TargetInfo,
+};
 pub(crate) use wq::OwnedQueue;
 
 /// Sector size shift: DM and the block layer count in 512-byte sectors.

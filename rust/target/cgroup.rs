@@ -33,8 +33,11 @@ use kernel::xarray::{AllocKind, XArray};
 use kernel::{new_mutex, try_pin_init};
 
 use crate::cache::shard::{Accountant, Tag};
+use crate::cache::status::Field;
 use crate::dm::cgroup::{Css, CssRef};
 use crate::dm::StatusWriter;
+
+use super::counters::Counters;
 
 /// One cgroup's association state.
 pub(crate) struct CgEntry {
@@ -78,18 +81,6 @@ impl CgEntry {
     }
 }
 
-/// Counters of the association paths (status fields 31-38).
-pub(crate) struct CgStats {
-    pub(crate) found: Atomic<u64>,
-    pub(crate) created_locked: Atomic<u64>,
-    pub(crate) created_trylock: Atomic<u64>,
-    pub(crate) trylock_contended: Atomic<u64>,
-    pub(crate) atomic_failed: Atomic<u64>,
-    pub(crate) deferred: Atomic<u64>,
-    pub(crate) root_fallback: Atomic<u64>,
-    pub(crate) nowait_again: Atomic<u64>,
-}
-
 /// The per-target association table.
 #[pin_data]
 pub(crate) struct CgTable {
@@ -99,11 +90,8 @@ pub(crate) struct CgTable {
     #[pin]
     create: Mutex<KVec<u32>>,
     root: Arc<CgEntry>,
-    pub(crate) stats: CgStats,
-}
-
-fn inc(c: &Atomic<u64>) {
-    c.add(1, Relaxed);
+    /// The association counters (fields of source `Cgroup`).
+    pub(crate) stats: Counters,
 }
 
 impl CgTable {
@@ -116,16 +104,7 @@ impl CgTable {
                 map <- XArray::new(AllocKind::Alloc),
                 create <- new_mutex!(KVec::new(), "bufcache:cgroup_create"),
                 root,
-                stats: CgStats {
-                    found: Atomic::new(0),
-                    created_locked: Atomic::new(0),
-                    created_trylock: Atomic::new(0),
-                    trylock_contended: Atomic::new(0),
-                    atomic_failed: Atomic::new(0),
-                    deferred: Atomic::new(0),
-                    root_fallback: Atomic::new(0),
-                    nowait_again: Atomic::new(0),
-                },
+                stats: Counters::new(),
             }? Error),
             GFP_KERNEL,
         )
@@ -148,24 +127,24 @@ impl CgTable {
             return Some(self.root.clone());
         };
         if let Some(e) = self.lookup(css.id()) {
-            inc(&self.stats.found);
+            self.stats.inc(Field::CgFound);
             return Some(e);
         }
         let Some(mut ids) = self.create.try_lock() else {
-            inc(&self.stats.trylock_contended);
+            self.stats.inc(Field::CgTrylockContended);
             return None;
         };
         if let Some(e) = self.lookup(css.id()) {
-            inc(&self.stats.found);
+            self.stats.inc(Field::CgFound);
             return Some(e);
         }
         match self.insert(&mut ids, css, GFP_ATOMIC) {
             Some(e) => {
-                inc(&self.stats.created_trylock);
+                self.stats.inc(Field::CgCreatedTrylock);
                 Some(e)
             }
             None => {
-                inc(&self.stats.atomic_failed);
+                self.stats.inc(Field::CgAtomicFailed);
                 None
             }
         }
@@ -179,21 +158,21 @@ impl CgTable {
             return self.root.clone();
         };
         if let Some(e) = self.lookup(css.id()) {
-            inc(&self.stats.found);
+            self.stats.inc(Field::CgFound);
             return e;
         }
         let mut ids = self.create.lock();
         if let Some(e) = self.lookup(css.id()) {
-            inc(&self.stats.found);
+            self.stats.inc(Field::CgFound);
             return e;
         }
         match self.insert(&mut ids, css, GFP_KERNEL) {
             Some(e) => {
-                inc(&self.stats.created_locked);
+                self.stats.inc(Field::CgCreatedLocked);
                 e
             }
             None => {
-                inc(&self.stats.root_fallback);
+                self.stats.inc(Field::CgRootFallback);
                 self.root.clone()
             }
         }
@@ -226,7 +205,7 @@ impl CgTable {
         match self.lookup(owner) {
             Some(e) => e,
             None => {
-                inc(&self.stats.root_fallback);
+                self.stats.inc(Field::CgRootFallback);
                 self.root.clone()
             }
         }

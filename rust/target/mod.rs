@@ -9,13 +9,13 @@
 
 pub(crate) mod budget;
 mod cgroup;
+mod counters;
 mod engine;
 pub(crate) mod knobs;
 
 use core::fmt::Write;
 
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 use crate::cache::message::{self, Message};
@@ -40,12 +40,7 @@ pub(crate) fn register(
 ) -> impl PinInit<dm::Registration<Bufcache>, Error> {
     // REQ_NOWAIT bios are served when they hit and completed with "would
     // block" otherwise.
-    dm::Registration::new(
-        c"bufcache",
-        VERSION,
-        u64::from(crate::sys::DM_TARGET_NOWAIT),
-        module,
-    )
+    dm::Registration::new(c"bufcache", VERSION, dm::Features::NOWAIT, module)
 }
 
 /// One `bufcache` target instance: the private data DM keeps in
@@ -61,6 +56,43 @@ fn nomem(what: &'static CStr) -> CtrError {
     CtrError {
         errno: ENOMEM,
         msg: what,
+    }
+}
+
+/// The target's I/O limits and flush and discard support.
+fn set_limits(ti: &mut TargetCtr, block_size: u32) -> Result<(), CtrError> {
+    // Every bio then stays within one cache block.
+    ti.set_max_io_len(block_size >> dm::SECTOR_SHIFT)
+        .map_err(|e| CtrError {
+            errno: e,
+            msg: c"Cannot set the maximum I/O size",
+        })?;
+    ti.set_num_flush_bios(1);
+    ti.set_flush_supported(true);
+    // Discards always reach us (to drop cached blocks); they are passed
+    // down only if the origin supports them.
+    ti.set_num_discard_bios(1);
+    ti.set_discards_supported(true);
+    Ok(())
+}
+
+/// Registers the shrinker of a new target; shuts `inner` down if that
+/// fails.
+fn register_shrinker(inner: &Arc<Inner>) -> Result<dm::shrinker::Shrinker<Inner>, CtrError> {
+    // Like dm-bufio, one seek per buffer (a clean buffer costs one read
+    // to get back), and small batches so that reclaim asks us often,
+    // from whichever context is reclaiming, rather than saving up.
+    match dm::shrinker::Shrinker::register(
+        inner.origin.name(),
+        inner.clone(),
+        SHRINKER_SEEKS,
+        SHRINKER_BATCH,
+    ) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            inner.shutdown();
+            Err(nomem(c"Cannot register the shrinker"))
+        }
     }
 }
 
@@ -104,18 +136,7 @@ impl dm::Target for Bufcache {
                 c"Module budget (max_cache_size_bytes) too small for 16 blocks",
             ));
         }
-        // Every bio then stays within one cache block.
-        ti.set_max_io_len(t.block_size >> dm::SECTOR_SHIFT)
-            .map_err(|e| CtrError {
-                errno: e,
-                msg: c"Cannot set the maximum I/O size",
-            })?;
-        ti.set_num_flush_bios(1);
-        ti.set_flush_supported(true);
-        // Discards always reach us (to drop cached blocks); they are passed
-        // down only if the origin supports them.
-        ti.set_num_discard_bios(1);
-        ti.set_discards_supported(true);
+        set_limits(ti, t.block_size)?;
         let geo = Geometry {
             begin,
             block_size: t.block_size,
@@ -135,21 +156,7 @@ impl dm::Target for Bufcache {
             budget::used(),
             budget::budget()
         );
-        // Like dm-bufio, one seek per buffer (a clean buffer costs one read
-        // to get back), and small batches so that reclaim asks us often,
-        // from whichever context is reclaiming, rather than saving up.
-        let shrinker = match dm::shrinker::Shrinker::register(
-            inner.origin.name(),
-            inner.clone(),
-            SHRINKER_SEEKS,
-            SHRINKER_BATCH,
-        ) {
-            Ok(s) => s,
-            Err(_) => {
-                inner.shutdown();
-                return Err(nomem(c"Cannot register the shrinker"));
-            }
-        };
+        let shrinker = register_shrinker(&inner)?;
         // Background writeback starts at the first resume.
         KBox::pin(
             Bufcache {
@@ -170,10 +177,7 @@ impl dm::Target for Bufcache {
         // Non-blocking association with the cgroup that caused the bio.
         let who = inner.cg.get_nowait(bio.orig_css());
         let (bio, res) = bio.take();
-        let again = |bio: dm::OwnedBio| {
-            inner.cg.stats.nowait_again.add(1, Relaxed);
-            bio.wouldblock();
-        };
+        let again = |bio: dm::OwnedBio| inner.would_block(bio);
         match op {
             BioOp::Read | BioOp::Write if bio.size() > 0 => match who {
                 Some(who) => {
@@ -188,8 +192,7 @@ impl dm::Target for Bufcache {
                 None if nowait => again(bio),
                 None => {
                     // Association would block here: the worker does it.
-                    inner.cg.stats.deferred.add(1, Relaxed);
-                    inner.defer(bio);
+                    inner.defer_association(bio);
                 }
             },
             // Empty flushes and discards.
@@ -204,11 +207,8 @@ impl dm::Target for Bufcache {
         let inner = &self.inner;
         let name = inner.origin.name().to_str().unwrap_or("?");
         let _ = match kind {
-            StatusKind::Info => inner.status().format(out),
-            StatusKind::Table => {
-                let o = *inner.opts.lock();
-                table::format(out, name, inner.block_size, &o)
-            }
+            StatusKind::Info => inner.write_status(out),
+            StatusKind::Table => table::format(out, name, inner.block_size, &inner.options()),
             StatusKind::Ima => write!(
                 out,
                 "origin_name={},block_size={},mode={};",
@@ -226,12 +226,9 @@ impl dm::Target for Bufcache {
         });
         let m = m.map_err(|_| EINVAL)?;
         memalloc::noio(|| match m {
-            Message::Flush => {
-                inner.stats.flushes.add(1, Relaxed);
-                inner.flush_all().inspect_err(|_| {
-                    pr_err!("flush: writeback or origin flush failed\n");
-                })
-            }
+            Message::Flush => inner.flush().inspect_err(|_| {
+                pr_err!("flush: writeback or origin flush failed\n");
+            }),
             Message::Invalidate => inner.invalidate_clean().inspect_err(|_| {
                 pr_err!("invalidate: dirty blocks remain; send 'flush' first\n");
             }),
@@ -247,28 +244,12 @@ impl dm::Target for Bufcache {
                     );
                     return Err(EINVAL);
                 }
-                inner.resize(bytes)?;
-                inner.opts.lock().cache_size = Some(bytes);
-                Ok(())
+                inner.set_cache_size(bytes)
             }
-            Message::Mode(mode) => {
-                {
-                    let mut o = inner.opts.lock();
-                    o.mode = mode;
-                    o.mode_set = true;
-                }
-                inner.set_mode(mode).inspect_err(|_| {
-                    pr_err!("mode: writeback before writethrough failed\n");
-                })
-            }
+            Message::Mode(mode) => inner.set_mode(mode).inspect_err(|_| {
+                pr_err!("mode: writeback before writethrough failed\n");
+            }),
             Message::Watermarks(high, low) => {
-                {
-                    let mut o = inner.opts.lock();
-                    o.high_watermark = high;
-                    o.low_watermark = low;
-                    o.high_set = true;
-                    o.low_set = true;
-                }
                 inner.set_watermarks(high, low);
                 Ok(())
             }
@@ -343,7 +324,7 @@ impl Drop for Bufcache {
         // now, so a late write from this one could overwrite newer data.
         drop(self.shrinker.take());
         self.inner.shutdown();
-        let dirty = self.inner.status().dirty_blocks;
+        let dirty = self.inner.dirty_blocks_now();
         if dirty > 0 {
             pr_err!(
                 "unload: {} dirty blocks could not be written back and are lost\n",

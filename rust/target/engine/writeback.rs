@@ -19,7 +19,7 @@
 //!   reclaim) or when discarded, so the origin holds an uncached block's
 //!   latest acknowledged write.
 //! - **(S) Stable pages.** A writer never copies into a block in `Writing`:
-//!   it waits for that writeback to end (`Inner::pin_write`). The buffer of
+//!   it waits for that writeback to end (`shard::pin_write`). The buffer of
 //!   a write bio is not modified while the bio is in flight.
 //! - **(F) Flush.** A `REQ_PREFLUSH`, the `flush` message and every suspend
 //!   take a snapshot of every shard's generation when they start (after
@@ -49,26 +49,20 @@ use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
-use crate::cache::shard::{Busy, SlotId, State};
-use crate::cache::table::Mode;
-use crate::dm::{self, memalloc, BlockBuf, IoBatch};
+use crate::cache::shard::State;
+use crate::cache::status::Field;
+use crate::dm::IoBatch;
 
-use super::super::cgroup::CgEntry;
 use super::super::knobs;
-use super::{assoc, inc, Inner, MAX_SHARDS};
+use super::round::Round;
+use super::{assoc, Inner, MAX_SHARDS};
 
-/// Most blocks written back per round of one shard. The round's arrays
-/// live on the stack under the origin's submission path (a kernel stack is
-/// 16 KiB): 32 keeps `writeback_shard`'s frame near 4 KiB.
-const WB_ROUND: usize = 32;
-/// Most adjacent blocks merged into one writeback bio.
-const WB_MERGE: usize = 16;
 /// Most background writeback lanes (cgroups written back in parallel).
 pub(super) const MAX_LANES: usize = 8;
 /// A free lane slot.
 pub(super) const LANE_FREE: u32 = u32::MAX;
 /// The lane of every owner at once (test_single_writeback_lane).
-const LANE_ALL: u32 = u32::MAX - 1;
+pub(super) const LANE_ALL: u32 = u32::MAX - 1;
 /// Longest back-off of background writeback after failed rounds.
 const BACKOFF_MAX_MS: u64 = 5000;
 
@@ -93,171 +87,35 @@ pub(super) struct WbRound {
     pub(super) more: bool,
 }
 
-/// One writeback bio: a run of adjacent blocks of one owner (indices into
-/// the round's sorted order, which has at most `WB_ROUND` entries; small,
-/// since a batch's worth of these sits on the stack).
-struct Span {
-    start: u8,
-    end: u8,
-    /// The bio's index in its batch; `NO_BIO` if it could not be made.
-    idx: u8,
-    who: Arc<CgEntry>,
-}
-
-const NO_BIO: u8 = u8::MAX;
-const _: () = assert!(WB_ROUND < NO_BIO as usize);
-const _: () = assert!(dm::bio::BATCH_MAX < NO_BIO as usize);
-
 impl Inner {
     /// Writes back one round of dirty blocks of shard `si` (of `owner`
     /// only, if given). Blocks pinned by a writer are skipped (counted in
     /// `busy`).
+    ///
+    /// Three steps: select the blocks and mark them `Writing` under the
+    /// shard lock, submit their bios without it and wait for them, then
+    /// record the outcome under the lock again.
     pub(super) fn writeback_shard(&self, si: usize, sel: WbSelect, owner: Option<u32>) -> WbRound {
         let mut out = WbRound::default();
-        let mut ids = [0 as SlotId; WB_ROUND];
-        let mut blks = [0u64; WB_ROUND];
-        let mut owners = [0u32; WB_ROUND];
-        let mut bufs: [Option<Arc<super::Buf>>; WB_ROUND] = core::array::from_fn(|_| None);
-        let mut n = 0;
-        {
-            let mut g = self.lock_shard(si);
-            let mut cands = [0 as SlotId; WB_ROUND];
-            let mut nc = 0;
-            for id in g.meta.dirty_iter() {
-                let ok = match sel {
-                    WbSelect::DirtyBy(t) => g.meta.dirty_since(id) <= t,
-                    WbSelect::Upto(gen) => g.meta.dirty_gen(id) <= gen,
-                    WbSelect::Oldest => true,
-                } && owner.is_none_or(|o| g.meta.owner(id) == o);
-                if !ok {
-                    continue;
-                }
-                if nc == WB_ROUND {
-                    out.more = true;
-                    break;
-                }
-                cands[nc] = id;
-                nc += 1;
-            }
-            for &id in cands.iter().take(nc) {
-                match g.meta.begin_writeback(id) {
-                    Ok(()) => {
-                        let Some(b) = g.bufs[id as usize].clone() else {
-                            // Cannot happen: indexed slots hold memory.
-                            g.meta.end_writeback(id, false);
-                            continue;
-                        };
-                        ids[n] = id;
-                        blks[n] = g.meta.block(id);
-                        owners[n] = g.meta.owner(id);
-                        bufs[n] = Some(b);
-                        n += 1;
-                    }
-                    Err(Busy::Pinned) => out.busy += 1,
-                    Err(Busy::State(_)) => {}
-                }
-            }
-        }
-        if n == 0 {
+        let mut r = Round::new();
+        self.wb_select(si, sel, owner, &mut r, &mut out);
+        if r.len() == 0 {
             return out;
         }
-        // Sort by owner, then block number, so neighbours of one owner
-        // merge into one bio; blocks of different owners never share a bio
-        // (each bio is charged to one cgroup).
-        let mut order = [0usize; WB_ROUND];
-        for (i, o) in order.iter_mut().enumerate().take(n) {
-            *o = i;
-        }
-        order[..n].sort_unstable_by_key(|&i| (owners[i], blks[i]));
-        let mut ok = [false; WB_ROUND];
+        r.sort();
         let mut start = 0;
-        // One batch's bios; filled in place (not returned by value), which
-        // keeps this frame small: it sits under the origin's whole
-        // submission path.
-        let mut spans: [Option<Span>; dm::bio::BATCH_MAX] = core::array::from_fn(|_| None);
-        while start < n {
-            // Up to one batch of bios, each submitted as it is added.
-            let (res, ns) = IoBatch::run(&self.bioset, |mut batch| {
-                let mut ns = 0;
-                while start < n && !batch.is_full() && ns < dm::bio::BATCH_MAX {
-                    let mut end = start + 1;
-                    while end < n
-                        && end - start < WB_MERGE
-                        && owners[order[end]] == owners[order[start]]
-                        && blks[order[end]] == blks[order[end - 1]] + 1
-                    {
-                        end += 1;
-                    }
-                    let who = self.cg.by_owner(owners[order[start]]);
-                    let idx = match bufs[order[start]].as_deref() {
-                        Some(first) => {
-                            let first: &BlockBuf = first;
-                            let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
-                            for k in start..end {
-                                if let Some(b) = bufs[order[k]].as_deref() {
-                                    list[k - start] = b;
-                                }
-                            }
-                            batch.as_mut().add_write(
-                                &self.origin,
-                                self.block_sector(blks[order[start]]),
-                                &list[..end - start],
-                                false,
-                                assoc(&who),
-                            )
-                        }
-                        None => None,
-                    };
-                    spans[ns] = Some(Span {
-                        start: start as u8,
-                        end: end as u8,
-                        idx: idx.map_or(NO_BIO, |i| i as u8),
-                        who,
-                    });
-                    ns += 1;
-                    start = end;
-                }
-                (batch.wait(), ns)
-            });
-            self.stats.writeback_bios.add(ns as u64, Relaxed);
-            for sp in spans.iter_mut().take(ns) {
-                let Some(sp) = sp.take() else { continue };
-                let good = sp.idx != NO_BIO && res.ok(usize::from(sp.idx));
-                for k in sp.start..sp.end {
-                    ok[order[usize::from(k)]] = good;
-                }
-                if good {
-                    sp.who.writeback_bytes.add(
-                        u64::from(sp.end - sp.start) * u64::from(self.block_size),
-                        Relaxed,
-                    );
-                }
-            }
+        while start < r.len() {
+            start = self.wb_submit(&mut r, start);
         }
         if knobs::drop_failed_writeback() {
-            ok.iter_mut().take(n).for_each(|o| *o = true);
+            r.mark_all_ok();
         }
-        let mut g = self.lock_shard(si);
-        for i in 0..n {
-            g.meta.end_writeback(ids[i], ok[i]);
-            if ok[i] {
-                out.written += 1;
-            } else {
-                out.errors += 1;
-            }
-        }
-        drop(g);
-        self.notify(si);
-        self.stats.writebacks.add(u64::from(out.written), Relaxed);
-        self.stats
-            .writeback_errors
-            .add(u64::from(out.errors), Relaxed);
-        self.note_round(&out);
+        self.wb_complete(si, &r, &mut out);
         out
     }
 
     /// Records how a round went, for the back-off of background writeback.
-    fn note_round(&self, r: &WbRound) {
+    pub(super) fn note_round(&self, r: &WbRound) {
         if r.written > 0 {
             self.wb_fail_streak.store(0, Relaxed);
             self.wb_retry_at.store(0, Relaxed);
@@ -344,6 +202,10 @@ impl Inner {
 
     /// Makes a FUA or writethrough write durable (invariant U): `blk` was
     /// written with generation `upto`. Returns whether it is on the origin.
+    ///
+    /// Not inlined: its I/O batch (about 700 bytes) stays out of the
+    /// workers' frame, which also calls `fill`.
+    #[inline(never)]
     pub(super) fn write_durable(
         self: &Arc<Self>,
         si: usize,
@@ -395,202 +257,18 @@ impl Inner {
         g.meta.end_writeback(id, ok);
         drop(g);
         self.notify(si);
-        inc(&self.stats.writeback_bios);
+        self.stats.inc(Field::WritebackBios);
         self.note_round(&WbRound {
             written: u32::from(ok),
             errors: u32::from(!ok),
             ..WbRound::default()
         });
         if ok {
-            inc(&self.stats.writebacks);
+            self.stats.inc(Field::Writebacks);
             who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
         } else {
-            inc(&self.stats.writeback_errors);
+            self.stats.inc(Field::WritebackErrors);
         }
         ok
-    }
-
-    /// What background writeback should write now, if anything: oldest
-    /// first while dirty data is above the low watermark (it starts above
-    /// the high one), else what is older than `max_age_ms`.
-    fn background_select(&self) -> Option<WbSelect> {
-        if self.mode() == Mode::Writeback {
-            let low = u64::from(self.tun.low.load(Relaxed));
-            if self.dirty_blocks() * 100 > low * self.cap_blocks() {
-                return Some(WbSelect::Oldest);
-            }
-        }
-        let age = self.tun.max_age_ms.load(Relaxed);
-        if age == 0 {
-            return None;
-        }
-        self.now_ms().checked_sub(age).map(WbSelect::DirtyBy)
-    }
-
-    /// Whether background writeback must not run now (invariant B).
-    pub(super) fn background_stopped(&self) -> bool {
-        self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0
-    }
-
-    /// Background writeback: starts one writeback lane per cgroup (owner)
-    /// with dirty data due, so that a throttled cgroup (io.max) only slows
-    /// its own writeback, not everyone's.
-    pub(super) fn background_writeback(self: &Arc<Self>) {
-        if self.background_stopped() {
-            return;
-        }
-        memalloc::noio(|| {
-            self.cg.prune();
-            self.give_back_budget();
-            if self.now_ms() < self.wb_retry_at.load(Relaxed) {
-                // Backing off after failed rounds.
-                return;
-            }
-            let wm = self.mode() == Mode::Writeback && self.above_high_watermark();
-            let age = self.tun.max_age_ms.load(Relaxed);
-            let aged = if age > 0 {
-                self.now_ms().checked_sub(age)
-            } else {
-                None
-            };
-            if !wm && aged.is_none() {
-                return;
-            }
-            // Owners of the oldest dirty blocks of each shard.
-            let mut owners = [LANE_FREE; MAX_LANES];
-            let mut n = 0;
-            for si in 0..self.nshards() {
-                let g = self.lock_shard(si);
-                for id in g.meta.dirty_iter().take(256) {
-                    if !wm && aged.is_some_and(|t| g.meta.dirty_since(id) > t) {
-                        break;
-                    }
-                    let o = g.meta.owner(id);
-                    if n < MAX_LANES && !owners[..n].contains(&o) {
-                        owners[n] = o;
-                        n += 1;
-                    }
-                }
-            }
-            if knobs::single_lane() {
-                // Negative control: one lane for everyone.
-                self.start_lane(LANE_ALL);
-                return;
-            }
-            for &o in owners.iter().take(n) {
-                self.start_lane(o);
-            }
-        });
-    }
-
-    /// Starts the writeback lane of `owner` unless it runs already: a work
-    /// item of its own, or inline if none could be queued.
-    fn start_lane(self: &Arc<Self>, owner: u32) {
-        {
-            let mut lanes = self.lanes.lock();
-            if lanes.contains(&owner) {
-                return;
-            }
-            let Some(slot) = lanes.iter().position(|&l| l == LANE_FREE) else {
-                return;
-            };
-            lanes[slot] = owner;
-        }
-        let me = self.clone();
-        let queued = match self.wq.lock().as_ref() {
-            // Under a spinlock: the work item is allocated without sleeping.
-            Some(wq) => wq
-                .queue()
-                .try_spawn(GFP_NOWAIT | __GFP_NOWARN, move || me.run_lane(owner))
-                .is_ok(),
-            None => false,
-        };
-        if !queued && !self.background_stopped() {
-            self.clone().run_lane(owner);
-        } else if !queued {
-            self.end_lane(owner);
-        }
-    }
-
-    /// One owner's writeback lane: writes back that owner's due blocks
-    /// until none are left, background writeback has nothing more to do,
-    /// or the target is suspended.
-    fn run_lane(self: Arc<Self>, owner: u32) {
-        memalloc::noio(|| {
-            while !self.background_stopped() {
-                let Some(sel) = self.background_select() else {
-                    break;
-                };
-                let mut progress = false;
-                let only = (owner != LANE_ALL).then_some(owner);
-                for si in 0..self.nshards() {
-                    if self.background_stopped() {
-                        break;
-                    }
-                    let r = self.writeback_shard(si, sel, only);
-                    progress |= r.written > 0;
-                }
-                if !progress {
-                    break;
-                }
-            }
-        });
-        self.end_lane(owner);
-    }
-
-    fn end_lane(&self, owner: u32) {
-        let mut lanes = self.lanes.lock();
-        if let Some(l) = lanes.iter_mut().find(|l| **l == owner) {
-            *l = LANE_FREE;
-        }
-    }
-
-    /// Waits until no writeback lane runs.
-    pub(super) fn wait_lanes_idle(&self) {
-        while self.lanes.lock().iter().any(|&l| l != LANE_FREE) {
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(5));
-        }
-    }
-
-    /// Stops background writeback for a suspend (invariant B): no timer,
-    /// no lane runs after this returns, until [`Inner::resume_background`].
-    pub(crate) fn quiesce(&self) {
-        {
-            let _wq = self.wq.lock();
-            self.suspended.store(1, Relaxed);
-        }
-        // Runs a pending timer now; it sees `suspended` and neither writes
-        // nor re-arms. Then the kicked writeback, which may have passed its
-        // check before the flag was set, and the lanes.
-        dm::flush_delayed_work(&self.wb_timer);
-        dm::flush_work(&self.wb_now);
-        self.wait_lanes_idle();
-        // A suspended target asks nothing of the budget.
-        self.set_starving(false);
-    }
-
-    /// Restarts background writeback after a suspend.
-    pub(crate) fn resume_background(self: &Arc<Self>) {
-        self.suspended.store(0, Relaxed);
-        self.arm_timer();
-    }
-
-    /// Test-only (`test_noflush_keeps_dirty`): a suspend that stops
-    /// background work and writes nothing back.
-    pub(crate) fn suspend_without_writeback(&self) {
-        self.quiesce();
-    }
-
-    /// The suspend's writeback (invariant F): everything dirty goes to the
-    /// origin before the table can be replaced. Returns how many dirty
-    /// blocks are left (0 on success).
-    pub(crate) fn suspend_writeback(&self) -> u64 {
-        self.quiesce();
-        let left = match self.flush_all() {
-            Ok(()) => 0,
-            Err(_) => self.dirty_blocks().max(1),
-        };
-        self.stats.unwritten_at_suspend.store(left, Relaxed);
-        left
     }
 }

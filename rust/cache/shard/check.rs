@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The shard's consistency check, for tests.
+
+use core::ops::DerefMut;
+
+use super::*;
+
+impl<S, B, A> Shard<S, B, A>
+where
+    S: DerefMut<Target = [Slot]>,
+    B: DerefMut<Target = [u32]>,
+    A: Accountant,
+{
+    /// Checks every invariant; for tests. Panics on the first violation.
+    pub fn check_invariants(&self) {
+        let mut c = Counts::default();
+        let mut on = [0u32; 6];
+        for (i, s) in self.slots.iter().enumerate() {
+            let li = match s.list {
+                ListId::None => 0,
+                ListId::Unused => 1,
+                ListId::Free => 2,
+                ListId::Clean => 3,
+                ListId::Dirty => 4,
+                ListId::Writing => 5,
+            };
+            on[li] += 1;
+            match s.cond {
+                Cond::Unused => {
+                    assert_eq!(s.list, ListId::Unused, "slot {i}");
+                }
+                Cond::Free => {
+                    c.with_mem += 1;
+                    assert_eq!(s.list, ListId::Free, "slot {i}");
+                }
+                Cond::Indexed(st) => {
+                    c.with_mem += 1;
+                    c.cached += 1;
+                    assert_eq!(self.lookup(s.block), Some(i as u32), "slot {i}");
+                    let want = match st {
+                        State::Clean => ListId::Clean,
+                        State::Dirty => ListId::Dirty,
+                        State::Writing => ListId::Writing,
+                        State::Filling => ListId::None,
+                    };
+                    assert_eq!(s.list, want, "slot {i} state {st:?}");
+                    match st {
+                        State::Clean => c.clean += 1,
+                        State::Dirty => c.dirty += 1,
+                        State::Writing => {
+                            c.writing += 1;
+                            if s.redirty {
+                                c.dirty += 1;
+                            }
+                        }
+                        State::Filling => c.filling += 1,
+                    }
+                    if st != State::Writing {
+                        assert!(!s.redirty, "slot {i}");
+                    }
+                    if matches!(st, State::Dirty | State::Writing) {
+                        assert!(s.gen <= self.gen, "slot {i} generation from the future");
+                    }
+                    if st == State::Writing && s.redirty {
+                        assert!(s.gen <= s.regen, "slot {i} redirty before its write");
+                    }
+                }
+            }
+        }
+        assert_eq!(c, self.counts);
+        assert_eq!(on[1], self.unused.len);
+        assert_eq!(on[2], self.free.len);
+        assert_eq!(on[3], self.clean.len);
+        assert_eq!(on[4], self.dirty.len);
+        assert_eq!(on[5], self.writing.len);
+        for l in [
+            &self.unused,
+            &self.free,
+            &self.clean,
+            &self.dirty,
+            &self.writing,
+        ] {
+            self.check_list(l);
+        }
+    }
+
+    /// Checks that list `l` is well linked and as long as it says.
+    fn check_list(&self, l: &List) {
+        let mut n = 0;
+        let mut prev = NIL;
+        let mut cur = l.head;
+        while cur != NIL {
+            assert_eq!(self.slots[cur as usize].prev, prev);
+            prev = cur;
+            cur = self.slots[cur as usize].next;
+            n += 1;
+            assert!(n <= l.len);
+        }
+        assert_eq!(prev, l.tail);
+        assert_eq!(n, l.len);
+    }
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The cache's own I/O to the origin: a bio set (mempool) and [`IoBatch`],
+//! a set of bios submitted under one plug and waited for together.
+
+use core::cell::Cell;
+
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::Completion;
+use kernel::types::Opaque;
+
+use crate::sys::{self, bindings};
+
+use super::cgroup::Css;
+use super::{BlockBuf, DmDev};
+
+/// A `struct bio_set`: a mempool of bios, so that the cache's own I/O
+/// (fills, writeback) always makes progress under memory pressure.
+///
+/// # Invariants
+///
+/// `bs` is initialised by `bioset_init()` for the life of the object.
+#[pin_data(PinnedDrop)]
+pub(crate) struct BioSet {
+    #[pin]
+    bs: Opaque<bindings::bio_set>,
+}
+
+// SAFETY: a bio_set is used concurrently by design (mempool locking).
+unsafe impl Send for BioSet {}
+// SAFETY: as above.
+unsafe impl Sync for BioSet {}
+
+impl BioSet {
+    /// A bio set with `pool` bios in reserve.
+    pub(crate) fn new(pool: u32) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            bs <- Opaque::try_ffi_init(move |slot: *mut bindings::bio_set| {
+                // SAFETY: `slot` is valid for writes and pinned. `bioset_init`
+                // (through `mempool_init`) expects a zeroed `bio_set`, as
+                // callers embed it in zeroed allocations; ours is not.
+                unsafe {
+                    core::ptr::write_bytes(slot, 0, 1);
+                    kernel::error::to_result(bindings::bioset_init(
+                        slot,
+                        pool,
+                        0,
+                        bindings::BIOSET_NEED_BVECS as i32,
+                    ))
+                }
+            }),
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for BioSet {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: initialised by the invariants; all bios allocated from it
+        // have been freed (every batch waits for its bios).
+        unsafe { bindings::bioset_exit(self.bs.get()) };
+    }
+}
+
+/// Most bios in one [`IoBatch`].
+pub(crate) const BATCH_MAX: usize = 32;
+
+/// A set of bios that the cache issues to the origin (fills, readahead,
+/// writeback), submitted under one plug so neighbours merge, then waited
+/// for. Made and waited for by [`IoBatch::run`].
+///
+/// Each bio is submitted as soon as it is added, never held back: the rule
+/// of `bio_alloc_bioset()` (block/bio.c) is that a task must not allocate a
+/// second bio from a bio_set while it holds an unsubmitted one, since the
+/// mempool's reserve only comes back when submitted bios complete. Several
+/// batches (workers, writeback lanes, a flush) share one bio_set, so a
+/// batch holding up to `BATCH_MAX` unsubmitted bios could empty the pool
+/// and wait for memory that only this cache's own I/O would free. The plug
+/// is flushed whenever the task sleeps (for instance in the mempool), so
+/// submitted bios always make progress.
+///
+/// Buffers added to the batch must outlive it (`'a`).
+///
+/// # Invariants
+///
+/// - `pending` is 1 (the batch's own bias, dropped in [`IoBatch::wait`])
+///   plus the number of submitted bios that have not completed.
+/// - `slots[..n]` belong to submitted bios; each bio's `bi_private` points
+///   to its slot. Once `n > 0`, every slot's `batch` points to this
+///   (pinned) batch, and the batch is only accessed through shared
+///   references (completions on other CPUs read `pending`, `done` and their
+///   slot concurrently); `n`, `waited` and `plugged` are touched by the
+///   owning task only.
+/// - `plugged` is true while `plug` is started on the owning task.
+#[pin_data(PinnedDrop)]
+pub(crate) struct IoBatch<'a> {
+    bs: &'a BioSet,
+    pending: Atomic<i32>,
+    #[pin]
+    done: Completion,
+    slots: [BatchSlot; BATCH_MAX],
+    n: Cell<usize>,
+    waited: Cell<bool>,
+    plugged: Cell<bool>,
+    #[pin]
+    plug: Opaque<bindings::blk_plug>,
+    #[pin]
+    _pin: core::marker::PhantomPinned,
+}
+
+/// Per-bio completion slot, pointed to by `bi_private`.
+struct BatchSlot {
+    status: Atomic<i32>,
+    batch: *const IoBatch<'static>,
+}
+
+/// What became of each bio of a batch, in the order they were added.
+pub(crate) struct BatchResult {
+    status: [u8; BATCH_MAX],
+    n: usize,
+}
+
+impl BatchResult {
+    /// Whether bio `i` completed successfully.
+    pub(crate) fn ok(&self, i: usize) -> bool {
+        i < self.n && self.status[i] == sys::BUFCACHE_BLK_STS_OK
+    }
+}
+
+/// # Safety
+///
+/// Only the block layer calls it, once per bio of a submitted batch whose
+/// `bi_private` points to a live `BatchSlot`.
+unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
+    // SAFETY: `bi_private` was set to a slot of the submitting batch, which
+    // waits until every bio completed before it goes away, so the slot and
+    // the batch are live.
+    let slot = unsafe { &*sys::bufcache_bio_private(bio).cast::<BatchSlot>() };
+    // SAFETY: the bio is ours until we put it.
+    slot.status
+        .store(i32::from(unsafe { sys::bufcache_bio_status(bio) }), Relaxed);
+    // SAFETY: each batch bio holds one reference, dropped here.
+    unsafe { bindings::bio_put(bio) };
+    // SAFETY: as above, the batch outlives all its bios' completions; only
+    // its `pending` and `done` are touched, which are shared by design.
+    let b = unsafe { &*slot.batch };
+    if b.pending.fetch_sub(1, kernel::sync::atomic::Full) == 1 {
+        b.done.complete_all();
+    }
+}
+
+impl<'a> IoBatch<'a> {
+    /// Runs `f` with a new, empty batch allocating from `bs`, then waits for
+    /// every bio `f` submitted (if `f` did not call [`IoBatch::wait`]).
+    pub(crate) fn run<R>(bs: &'a BioSet, f: impl FnOnce(Pin<&mut IoBatch<'a>>) -> R) -> R {
+        pin_init::stack_pin_init!(let batch = pin_init!(IoBatch {
+            bs,
+            pending: Atomic::new(1),
+            done <- Completion::new(),
+            // In place, element by element: no array on the stack besides
+            // the batch's own.
+            slots <- pin_init::init_array_from_fn(|_| BatchSlot {
+                status: Atomic::new(0),
+                batch: core::ptr::null(),
+            }),
+            n: Cell::new(0),
+            waited: Cell::new(false),
+            plugged: Cell::new(false),
+            plug: Opaque::uninit(),
+            _pin: core::marker::PhantomPinned,
+        }));
+        f(batch)
+    }
+
+    /// Number of bios added.
+    pub(crate) fn len(&self) -> usize {
+        self.n.get()
+    }
+
+    /// Whether no more bios fit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.n.get() == BATCH_MAX
+    }
+
+    fn add(
+        mut self: Pin<&mut Self>,
+        dev: &DmDev,
+        sector: u64,
+        opf: u32,
+        bufs: &[&'a BlockBuf],
+        css: Option<&Css>,
+    ) -> Option<usize> {
+        if self.waited.get()
+            || self.is_full()
+            || bufs.is_empty()
+            || bufs.len() > usize::from(u16::MAX)
+        {
+            return None;
+        }
+        if self.n.get() == 0 {
+            // SAFETY: no bio is in flight (n == 0), so nothing else refers
+            // to the batch; nothing here moves it out of its pinned place.
+            let this = unsafe { self.as_mut().get_unchecked_mut() };
+            let me: *const IoBatch<'static> = core::ptr::from_ref(&*this).cast();
+            for slot in this.slots.iter_mut() {
+                slot.batch = me;
+            }
+        }
+        // From here on, shared access only (see the invariants).
+        let this: &Self = self.into_ref().get_ref();
+        if !this.plugged.get() {
+            // SAFETY: the plug lives in the pinned batch, which finishes it
+            // (in `wait` or on drop) before it goes away, on this task.
+            unsafe { bindings::blk_start_plug(this.plug.get()) };
+            this.plugged.set(true);
+        }
+        // SAFETY: `bs` is initialised; GFP_NOIO may sleep but, with a
+        // mempool, never fails; the caller runs in process context. This
+        // task holds no unsubmitted bio from `bs` (every earlier one was
+        // submitted), as `bio_alloc_bioset` requires.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(
+                dev.bdev_ptr(),
+                bufs.len() as u16,
+                opf,
+                sys::BUFCACHE_GFP_NOIO,
+                this.bs.bs.get(),
+            )
+        };
+        if bio.is_null() {
+            return None;
+        }
+        let i = this.n.get();
+        // INVARIANT: counted before submission, so `pending` never reaches
+        // 0 while a bio is in flight.
+        this.pending.fetch_add(1, kernel::sync::atomic::Full);
+        this.n.set(i + 1);
+        // SAFETY: `bio` is a new bio with room for `bufs.len()` segments;
+        // every buffer lives for `'a`, longer than the batch. Association
+        // may sleep in future kernels (blkg creation under a mutex): we are
+        // in process context with no spinlock held (callers are workers).
+        // The slot and the batch outlive the bio's completion (we wait for
+        // it before the batch goes away).
+        unsafe {
+            (*bio).bi_iter.bi_sector = sector;
+            if let Some(css) = css {
+                bindings::bio_associate_blkg_from_css(bio, css.as_ptr());
+            }
+            for b in bufs {
+                sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());
+            }
+            sys::bufcache_bio_set_end_io(
+                bio,
+                Some(batch_end_io),
+                core::ptr::from_ref(&this.slots[i]).cast_mut().cast(),
+            );
+            bindings::submit_bio(bio);
+        }
+        Some(i)
+    }
+
+    /// Adds (and submits) a read of `buf.size()` bytes from `sector` of
+    /// `dev` into `buf`, charged to `css`. `readahead` marks it
+    /// `REQ_RAHEAD`.
+    pub(crate) fn add_read(
+        self: Pin<&mut Self>,
+        dev: &DmDev,
+        sector: u64,
+        buf: &'a BlockBuf,
+        readahead: bool,
+        css: Option<&Css>,
+    ) -> Option<usize> {
+        let mut opf = bindings::req_op_REQ_OP_READ;
+        if readahead {
+            opf |= sys::BUFCACHE_REQ_RAHEAD;
+        }
+        self.add(dev, sector, opf, &[buf], css)
+    }
+
+    /// Adds (and submits) a write of `bufs` (adjacent blocks, in order) to
+    /// `sector` of `dev`, charged to `css`; `fua` makes it `REQ_FUA`.
+    pub(crate) fn add_write(
+        self: Pin<&mut Self>,
+        dev: &DmDev,
+        sector: u64,
+        bufs: &[&'a BlockBuf],
+        fua: bool,
+        css: Option<&Css>,
+    ) -> Option<usize> {
+        let mut opf = bindings::req_op_REQ_OP_WRITE | sys::BUFCACHE_REQ_SYNC;
+        if fua {
+            opf |= sys::BUFCACHE_REQ_FUA;
+        }
+        self.add(dev, sector, opf, bufs, css)
+    }
+
+    /// Ends the plug and waits for every bio submitted so far. Nothing can
+    /// be added afterwards.
+    pub(crate) fn wait(self: Pin<&mut Self>) -> BatchResult {
+        let this: &Self = self.into_ref().get_ref();
+        this.finish();
+        let n = this.n.get();
+        let mut res = BatchResult {
+            status: [0; BATCH_MAX],
+            n,
+        };
+        for (i, s) in this.slots.iter().take(n).enumerate() {
+            res.status[i] = s.status.load(Relaxed) as u8;
+        }
+        res
+    }
+
+    fn finish(&self) {
+        if self.plugged.get() {
+            // SAFETY: started on this task by `add`.
+            unsafe { bindings::blk_finish_plug(self.plug.get()) };
+            self.plugged.set(false);
+        }
+        if !self.waited.get() {
+            self.waited.set(true);
+            // Drop the bias; the last completion (or we) completes `done`.
+            if self.pending.fetch_sub(1, kernel::sync::atomic::Full) != 1 {
+                self.done.wait_for_completion();
+            }
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for IoBatch<'_> {
+    fn drop(self: Pin<&mut Self>) {
+        // Bios still in flight point into this batch: wait for them.
+        self.into_ref().get_ref().finish();
+    }
+}

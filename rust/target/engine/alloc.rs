@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Buffer allocation: finding or making the slot of a block, following
+//! dm-bufio's fallback order (non-blocking allocation, eviction, the
+//! target's reserve, a blocking NOIO allocation), and the target's share
+//! of the module-wide memory budget.
+
+use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+
+use crate::cache::shard::{Alloc, SlotId};
+use crate::cache::status::Field;
+use crate::dm::{memalloc, Gfp};
+
+use super::super::budget::{self, Buf};
+use super::super::cgroup::CgEntry;
+use super::shard::{pin_write, ShardGuard};
+use super::writeback::WbSelect;
+use super::{Inner, NOSLOT_ERROR_ROUNDS};
+
+/// How a block was obtained by [`Inner::get_block`].
+pub(super) enum Got {
+    /// Cached: pinned for the requested access; unpin when done.
+    Hit(SlotId, Arc<Buf>),
+    /// Not cached: a `Filling` slot now owned by the caller, who fills it
+    /// (or overwrites it whole) and then publishes it.
+    Miss(SlotId, Arc<Buf>),
+    /// Not cached, and no slot can be had (the shard is full of dirty
+    /// blocks that the origin refuses): reads go straight to the origin,
+    /// which holds the block's latest data (it is not cached).
+    Bypass,
+}
+
+/// Where [`Inner::get_block`] is in the allocation order (see
+/// [`Inner::next_stage`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AllocStage {
+    /// New memory from a non-blocking allocation (if the budget allows).
+    Nowait,
+    /// Reuse a clean idle block's memory (no new memory).
+    Evict,
+    /// A buffer of the target's reserve.
+    Reserve,
+    /// A blocking NOIO allocation, with no lock held.
+    Blocking,
+}
+
+/// What one pass of [`Inner::get_block`] came to.
+enum Pass {
+    /// The answer.
+    Done(Result<Got>),
+    /// Try again at the same stage.
+    Again,
+    /// Try again at this stage.
+    Next(AllocStage),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Read,
+    Write,
+}
+
+impl Inner {
+    /// Makes a `Filling` slot for uncached `blk` without ever sleeping:
+    /// a free slot, new memory from a non-blocking allocation (if the cap
+    /// and the budget allow), or an evicted clean block. `None` if `blk` is
+    /// cached already or nothing is available right now.
+    pub(super) fn alloc_nowait(
+        &self,
+        si: usize,
+        blk: u64,
+        owner: u32,
+    ) -> Option<(SlotId, Arc<Buf>)> {
+        let mut g = self.lock_shard(si);
+        if g.meta.lookup(blk).is_some() {
+            return None;
+        }
+        // Like `may_grow`, without marking this target starving: readahead
+        // and map-time misses are optional.
+        let grow = budget::has_room(u64::from(self.block_size))
+            && !(budget::contended() && self.mem_bytes() >= budget::fair_share());
+        match g.meta.alloc(blk, owner, grow) {
+            Alloc::Ready(id) => g.bufs[id as usize].clone().map(|b| (id, b)),
+            Alloc::Evicted { id, .. } => {
+                self.stats.inc(Field::Evictions);
+                g.bufs[id as usize].clone().map(|b| (id, b))
+            }
+            Alloc::NeedMemory(id) => {
+                drop(g);
+                let buf = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                    .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
+                let mut g = self.lock_shard(si);
+                match buf {
+                    Some(b) => {
+                        g.meta.attach_mem(id);
+                        g.bufs[id as usize] = Some(b.clone());
+                        Some((id, b))
+                    }
+                    None => {
+                        g.meta.abort_fill(id, false);
+                        drop(g);
+                        self.notify(si);
+                        None
+                    }
+                }
+            }
+            Alloc::Full => None,
+        }
+    }
+
+    /// Returns memory to the reserve if it is short, else frees it.
+    pub(super) fn release_buf(&self, b: Arc<Buf>) {
+        let mut r = self.reserve.lock();
+        if r.len() < self.reserve_target {
+            let _ = r.push_within_capacity(b);
+        }
+    }
+
+    /// Finds or makes the slot for `blk`. Waits for fills in progress and,
+    /// when the shard is full of dirty blocks, writes some back.
+    ///
+    /// Allocation follows dm-bufio's order ([`AllocStage`], one pass per
+    /// stage in [`Inner::alloc_pass`]): (0) new memory without blocking,
+    /// (1) reuse a clean idle buffer, (2) the target's reserve (refilled
+    /// from its other shards if need be), (3) a blocking NOIO allocation
+    /// with no lock held; then wait for a change and start over. Every
+    /// target always progresses on its own reserve, whatever the others
+    /// hold. The only way out without a slot is a shard full of dirty
+    /// blocks whose writebacks keep failing: then a read bypasses the
+    /// cache ([`Got::Bypass`]) and a write fails with `EIO`, after
+    /// `NOSLOT_ERROR_ROUNDS` rounds with back-off.
+    pub(super) fn get_block(
+        self: &Arc<Self>,
+        blk: u64,
+        access: Access,
+        who: &CgEntry,
+    ) -> Result<Got> {
+        let si = self.shard_index(blk);
+        let mut stage = AllocStage::Nowait;
+        let mut err_rounds = 0u32;
+        loop {
+            match self.alloc_pass(si, blk, access, who, stage, &mut err_rounds) {
+                Pass::Done(r) => return r,
+                Pass::Again => {}
+                Pass::Next(s) => stage = s,
+            }
+        }
+    }
+
+    /// One pass of [`Inner::get_block`] at `stage`: a hit, a slot with
+    /// memory, or where to go next.
+    fn alloc_pass(
+        &self,
+        si: usize,
+        blk: u64,
+        access: Access,
+        who: &CgEntry,
+        stage: AllocStage,
+        err_rounds: &mut u32,
+    ) -> Pass {
+        let now = self.now_ms();
+        let mut g = self.lock_shard(si);
+        if let Some(id) = g.meta.lookup(blk) {
+            let r = match access {
+                Access::Read => g.meta.pin_read(id),
+                Access::Write => pin_write(&mut g, id, now, who.id),
+            };
+            if r.is_err() {
+                g.wait();
+                return Pass::Again;
+            }
+            return Pass::Done(
+                g.bufs[id as usize]
+                    .clone()
+                    .ok_or(EIO)
+                    .map(|b| Got::Hit(id, b)),
+            );
+        }
+        let grow = match stage {
+            AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),
+            AllocStage::Evict => false,
+            AllocStage::Reserve => !self.reserve.lock().is_empty(),
+        };
+        let id = match g.meta.alloc(blk, who.id, grow) {
+            Alloc::Ready(id) => {
+                return Pass::Done(
+                    g.bufs[id as usize]
+                        .clone()
+                        .ok_or(EIO)
+                        .map(|b| Got::Miss(id, b)),
+                )
+            }
+            Alloc::Evicted { id, .. } => {
+                self.stats.inc(Field::Evictions);
+                return Pass::Done(
+                    g.bufs[id as usize]
+                        .clone()
+                        .ok_or(EIO)
+                        .map(|b| Got::Miss(id, b)),
+                );
+            }
+            Alloc::NeedMemory(id) => id,
+            Alloc::Full => {
+                drop(g);
+                return self.shard_full(si, access, stage, err_rounds);
+            }
+        };
+        let (mut g, buf) = self.stage_memory(g, si, stage);
+        if let Some(buf) = buf {
+            g.meta.attach_mem(id);
+            g.bufs[id as usize] = Some(buf.clone());
+            return Pass::Done(Ok(Got::Miss(id, buf)));
+        }
+        g.meta.abort_fill(id, false);
+        drop(g);
+        self.notify(si);
+        Pass::Next(self.next_stage(si, stage, false))
+    }
+
+    /// The memory of `stage` for a new slot: `g` is dropped while
+    /// allocating (and taken again).
+    fn stage_memory<'a>(
+        &'a self,
+        g: ShardGuard<'a>,
+        si: usize,
+        stage: AllocStage,
+    ) -> (ShardGuard<'a>, Option<Arc<Buf>>) {
+        match stage {
+            AllocStage::Nowait => {
+                drop(g);
+                let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                    .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
+                (self.lock_shard(si), b)
+            }
+            AllocStage::Evict => (g, None),
+            AllocStage::Reserve => {
+                let b = self.reserve.lock().pop();
+                (g, b)
+            }
+            AllocStage::Blocking => {
+                drop(g);
+                self.stats.inc(Field::BlockingAllocs);
+                let b = memalloc::noio(|| {
+                    let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
+                    // Not GFP_KERNEL: inside the NOIO scope a small
+                    // allocation that may block never fails and could
+                    // keep the worker in the allocator; failing here
+                    // only means waiting and trying again.
+                    Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok()
+                });
+                (self.lock_shard(si), b)
+            }
+        }
+    }
+
+    /// The shard has no slot to give (`Alloc::Full`): writes back its
+    /// oldest dirty blocks, then starts over, backs off after failed
+    /// writebacks (giving up after `NOSLOT_ERROR_ROUNDS`), or moves on.
+    fn shard_full(
+        &self,
+        si: usize,
+        access: Access,
+        stage: AllocStage,
+        err_rounds: &mut u32,
+    ) -> Pass {
+        self.stats.inc(Field::FullWaits);
+        let r = self.writeback_shard(si, WbSelect::Oldest, None);
+        if r.written > 0 {
+            *err_rounds = 0;
+            return Pass::Next(AllocStage::Nowait);
+        }
+        if r.errors > 0 {
+            // The origin refuses writes: back off, then give up.
+            *err_rounds += 1;
+            if *err_rounds >= NOSLOT_ERROR_ROUNDS {
+                self.stats.inc(Field::NoslotErrors);
+                return Pass::Done(match access {
+                    Access::Read => Ok(Got::Bypass),
+                    Access::Write => Err(EIO),
+                });
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10i64 << *err_rounds));
+            return Pass::Again;
+        }
+        // Nothing free, clean or writable here: the budget is held by
+        // others, or every block is pinned, filling or being written.
+        Pass::Next(self.next_stage(si, stage, true))
+    }
+
+    /// The allocation order, stage by stage: where to go after `stage`
+    /// found the shard `full` (no slot at all), or a slot but no memory.
+    /// After the last stage, waits for a change in the shard (writeback,
+    /// reclaim, the reserve refilling; like dm-bufio) and starts over.
+    fn next_stage(&self, si: usize, stage: AllocStage, full: bool) -> AllocStage {
+        match (stage, full) {
+            (AllocStage::Nowait, false) => AllocStage::Evict,
+            (AllocStage::Nowait | AllocStage::Evict, true) => AllocStage::Reserve,
+            (AllocStage::Evict | AllocStage::Reserve, false) => AllocStage::Blocking,
+            (AllocStage::Reserve, true) => AllocStage::Blocking,
+            (AllocStage::Blocking, _) => {
+                if full && self.reserve.lock().is_empty() {
+                    self.refill_reserve(si);
+                }
+                self.lock_shard(si).wait();
+                AllocStage::Nowait
+            }
+        }
+    }
+
+    /// Whether a miss may take new memory from the budget: there is room,
+    /// and no other target is starving while this one holds more than its
+    /// fair share. Marks this target starving when it is under its share
+    /// and the budget is used up.
+    pub(super) fn may_grow(&self) -> bool {
+        let bs = u64::from(self.block_size);
+        let over = self.mem_bytes() >= budget::fair_share();
+        if budget::has_room(bs) {
+            self.set_starving(false);
+            return !(over && budget::contended());
+        }
+        if !over {
+            self.starve_seen.store(1, Relaxed);
+        }
+        self.set_starving(!over);
+        false
+    }
+
+    /// Called by the background timer: a target that has not starved since
+    /// the last tick stops counting as starving.
+    pub(super) fn expire_starving(&self) {
+        if self.starve_seen.xchg(0, Relaxed) == 0 {
+            self.set_starving(false);
+        }
+    }
+
+    pub(super) fn set_starving(&self, on: bool) {
+        let v = u32::from(on);
+        if self.starving.xchg(v, Relaxed) != v {
+            budget::set_starving(on);
+        }
+    }
+
+    /// Bytes in this target's slots (not counting its reserve).
+    pub(super) fn mem_bytes(&self) -> u64 {
+        self.mem_blocks.load(Relaxed).max(0) as u64 * u64::from(self.block_size)
+    }
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Fills: reading a missed block from the origin, with readahead of the
+//! blocks that follow it when misses are sequential.
+
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+
+use crate::cache::shard::SlotId;
+use crate::cache::status::Field;
+use crate::dm::IoBatch;
+
+use super::super::budget::Buf;
+use super::super::cgroup::CgEntry;
+use super::{assoc, Inner, RA_MAX};
+
+/// A block read ahead with a fill: its distance from the missed block,
+/// and the `Filling` slot taken for it (small: a fill's worth of these
+/// sits on the stack under the origin's submission path).
+struct RaSlot {
+    off: u8,
+    id: SlotId,
+    buf: Arc<Buf>,
+}
+
+/// No bio could be made for a readahead block.
+const NO_BIO: u8 = u8::MAX;
+const _: () = assert!(RA_MAX < NO_BIO as usize);
+const _: () = assert!(crate::dm::batch::BATCH_MAX < NO_BIO as usize);
+
+impl Inner {
+    /// Publishes a slot filled from the origin, or drops it on error.
+    pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool) {
+        let si = self.shard_index(blk);
+        let mut g = self.lock_shard(si);
+        if ok {
+            g.meta.fill_done(id);
+        } else {
+            g.meta.abort_fill(id, true);
+        }
+        drop(g);
+        self.notify(si);
+    }
+
+    /// Reads `blk` into the `Filling` slot's buffer, with readahead of
+    /// following blocks when the miss continues a sequential run.
+    pub(super) fn fill(
+        self: &Arc<Self>,
+        blk: u64,
+        buf: &Arc<Buf>,
+        may_readahead: bool,
+        who: &CgEntry,
+    ) -> bool {
+        let mut ra: [Option<RaSlot>; RA_MAX] = core::array::from_fn(|_| None);
+        let n_ra = self.take_readahead(blk, may_readahead, who, &mut ra);
+        let css = assoc(who);
+        let mut idx = [NO_BIO; RA_MAX];
+        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+            let main =
+                batch
+                    .as_mut()
+                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
+            for (i, s) in ra.iter().take(n_ra).enumerate() {
+                if let Some(s) = s {
+                    let b = blk + u64::from(s.off);
+                    if let Some(j) = batch.as_mut().add_read(
+                        &self.origin,
+                        self.block_sector(b),
+                        &s.buf,
+                        true,
+                        css,
+                    ) {
+                        idx[i] = j as u8;
+                    }
+                }
+            }
+            let nbios = batch.len() as u64;
+            (main, nbios, batch.wait())
+        });
+        who.fill_bytes
+            .add(nbios * u64::from(self.block_size), Relaxed);
+        for (i, s) in ra.iter().take(n_ra).enumerate() {
+            if let Some(s) = s {
+                let ok = idx[i] != NO_BIO && res.ok(usize::from(idx[i]));
+                if ok {
+                    self.stats.inc(Field::Readahead);
+                }
+                self.end_fill(blk + u64::from(s.off), s.id, ok);
+            }
+        }
+        match main {
+            Some(i) if res.ok(i) => true,
+            _ => {
+                self.stats.inc(Field::FillErrors);
+                false
+            }
+        }
+    }
+
+    /// Takes `Filling` slots for the blocks after `blk` to read ahead with
+    /// it, if the miss continues a sequential run (and `may_readahead`).
+    /// Returns how many entries of `ra` it filled.
+    fn take_readahead(
+        &self,
+        blk: u64,
+        may_readahead: bool,
+        who: &CgEntry,
+        ra: &mut [Option<RaSlot>; RA_MAX],
+    ) -> usize {
+        let prev = if may_readahead {
+            self.last_read_miss.xchg(blk, Relaxed)
+        } else {
+            u64::MAX - 1
+        };
+        let want = if prev.wrapping_add(1) == blk {
+            (self.settings.readahead() as usize).min(RA_MAX)
+        } else {
+            0
+        };
+        let mut n = 0;
+        for i in 1..=want as u64 {
+            let b = blk + i;
+            if b >= self.nr_blocks {
+                break;
+            }
+            let si = self.shard_index(b);
+            if self.lock_shard(si).meta.lookup(b).is_some() {
+                continue;
+            }
+            // Readahead never waits and never takes the reserve.
+            let Some((id, buf)) = self.alloc_nowait(si, b, who.id) else {
+                break;
+            };
+            ra[n] = Some(RaSlot {
+                off: i as u8,
+                id,
+                buf,
+            });
+            n += 1;
+        }
+        n
+    }
+}

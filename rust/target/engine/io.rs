@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Moving bios: the map-time fast path (hits, and full-block write misses
+//! that need no blocking allocation; never sleeps), and the workers that
+//! drain the deferred queue inside a NOIO scope and serve reads, writes,
+//! flushes and discards.
+
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+
+use crate::cache::status::Field;
+use crate::cache::table::Mode;
+use crate::dm::memalloc::MemallocFlags;
+use crate::dm::{self, memalloc, BioOp, BlkStatus, OwnedBio};
+
+use super::super::cgroup::CgEntry;
+use super::super::knobs;
+use super::alloc::{Access, Got};
+use super::shard::pin_write;
+use super::Inner;
+
+impl Inner {
+    // ---- map-time fast path (never sleeps) ----
+
+    /// Serves a read hit or a writeback-mode write hit inline. Gives the bio
+    /// back if it needs the workers.
+    pub(crate) fn try_fast(
+        self: &Arc<Self>,
+        bio: OwnedBio,
+        who: &CgEntry,
+        hits_only: bool,
+    ) -> Option<OwnedBio> {
+        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let si = self.shard_index(blk);
+        let write = bio.op() == BioOp::Write;
+        if write && (self.mode() != Mode::Writeback || bio.is_fua()) {
+            return Some(bio);
+        }
+        let now = self.now_ms();
+        let mut g = self.lock_shard(si);
+        match g.meta.lookup(blk) {
+            Some(id) => {
+                let pinned = if write {
+                    pin_write(&mut g, id, now, who.id)
+                } else {
+                    g.meta.pin_read(id)
+                };
+                if pinned.is_err() {
+                    return Some(bio);
+                }
+                let buf = g.bufs[id as usize].clone()?;
+                drop(g);
+                if write {
+                    bio.copy_to_buf(&buf, off);
+                    let mut g = self.lock_shard(si);
+                    g.meta.unpin_write(id, now);
+                    drop(g);
+                    self.notify(si);
+                    self.stats.inc(Field::WriteHits);
+                    who.hits.add(1, Relaxed);
+                    bio.endio(BlkStatus::OK);
+                    self.after_dirtying();
+                    self.arm_timer();
+                } else {
+                    bio.copy_from_buf(&buf, off);
+                    self.lock_shard(si).meta.unpin_read(id);
+                    self.stats.inc(Field::ReadHits);
+                    who.hits.add(1, Relaxed);
+                    bio.endio(BlkStatus::OK);
+                }
+                None
+            }
+            None if write && off == 0 && bio.size() == self.block_size && !hits_only => {
+                // A full-block write miss needs no read; take it inline if a
+                // slot with memory is at hand without blocking.
+                drop(g);
+                let Some((id, buf)) = self.alloc_nowait(si, blk, who.id) else {
+                    return Some(bio);
+                };
+                bio.copy_to_buf(&buf, 0);
+                let mut g = self.lock_shard(si);
+                g.meta.fill_done_dirty(id, now);
+                drop(g);
+                self.notify(si);
+                self.stats.inc(Field::WriteMisses);
+                who.misses.add(1, Relaxed);
+                bio.endio(BlkStatus::OK);
+                self.after_dirtying();
+                self.arm_timer();
+                None
+            }
+            None => Some(bio),
+        }
+    }
+
+    /// Completes a `REQ_NOWAIT` bio that would have to wait with "would
+    /// block" (`BLK_STS_AGAIN`), and counts it.
+    pub(crate) fn would_block(&self, bio: OwnedBio) {
+        self.cg.stats.inc(Field::NowaitAgain);
+        bio.wouldblock();
+    }
+
+    /// Queues a bio whose cgroup association would block in `map`: the
+    /// worker associates it. Counted.
+    pub(crate) fn defer_association(self: &Arc<Self>, bio: OwnedBio) {
+        self.cg.stats.inc(Field::CgDeferred);
+        self.defer(bio);
+    }
+
+    // ---- workers (NOIO scope) ----
+
+    /// Serves the deferred bios, each in its submitter's memalloc scope
+    /// plus NOIO.
+    pub(super) fn drain_deferred(self: &Arc<Self>) {
+        loop {
+            let bio = self.deferred.lock().pop();
+            let Some(bio) = bio else { break };
+            // Re-apply the submitter's memalloc scope (captured in `map`),
+            // then add NOIO for our own I/O path.
+            let scope = bio.captured_scope();
+            let replay = if knobs::skip_scope_replay() {
+                MemallocFlags::NONE
+            } else {
+                scope
+            };
+            memalloc::with_flags(replay, || {
+                if scope != MemallocFlags::NONE {
+                    self.stats.inc(Field::ScopeCaptured);
+                    if MemallocFlags::current().contains(scope) {
+                        self.stats.inc(Field::ScopeReplayed);
+                    }
+                }
+                memalloc::noio(|| self.process(bio));
+            });
+        }
+    }
+
+    pub(super) fn process(self: &Arc<Self>, bio: OwnedBio) {
+        // Sleepable association (we are a worker, in a NOIO scope).
+        let who = self.cg.get(bio.orig_css());
+        match bio.op() {
+            BioOp::Write if bio.size() == 0 => {
+                let st = match self.flush() {
+                    Ok(()) => BlkStatus::OK,
+                    Err(_) => BlkStatus::IOERR,
+                };
+                bio.endio(st);
+            }
+            BioOp::Read => self.do_read(bio, &who),
+            BioOp::Write => self.do_write(bio, &who),
+            BioOp::Discard => self.do_discard(bio),
+            _ => bio.endio(BlkStatus::NOTSUPP),
+        }
+    }
+
+    pub(super) fn do_read(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
+        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let si = self.shard_index(blk);
+        match self.get_block(blk, Access::Read, who) {
+            Ok(Got::Hit(id, buf)) => {
+                bio.copy_from_buf(&buf, off);
+                self.lock_shard(si).meta.unpin_read(id);
+                self.stats.inc(Field::ReadHits);
+                who.hits.add(1, Relaxed);
+                bio.endio(BlkStatus::OK);
+            }
+            Ok(Got::Bypass) => {
+                // Not cached, so the origin has the latest data.
+                self.stats.inc(Field::ReadMisses);
+                let sector = self.rel_sector(&bio);
+                bio.remap_submit(&self.origin, sector);
+            }
+            Ok(Got::Miss(id, buf)) => {
+                self.stats.inc(Field::ReadMisses);
+                who.misses.add(1, Relaxed);
+                if self.fill(blk, &buf, true, who) {
+                    bio.copy_from_buf(&buf, off);
+                    self.end_fill(blk, id, true);
+                    bio.endio(BlkStatus::OK);
+                } else {
+                    self.end_fill(blk, id, false);
+                    bio.endio(BlkStatus::IOERR);
+                }
+            }
+            Err(_) => bio.endio(BlkStatus::IOERR),
+        }
+    }
+
+    pub(super) fn do_write(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
+        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let si = self.shard_index(blk);
+        let full = off == 0 && bio.size() == self.block_size;
+        // The generation of this write (invariant G of `writeback`).
+        let gen = match self.get_block(blk, Access::Write, who) {
+            Ok(Got::Hit(id, buf)) => {
+                bio.copy_to_buf(&buf, off);
+                let mut g = self.lock_shard(si);
+                g.meta.unpin_write(id, self.now_ms());
+                let gen = g.meta.generation();
+                drop(g);
+                self.notify(si);
+                self.stats.inc(Field::WriteHits);
+                who.hits.add(1, Relaxed);
+                gen
+            }
+            Ok(Got::Miss(id, buf)) => {
+                self.stats.inc(Field::WriteMisses);
+                who.misses.add(1, Relaxed);
+                if !full && !self.fill(blk, &buf, false, who) {
+                    self.end_fill(blk, id, false);
+                    bio.endio(BlkStatus::IOERR);
+                    return;
+                }
+                bio.copy_to_buf(&buf, off);
+                let mut g = self.lock_shard(si);
+                g.meta.fill_done_dirty(id, self.now_ms());
+                let gen = g.meta.generation();
+                drop(g);
+                self.notify(si);
+                gen
+            }
+            Ok(Got::Bypass) | Err(_) => {
+                bio.endio(BlkStatus::IOERR);
+                return;
+            }
+        };
+        let through = self.mode() == Mode::Writethrough;
+        if through || bio.is_fua() {
+            // On failure the block stays dirty in the cache (invariant U):
+            // the origin may hold neither version, and another writer's
+            // newer data in this block must not be dropped.
+            let ok = self.write_durable(si, blk, gen, bio.is_fua());
+            bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
+        } else {
+            bio.endio(BlkStatus::OK);
+        }
+        self.after_dirtying();
+        self.arm_timer();
+    }
+
+    /// Drops `blk` from the cache once nobody uses it.
+    pub(super) fn drop_block(&self, si: usize, blk: u64) {
+        let mut g = self.lock_shard(si);
+        while let Some(id) = g.meta.lookup(blk) {
+            match g.meta.invalidate(id) {
+                Ok(_) => break,
+                Err(_) => g.wait(),
+            }
+        }
+        drop(g);
+        self.notify(si);
+    }
+
+    pub(super) fn do_discard(self: &Arc<Self>, bio: OwnedBio) {
+        self.stats.inc(Field::Discards);
+        let start = self.rel_sector(&bio);
+        let end = start + (u64::from(bio.size()) >> dm::SECTOR_SHIFT);
+        let spb = 1u64 << self.shift;
+        let mut s = start;
+        while s < end {
+            let (blk, off) = self.locate(s);
+            let blk_end = self.block_sector(blk) + spb;
+            let e = end.min(blk_end);
+            let si = self.shard_index(blk);
+            if off == 0 && e == blk_end {
+                self.drop_block(si, blk);
+            } else {
+                // Partial block: zero the discarded part of a cached copy,
+                // which stays dirty, so no stale data can come back.
+                let len = ((e - s) << dm::SECTOR_SHIFT) as u32;
+                let now = self.now_ms();
+                let mut g = self.lock_shard(si);
+                while let Some(id) = g.meta.lookup(blk) {
+                    match pin_write(&mut g, id, now, 0) {
+                        Ok(()) => {
+                            if let Some(b) = g.bufs[id as usize].clone() {
+                                drop(g);
+                                b.zero(off, len);
+                                g = self.lock_shard(si);
+                            }
+                            g.meta.unpin_write(id, now);
+                            drop(g);
+                            self.notify(si);
+                            g = self.lock_shard(si);
+                            break;
+                        }
+                        Err(_) => g.wait(),
+                    }
+                }
+                drop(g);
+                self.notify(si);
+            }
+            s = e;
+            // A huge discard walks many blocks: let others run.
+            dm::cond_resched();
+        }
+        if self.origin.max_discard_sectors() > 0 {
+            bio.remap_submit(&self.origin, start);
+        } else {
+            bio.endio(BlkStatus::OK);
+        }
+    }
+}

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel side of the cache: shards under locks, block buffers, and the
+//! I/O that fills and writes back blocks. Decisions about states, lists and
+//! accounting are made by [`crate::cache::shard::Shard`]; this module moves
+//! bios, buffers and work items.
+//!
+//! Locking: one kernel `SpinLock` per shard, never two at once, never held
+//! across I/O or a sleeping allocation. A `CondVar` per shard wakes those
+//! who wait for a fill or a writeback to end. `map()` serves hits (and
+//! full-block write misses that need no blocking allocation) inline; all
+//! else is queued for the workers, which run inside a NOIO scope.
+//!
+//! One concept per file, all of them `impl Inner`:
+//!
+//! - this file: [`Inner`], its construction, geometry, the work queue and
+//!   shutdown;
+//! - [`shard`]: the shard lock and [`shard::ShardGuard`];
+//! - [`io`]: the map-time fast path and the workers' read, write, flush and
+//!   discard;
+//! - [`alloc`]: buffer allocation (the fallback order of `get_block`) and
+//!   the target's share of the memory budget;
+//! - [`fill`]: fills and readahead;
+//! - [`writeback`]: writeback rounds, flush, FUA and writethrough writes,
+//!   with the durability invariants; [`round`]: the steps of one round;
+//!   [`background`]: the background writeback lanes and their stop on
+//!   suspend;
+//! - [`reclaim`]: the shrinker, resize and invalidate;
+//! - [`stats`]: the counters and the status line.
+
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, SpinLock};
+use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
+use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
+use kernel::{new_spinlock, new_work};
+
+use crate::cache::shard::shard_of;
+use crate::cache::table::{Mode, Options};
+use crate::dm::{self, BioList, BioSet, DmDev, Gfp, OwnedBio};
+
+use super::budget::{self, Buf};
+use super::cgroup::{CgEntry, CgTable};
+use super::counters::Counters;
+use super::knobs;
+
+mod alloc;
+mod background;
+mod fill;
+mod io;
+mod reclaim;
+mod round;
+mod settings;
+mod shard;
+mod stats;
+mod writeback;
+
+use settings::Settings;
+use shard::ShardLock;
+use writeback::{LANE_FREE, MAX_LANES};
+
+/// Workers draining the deferred bio queue.
+pub(crate) const NR_WORKERS: usize = 4;
+/// Most shards of one target.
+const MAX_SHARDS: usize = 16;
+/// Most readahead blocks per fill.
+const RA_MAX: usize = 15;
+/// Failed writeback rounds after which a request that needs a slot, in a
+/// shard full of dirty blocks that cannot be written, gives up: a read
+/// then goes straight to the origin, a write fails with EIO.
+const NOSLOT_ERROR_ROUNDS: u32 = 4;
+
+/// The css a bio issued for `who` is charged to.
+fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
+    if knobs::skip_association() {
+        None
+    } else {
+        Some(&who.css)
+    }
+}
+
+/// The shared state of one target, referenced by the target's private data
+/// and by queued work items.
+#[pin_data]
+pub(crate) struct Inner {
+    pub(crate) origin: DmDev,
+    pub(crate) block_size: u32,
+    /// First sector of the target in the mapped device.
+    begin: u64,
+    /// log2 of sectors per block.
+    shift: u32,
+    nr_blocks: u64,
+    shards: KVec<Pin<KBox<ShardLock>>>,
+    /// cgroup association of the cache's own I/O.
+    pub(crate) cg: Arc<CgTable>,
+    /// Capacity of all shards together, in blocks (the most the cap can be
+    /// raised to without a table reload).
+    capacity_blocks: u64,
+    #[pin]
+    deferred: SpinLock<BioList>,
+    #[pin]
+    reserve: SpinLock<KVec<Arc<Buf>>>,
+    reserve_target: usize,
+    #[pin]
+    wq: SpinLock<Option<dm::OwnedQueue>>,
+    #[pin]
+    bioset: BioSet,
+    #[pin]
+    work0: Work<Inner, 0>,
+    #[pin]
+    work1: Work<Inner, 1>,
+    #[pin]
+    work2: Work<Inner, 2>,
+    #[pin]
+    work3: Work<Inner, 3>,
+    #[pin]
+    wb_now: Work<Inner, 10>,
+    /// Owners whose writeback lane is running.
+    #[pin]
+    lanes: SpinLock<[u32; MAX_LANES]>,
+    #[pin]
+    wb_timer: DelayedWork<Inner, 11>,
+    /// Options, watermarks, mode and cap.
+    #[pin]
+    settings: Settings,
+    /// The status line's counters (of sources `Counter` and `Kept`).
+    stats: Counters,
+    /// Dirty blocks over all shards.
+    dirty: Atomic<i64>,
+    /// Slots holding memory over all shards.
+    mem_blocks: Atomic<i64>,
+    last_read_miss: Atomic<u64>,
+    shrink_cursor: Atomic<u32>,
+    /// Set (under the `wq` lock) when the target goes away; no timer is
+    /// armed and no lane runs after that.
+    dying: Atomic<u32>,
+    /// Set (under the `wq` lock) between a suspend and the next resume:
+    /// background writeback is stopped.
+    suspended: Atomic<u32>,
+    /// Writeback rounds in a row that failed and wrote nothing.
+    wb_fail_streak: Atomic<u32>,
+    /// Background writeback backs off until then (ms, `now_ms`).
+    wb_retry_at: Atomic<u64>,
+    /// This target counts in the budget's starving targets.
+    starving: Atomic<u32>,
+    /// This target starved since the last background tick.
+    starve_seen: Atomic<u32>,
+    created: Instant<Monotonic>,
+}
+
+impl_has_work! {
+    impl HasWork<Self, 0> for Inner { self.work0 }
+    impl HasWork<Self, 1> for Inner { self.work1 }
+    impl HasWork<Self, 2> for Inner { self.work2 }
+    impl HasWork<Self, 3> for Inner { self.work3 }
+    impl HasWork<Self, 10> for Inner { self.wb_now }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 11> for Inner { self.wb_timer }
+}
+
+macro_rules! worker_item {
+    ($($id:literal),*) => {$(
+        impl WorkItem<$id> for Inner {
+            type Pointer = Arc<Inner>;
+            fn run(this: Arc<Inner>) {
+                this.drain_deferred();
+            }
+        }
+    )*};
+}
+worker_item!(0, 1, 2, 3);
+
+impl WorkItem<10> for Inner {
+    type Pointer = Arc<Inner>;
+    fn run(this: Arc<Inner>) {
+        this.background_writeback();
+    }
+}
+
+impl WorkItem<11> for Inner {
+    type Pointer = Arc<Inner>;
+    fn run(this: Arc<Inner>) {
+        this.expire_starving();
+        this.background_writeback();
+        this.arm_timer();
+    }
+}
+
+/// Parameters for [`Inner::new`].
+pub(crate) struct Geometry {
+    pub(crate) begin: u64,
+    pub(crate) block_size: u32,
+    pub(crate) nr_blocks: u64,
+    pub(crate) cap_bytes: u64,
+    pub(crate) opts: Options,
+}
+
+impl Inner {
+    /// Builds the cache for `origin`.
+    pub(crate) fn new(origin: DmDev, geo: Geometry) -> Result<Arc<Self>> {
+        let bs = geo.block_size;
+        let cap_blocks = (geo.cap_bytes >> bs.trailing_zeros()).max(1);
+        let nshards = (cap_blocks / 64).clamp(1, MAX_SHARDS as u64) as usize;
+        let reserve_target = (cap_blocks / 8).clamp(1, 16) as usize;
+        let cg = CgTable::new()?;
+        let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
+        let per = cap_blocks.div_ceil(nshards as u64) as u32;
+        for _ in 0..nshards {
+            shards.push(ShardLock::new(per, per, &cg)?, GFP_KERNEL)?;
+        }
+        let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
+        for _ in 0..reserve_target {
+            // The reserve is the target's own minimum: charged to the
+            // budget even when others hold all of it (a warm reload must
+            // not fail), and taken back by no one.
+            let b = Buf::alloc_reserve(bs, Gfp::Kernel).ok_or(ENOMEM)?;
+            reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
+        let inner = Arc::pin_init(
+            try_pin_init!(Self {
+                origin,
+                block_size: bs,
+                begin: geo.begin,
+                shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
+                nr_blocks: geo.nr_blocks,
+                shards,
+                cg,
+                capacity_blocks: u64::from(per) * nshards as u64,
+                deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
+                reserve <- new_spinlock!(reserve, "bufcache:reserve"),
+                reserve_target,
+                wq <- new_spinlock!(Some(wq), "bufcache:wq"),
+                bioset <- BioSet::new(64),
+                work0 <- new_work!("bufcache:worker0"),
+                work1 <- new_work!("bufcache:worker1"),
+                work2 <- new_work!("bufcache:worker2"),
+                work3 <- new_work!("bufcache:worker3"),
+                wb_now <- new_work!("bufcache:writeback"),
+                lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
+                wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
+                settings <- Settings::new(geo.opts),
+                stats: Counters::new(),
+                dirty: Atomic::new(0),
+                mem_blocks: Atomic::new(0),
+                last_read_miss: Atomic::new(u64::MAX - 1),
+                shrink_cursor: Atomic::new(0),
+                dying: Atomic::new(0),
+                // Until the first resume.
+                suspended: Atomic::new(1),
+                wb_fail_streak: Atomic::new(0),
+                wb_retry_at: Atomic::new(0),
+                starving: Atomic::new(0),
+                starve_seen: Atomic::new(0),
+                created: Instant::<Monotonic>::now(),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        inner.set_cap(geo.cap_bytes);
+        inner.prime_lockdep();
+        // Uncounted in `shutdown`, which every constructed target reaches.
+        budget::target_added();
+        Ok(inner)
+    }
+
+    // ---- clock, geometry and totals ----
+
+    /// Milliseconds since the target was built (the cache's clock).
+    fn now_ms(&self) -> u64 {
+        (Instant::<Monotonic>::now() - self.created)
+            .as_millis()
+            .max(0) as u64
+    }
+
+    fn nshards(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard_index(&self, blk: u64) -> usize {
+        shard_of(blk, self.nshards() as u32)
+    }
+
+    /// The sector of `bio` relative to the target.
+    fn rel_sector(&self, bio: &OwnedBio) -> u64 {
+        bio.sector() - self.begin
+    }
+
+    /// Splits a sector (relative to the target) into block and byte offset.
+    pub(crate) fn locate(&self, sector: u64) -> (u64, u32) {
+        let blk = sector >> self.shift;
+        let off = ((sector & ((1u64 << self.shift) - 1)) << dm::SECTOR_SHIFT) as u32;
+        (blk, off)
+    }
+
+    fn block_sector(&self, blk: u64) -> u64 {
+        blk << self.shift
+    }
+
+    /// Dirty blocks over all shards, from the total the shard guards keep
+    /// (no lock).
+    fn dirty_blocks(&self) -> u64 {
+        self.dirty.load(Relaxed).max(0) as u64
+    }
+
+    // ---- work queue: workers, writeback kicks and the timer ----
+
+    fn enqueue_workers(self: &Arc<Self>) {
+        let guard = self.wq.lock();
+        let Some(wq) = guard.as_ref() else { return };
+        let q = wq.queue();
+        let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
+        let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
+        let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
+        let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+    }
+
+    fn kick_writeback(self: &Arc<Self>) {
+        let guard = self.wq.lock();
+        if let Some(wq) = guard.as_ref() {
+            let _ = wq.queue().enqueue::<Arc<Inner>, 10>(self.clone());
+        }
+    }
+
+    /// Arms the background writeback timer (age-based writeback).
+    pub(crate) fn arm_timer(self: &Arc<Self>) {
+        let age = self.settings.max_age_ms();
+        let period = if age == 0 {
+            1000
+        } else {
+            (age / 2).clamp(50, 1000)
+        };
+        let guard = self.wq.lock();
+        // Checked under the lock that `shutdown` and `quiesce` set them
+        // under, so no timer is armed after those.
+        if self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0 {
+            return;
+        }
+        if let Some(wq) = guard.as_ref() {
+            let _ = wq
+                .queue()
+                .enqueue_delayed::<Arc<Inner>, 11>(self.clone(), msecs_to_jiffies(period as u32));
+        }
+    }
+
+    /// Queues a bio for the workers.
+    pub(crate) fn defer(self: &Arc<Self>, bio: OwnedBio) {
+        self.deferred.lock().push(bio);
+        self.enqueue_workers();
+    }
+
+    /// Kicks background writeback when a write took dirty data over the
+    /// high watermark.
+    fn after_dirtying(self: &Arc<Self>) {
+        if self.mode() == Mode::Writeback && self.above_high_watermark() {
+            self.kick_writeback();
+        }
+    }
+
+    // ---- lifecycle ----
+
+    /// Stops background work and drains the workers; after this, no work
+    /// item holds a reference to `self`. Dirty data is left for the caller
+    /// to write back.
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        {
+            // Under the lock `arm_timer` checks `dying` under: no timer
+            // can be armed after this.
+            let _wq = self.wq.lock();
+            self.dying.store(1, Relaxed);
+        }
+        // Runs a pending timer now (it does not re-arm), then waits for
+        // the lanes, which see `dying` and stop.
+        dm::flush_delayed_work(&self.wb_timer);
+        self.wait_lanes_idle();
+        let wq = self.wq.lock().take();
+        // Destroying the queue drains every queued item.
+        drop(wq);
+        self.set_starving(false);
+        budget::target_removed();
+    }
+}

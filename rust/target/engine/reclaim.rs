@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reclaim: the shrinker, giving memory back to the module budget, cap
+//! changes (resize) and the `invalidate` message. The shrinker only ever
+//! try-locks a shard: the task in reclaim may hold that lock.
+
+use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::{Arc, ArcBorrow};
+
+use crate::cache::status::Field;
+use crate::dm;
+use crate::dm::shrinker::{ScanResult, ShrinkControl, ShrinkerOps};
+
+use super::super::budget;
+use super::super::knobs;
+use super::writeback::WbSelect;
+use super::Inner;
+
+impl Inner {
+    /// Gives memory back to the budget while another target is starving
+    /// and this one holds more than its fair share: frees clean blocks and,
+    /// if that is not enough, starts writeback so that more become clean.
+    pub(super) fn give_back_budget(self: &Arc<Self>) {
+        if !budget::contended() {
+            return;
+        }
+        let fair = budget::fair_share();
+        let bs = u64::from(self.block_size);
+        let mem = self.mem_bytes();
+        if mem <= fair {
+            return;
+        }
+        let mut want = ((mem - fair) / bs) as u32;
+        let n = self.nshards();
+        for k in 0..n {
+            if want == 0 || self.background_stopped() {
+                return;
+            }
+            let share = want.div_ceil((n - k) as u32);
+            want -= self.shrink_shard(k, share).min(want);
+        }
+        if want > 0 && self.dirty_blocks() > 0 {
+            for si in 0..n {
+                if self.background_stopped() {
+                    return;
+                }
+                let _ = self.writeback_shard(si, WbSelect::Oldest, None);
+            }
+        }
+    }
+
+    /// Puts one buffer of another shard of this target (a free one, or the
+    /// least recently used clean block's) into the empty reserve, for a
+    /// shard that has no memory of its own.
+    pub(super) fn refill_reserve(&self, si: usize) {
+        for k in 1..self.nshards() {
+            let other = (si + k) % self.nshards();
+            if self.shrink_shard(other, 1) > 0 {
+                return;
+            }
+        }
+    }
+
+    /// Teaches lockdep that the locks the shrinker takes are taken inside
+    /// memory reclaim.
+    pub(super) fn prime_lockdep(&self) {
+        for si in 0..self.nshards() {
+            dm::shrinker::as_if_in_reclaim(|| drop(self.shards[si].state.lock()));
+        }
+        dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
+        dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
+        self.cg.prime_lockdep();
+    }
+
+    /// Drops every clean block and frees its memory. `EBUSY` while dirty
+    /// blocks remain.
+    pub(crate) fn invalidate_clean(&self) -> Result {
+        if self.dirty_blocks() > 0 {
+            return Err(EBUSY);
+        }
+        for si in 0..self.nshards() {
+            self.shrink_shard(si, u32::MAX);
+        }
+        if self.dirty_blocks() > 0 {
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
+    /// Frees up to `max` slots' memory in shard `si` (free slots first,
+    /// then clean LRU blocks). Returns how many were freed.
+    pub(super) fn shrink_shard(&self, si: usize, max: u32) -> u32 {
+        let mut freed = 0;
+        while freed < max {
+            let mut g = self.lock_shard(si);
+            let Some((id, evicted)) = g.meta.reclaim_one() else {
+                break;
+            };
+            let b = g.bufs[id as usize].take();
+            drop(g);
+            if evicted.is_some() {
+                self.stats.inc(Field::Evictions);
+            }
+            if let Some(b) = b {
+                self.release_buf(b);
+            }
+            freed += 1;
+        }
+        freed
+    }
+
+    /// Applies a new cap, evicting (and writing back as needed) to get
+    /// under it.
+    pub(crate) fn resize(&self, bytes: u64) -> Result {
+        if bytes > self.capacity_bytes() {
+            return Err(EINVAL);
+        }
+        self.set_cap(bytes);
+        for si in 0..self.nshards() {
+            let mut tries = 0;
+            loop {
+                let over = self.lock_shard(si).meta.over_cap();
+                if over == 0 {
+                    break;
+                }
+                if self.shrink_shard(si, over) < over {
+                    let r = self.writeback_shard(si, WbSelect::Oldest, None);
+                    if r.written == 0 {
+                        tries += 1;
+                        if tries > 100 {
+                            return Err(EBUSY);
+                        }
+                        self.lock_shard(si).wait();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ShrinkerOps for Inner {
+    fn count(this: ArcBorrow<'_, Self>, _sc: &ShrinkControl) -> u64 {
+        let this: &Inner = &this;
+        // Clean and free blocks, from the totals kept in step by every
+        // shard lock holder: no lock here.
+        let mem = this.mem_blocks.load(Relaxed).max(0) as u64;
+        mem.saturating_sub(this.dirty_blocks())
+    }
+
+    fn scan(this: ArcBorrow<'_, Self>, sc: &ShrinkControl) -> ScanResult {
+        let me: &Inner = &this;
+        me.shrink(sc, || Arc::from(this).kick_writeback())
+    }
+}
+
+impl Inner {
+    /// The shrinker's scan: frees clean and free blocks with try-locks
+    /// only; `kick` starts background writeback (asynchronously).
+    pub(super) fn shrink(&self, sc: &ShrinkControl, kick: impl FnOnce()) -> ScanResult {
+        self.stats.inc(Field::ShrinkScans);
+        if !sc.may_io() {
+            self.stats.inc(Field::ShrinkScansNoio);
+        } else if !sc.may_fs() {
+            self.stats.inc(Field::ShrinkScansNofs);
+        }
+        // Test-only negative control: write back and wait for it whenever
+        // __GFP_IO is set, ignoring __GFP_FS. This is the deadlock the
+        // real code avoids; see Documentation/reclaim.rst.
+        if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.dirty_blocks() > 0 {
+            for si in 0..self.nshards() {
+                let _ = self.writeback_shard(si, WbSelect::Oldest, None);
+            }
+        }
+        let want = sc.nr_to_scan().max(1);
+        let mut freed = 0u64;
+        let mut contended = 0;
+        let n = self.nshards();
+        let start = self.shrink_cursor.fetch_add(1, Relaxed) as usize;
+        for k in 0..n {
+            if freed >= want {
+                break;
+            }
+            let si = (start + k) % n;
+            // Only ever try-lock: the task in reclaim may hold this lock.
+            let Some(mut g) = self.try_lock_shard(si) else {
+                contended += 1;
+                continue;
+            };
+            while freed < want {
+                let Some((id, evicted)) = g.meta.reclaim_one() else {
+                    break;
+                };
+                let b = g.bufs[id as usize].take();
+                if evicted.is_some() {
+                    self.stats.inc(Field::Evictions);
+                }
+                // Freeing under the spinlock would be fine too; the buffer
+                // is dropped (or kept in the reserve) right after.
+                drop(g);
+                if let Some(b) = b {
+                    self.release_buf(b);
+                }
+                freed += 1;
+                g = match self.try_lock_shard(si) {
+                    Some(g) => g,
+                    None => break,
+                };
+            }
+        }
+        if contended > 0 {
+            self.stats.add(Field::ShrinkSkipLock, contended);
+        }
+        self.stats.add(Field::ShrinkFreed, freed);
+        if freed < want && self.dirty_blocks() > 0 {
+            // Dirty memory can only be freed after writeback. Start it
+            // asynchronously, and only where reclaim may both do I/O and
+            // enter filesystems: a loop device below us can re-enter the
+            // very filesystem that is allocating.
+            if sc.may_io() && sc.may_fs() {
+                if self.above_low_watermark() {
+                    kick();
+                }
+            } else {
+                self.stats.inc(Field::ShrinkSkipGfp);
+            }
+        }
+        if freed == 0 && contended == n as u64 {
+            return ScanResult::Stop;
+        }
+        ScanResult::Freed(freed)
+    }
+}

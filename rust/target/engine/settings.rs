@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The target's settings, in one place: the options of the table line and
+//! of the messages that change them, and the cap in effect. The table line
+//! prints them, the messages change them (through the setters below), and
+//! `map` and the workers read them.
+
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, Mutex};
+
+use crate::cache::table::{Mode, Options};
+
+use super::Inner;
+
+/// One target's settings.
+///
+/// `opts` is the source of truth: the options as the table and messages set
+/// them, with which ones were given explicitly (the table line prints
+/// those). The atomics mirror its values for the paths that read them on
+/// every bio; they are written only by the setters, under the `opts` lock,
+/// together with `opts`.
+#[pin_data]
+pub(crate) struct Settings {
+    #[pin]
+    opts: Mutex<Options>,
+    mode: Atomic<u32>,
+    high: Atomic<u32>,
+    low: Atomic<u32>,
+    max_age_ms: Atomic<u64>,
+    readahead: Atomic<u32>,
+    /// The cap in effect in bytes: the `cache_size` option (or the module
+    /// budget) clamped to the target's capacity, in whole blocks.
+    cap_bytes: Atomic<u64>,
+}
+
+fn mode_to_u32(m: Mode) -> u32 {
+    match m {
+        Mode::Writeback => 0,
+        Mode::Writethrough => 1,
+    }
+}
+
+impl Settings {
+    pub(super) fn new(o: Options) -> impl PinInit<Self> {
+        pin_init!(Self {
+            opts <- new_mutex!(o, "bufcache:opts"),
+            mode: Atomic::new(mode_to_u32(o.mode)),
+            high: Atomic::new(u32::from(o.high_watermark)),
+            low: Atomic::new(u32::from(o.low_watermark)),
+            max_age_ms: Atomic::new(o.max_age_ms),
+            readahead: Atomic::new(o.readahead),
+            cap_bytes: Atomic::new(0),
+        })
+    }
+
+    /// The options as the table line prints them.
+    pub(super) fn options(&self) -> Options {
+        *self.opts.lock()
+    }
+
+    pub(super) fn mode(&self) -> Mode {
+        if self.mode.load(Relaxed) == 1 {
+            Mode::Writethrough
+        } else {
+            Mode::Writeback
+        }
+    }
+
+    /// The high watermark (percent).
+    pub(super) fn high(&self) -> u64 {
+        u64::from(self.high.load(Relaxed))
+    }
+
+    /// The low watermark (percent).
+    pub(super) fn low(&self) -> u64 {
+        u64::from(self.low.load(Relaxed))
+    }
+
+    pub(super) fn max_age_ms(&self) -> u64 {
+        self.max_age_ms.load(Relaxed)
+    }
+
+    pub(super) fn readahead(&self) -> u32 {
+        self.readahead.load(Relaxed)
+    }
+
+    pub(super) fn cap_bytes(&self) -> u64 {
+        self.cap_bytes.load(Relaxed)
+    }
+
+    fn set_mode(&self, m: Mode) {
+        let mut o = self.opts.lock();
+        o.mode = m;
+        o.mode_set = true;
+        self.mode.store(mode_to_u32(m), Relaxed);
+    }
+
+    fn set_watermarks(&self, high: u8, low: u8) {
+        let mut o = self.opts.lock();
+        o.high_watermark = high;
+        o.low_watermark = low;
+        o.high_set = true;
+        o.low_set = true;
+        self.high.store(u32::from(high), Relaxed);
+        self.low.store(u32::from(low), Relaxed);
+    }
+
+    fn set_cache_size(&self, bytes: u64) {
+        self.opts.lock().cache_size = Some(bytes);
+    }
+
+    fn set_cap_bytes(&self, bytes: u64) {
+        self.cap_bytes.store(bytes, Relaxed);
+    }
+}
+
+impl Inner {
+    /// The options as the table line prints them.
+    pub(crate) fn options(&self) -> Options {
+        self.settings.options()
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.settings.mode()
+    }
+
+    /// The cap in effect, in bytes.
+    pub(super) fn cap_bytes(&self) -> u64 {
+        self.settings.cap_bytes()
+    }
+
+    pub(super) fn cap_blocks(&self) -> u64 {
+        self.cap_bytes() >> self.block_size.trailing_zeros()
+    }
+
+    /// Largest cap in bytes that needs no table reload.
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.capacity_blocks * u64::from(self.block_size)
+    }
+
+    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
+    /// the shards, minus the reserve.
+    pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
+        let bs = u64::from(self.block_size);
+        let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
+        let n = self.nshards() as u64;
+        // Every shard holds at least one block: a shard with no slot could
+        // never serve a miss (its bios would wait for ever). The smallest
+        // cap (16 blocks) can be below shards plus reserve; the cap is then
+        // exceeded by at most a block per shard.
+        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(n);
+        for i in 0..self.nshards() {
+            let share = usable.checked_div(n).unwrap_or(0)
+                + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));
+            self.lock_shard(i).meta.set_cap(share as u32);
+        }
+        self.settings.set_cap_bytes(cap_blocks * bs);
+        cap_blocks * bs
+    }
+
+    /// The `cache_size` message: applies the new cap ([`Inner::resize`]),
+    /// then records it as an explicit option.
+    pub(crate) fn set_cache_size(&self, bytes: u64) -> Result {
+        self.resize(bytes)?;
+        self.settings.set_cache_size(bytes);
+        Ok(())
+    }
+
+    /// Sets the mode; switching to writethrough writes back first.
+    pub(crate) fn set_mode(&self, m: Mode) -> Result {
+        self.settings.set_mode(m);
+        if m == Mode::Writethrough {
+            self.flush_all()?;
+        }
+        Ok(())
+    }
+
+    /// Sets the watermarks.
+    pub(crate) fn set_watermarks(self: &Arc<Self>, high: u8, low: u8) {
+        self.settings.set_watermarks(high, low);
+        self.after_dirtying();
+    }
+
+    /// Whether dirty data is at or above the high watermark.
+    pub(super) fn above_high_watermark(&self) -> bool {
+        self.dirty_blocks() * 100 >= self.settings.high() * self.cap_blocks()
+    }
+
+    /// Whether dirty data is at or above the low watermark.
+    pub(super) fn above_low_watermark(&self) -> bool {
+        self.dirty_blocks() * 100 >= self.settings.low() * self.cap_blocks()
+    }
+}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The shard lock: a shard's metadata and buffers under one spinlock, the
+//! condition variable its waiters sleep on, and [`ShardGuard`], which keeps
+//! the target's dirty and memory totals in step with the shard.
+//!
+//! Locking: one shard lock at a time, never held across I/O or a sleeping
+//! allocation.
+
+use core::ops::{Deref, DerefMut};
+
+use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::lock::spinlock::SpinLockBackend;
+use kernel::sync::lock::Guard;
+use kernel::sync::{Arc, CondVar, SpinLock};
+use kernel::time::msecs_to_jiffies;
+use kernel::{new_condvar, new_spinlock};
+
+use crate::cache::shard::{Busy, Shard, Slot, SlotId, State};
+
+use super::super::budget::Buf;
+use super::super::cgroup::{CgAcct, CgTable};
+use super::Inner;
+
+/// Pins `id` for a writer, unless it is being written back: then the
+/// writer waits (stable pages, invariant S of [`writeback`]).
+pub(super) fn pin_write(
+    g: &mut ShardGuard<'_>,
+    id: SlotId,
+    now: u64,
+    owner: u32,
+) -> Result<(), Busy> {
+    if g.meta.state(id) == Some(State::Writing) {
+        return Err(Busy::State(State::Writing));
+    }
+    g.meta.write_hit(id, now, owner)
+}
+
+/// Metadata and buffers of one shard.
+pub(crate) struct ShardState {
+    pub(super) meta: Shard<KVVec<Slot>, KVVec<u32>, CgAcct>,
+    pub(super) bufs: KVVec<Option<Arc<Buf>>>,
+}
+
+/// A shard: its state under a spinlock, and a condition variable for
+/// those waiting on a fill or a writeback of one of its blocks.
+#[pin_data]
+pub(crate) struct ShardLock {
+    #[pin]
+    pub(super) state: SpinLock<ShardState>,
+    #[pin]
+    pub(super) cv: CondVar,
+}
+
+impl ShardLock {
+    pub(super) fn new(slots: u32, cap: u32, cg: &Arc<CgTable>) -> Result<Pin<KBox<Self>>> {
+        let n = slots as usize;
+        let mut s = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut bufs = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            s.push(Slot::EMPTY, GFP_KERNEL)?;
+            bufs.push(None, GFP_KERNEL)?;
+        }
+        let nb = (n * 2).next_power_of_two().max(2);
+        let mut b = KVVec::with_capacity(nb, GFP_KERNEL)?;
+        for _ in 0..nb {
+            b.push(0u32, GFP_KERNEL)?;
+        }
+        let st = ShardState {
+            meta: Shard::with_accountant(s, b, cap, CgAcct { table: cg.clone() }),
+            bufs,
+        };
+        KBox::pin_init(
+            pin_init!(Self {
+                state <- new_spinlock!(st, "bufcache:shard"),
+                cv <- new_condvar!("bufcache:shard_cv"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// A locked shard. Keeps the target's dirty and memory totals in step with
+/// the shard's counts whenever the lock is released or waited on.
+pub(super) struct ShardGuard<'a> {
+    /// Always `Some`, except inside [`ShardGuard::wait`].
+    g: Option<Guard<'a, ShardState, SpinLockBackend>>,
+    sh: &'a ShardLock,
+    inner: &'a Inner,
+    dirty0: u32,
+    mem0: u32,
+}
+
+impl ShardGuard<'_> {
+    fn settle(&mut self) {
+        let c = self.meta.counts();
+        let dd = i64::from(c.dirty) - i64::from(self.dirty0);
+        let dm = i64::from(c.with_mem) - i64::from(self.mem0);
+        if dd != 0 {
+            self.inner.dirty.add(dd, Relaxed);
+        }
+        if dm != 0 {
+            self.inner.mem_blocks.add(dm, Relaxed);
+        }
+        self.dirty0 = c.dirty;
+        self.mem0 = c.with_mem;
+    }
+
+    /// Sleeps until another thread signals a state change in this shard,
+    /// or 10 ms pass (reader unpins do not signal, to keep hits cheap).
+    ///
+    /// Never a busy loop: a task with a signal pending (a `dmsetup message`
+    /// that was interrupted) sleeps 10 ms without the lock instead, since
+    /// the interruptible wait would return at once.
+    pub(super) fn wait(&mut self) {
+        self.settle();
+        if let Some(g) = self.g.as_mut() {
+            let r = self
+                .sh
+                .cv
+                .wait_interruptible_timeout(g, msecs_to_jiffies(10));
+            if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+                drop(self.g.take());
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+                self.g = Some(self.sh.state.lock());
+            }
+        }
+        let c = self.meta.counts();
+        self.dirty0 = c.dirty;
+        self.mem0 = c.with_mem;
+    }
+}
+
+impl Deref for ShardGuard<'_> {
+    type Target = ShardState;
+    fn deref(&self) -> &ShardState {
+        // `g` is only `None` inside `wait`, which does not deref.
+        self.g.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ShardState {
+        self.g.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+impl Inner {
+    pub(super) fn lock_shard(&self, si: usize) -> ShardGuard<'_> {
+        let sh = &*self.shards[si];
+        let g = sh.state.lock();
+        let c = g.meta.counts();
+        ShardGuard {
+            g: Some(g),
+            sh,
+            inner: self,
+            dirty0: c.dirty,
+            mem0: c.with_mem,
+        }
+    }
+
+    /// Locks shard `si` only if that needs no waiting (reclaim context).
+    pub(super) fn try_lock_shard(&self, si: usize) -> Option<ShardGuard<'_>> {
+        let sh = &*self.shards[si];
+        let g = sh.state.try_lock()?;
+        let c = g.meta.counts();
+        Some(ShardGuard {
+            g: Some(g),
+            sh,
+            inner: self,
+            dirty0: c.dirty,
+            mem0: c.with_mem,
+        })
+    }
+
+    pub(super) fn notify(&self, si: usize) {
+        self.shards[si].cv.notify_all();
+    }
+}
