@@ -338,9 +338,11 @@ if [ -f "$BUFCACHE_KO" ]; then
 	vermagic="$(modinfo -F vermagic "$BUFCACHE_KO" 2>/dev/null | cut -d' ' -f1)"
 	[ "$vermagic" = "$RELEASE" ] ||
 		log "WARNING: dm_bufcache.ko was built for '${vermagic:-?}', the test kernel is '$RELEASE': rebuild it with make"
+	modinfo -F parm "$BUFCACHE_KO" | grep -q '^test_' ||
+		log "note: dm_bufcache.ko is the plain module: the tests that use test-only parameters need the test flavour (make BUFCACHE_TEST=1)"
 	add_module "$BUFCACHE_KO"
 else
-	log "note: $BUFCACHE_KO is not built (run make): tests that load dm-bufcache will fail"
+	log "note: $BUFCACHE_KO is not built (run make BUFCACHE_TEST=1): tests that load dm-bufcache will fail"
 fi
 add_module brd
 for m in "${MODULES[@]}"; do add_module "$m"; done

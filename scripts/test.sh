@@ -3,7 +3,9 @@
 # The whole test suite, from a fresh Debian bookworm machine or a warm one:
 #
 #   1. set-up (host tools, kernel source, test kernel; cached)
-#   2. the module, built with the kernel's Clippy lints; any warning fails
+#   2. the module, plain and test flavour (make BUFCACHE_TEST=1, which the
+#      VM tests load), built with the kernel's Clippy lints; any warning
+#      fails, and so does a test parameter in the plain module
 #   3. rustfmt check
 #   4. host tests of the cache core (cargo test), and the self-test of the
 #      tests' replay tool (tests/tools/selftest.sh)
@@ -61,14 +63,27 @@ check() {
 total_start=$SECONDS
 stage setup "$REPO_ROOT/scripts/setup.sh" || die "set-up failed (see $OUT/setup.log)"
 
+# Both flavours, with Clippy: the plain module (no test parameter may be in
+# it), then the test flavour the VM tests load (make BUFCACHE_TEST=1).
 build_clean() {
+	local parms
 	make -C "$REPO_ROOT" clean >/dev/null 2>&1 || true
 	make -C "$REPO_ROOT" CLIPPY=1 || return 1
+	parms="$(modinfo -F parm "$REPO_ROOT/dm_bufcache.ko" | cut -d: -f1 | tr '\n' ' ')"
+	echo "plain module parameters: $parms"
+	if [[ " $parms" == *" test_"* ]]; then
+		echo "the plain module has test-only parameters; they belong to the test flavour"
+		return 1
+	fi
+	make -C "$REPO_ROOT" CLIPPY=1 BUFCACHE_TEST=1 || return 1
 	if grep -E '(^|: )(warning|error)(\[|:)' "$OUT/build.log" | grep -v '^make'; then
 		echo "the build printed warnings (above); the module must build warning-free"
 		return 1
 	fi
-	[ -f "$REPO_ROOT/dm_bufcache.ko" ]
+	modinfo -F parm "$REPO_ROOT/dm_bufcache.ko" | grep -q '^test_' || {
+		echo "the test flavour has no test parameters"
+		return 1
+	}
 }
 check build build_clean
 check rustfmt make -C "$REPO_ROOT" rustfmtcheck

@@ -209,7 +209,7 @@ for m in "${!WANT_MODULES[@]}"; do
 		;;
 	dm_bufcache | dm-bufcache)
 		[ -f "$REPO_ROOT/dm_bufcache.ko" ] ||
-			die "tests need dm_bufcache.ko (vm-modules) but $REPO_ROOT/dm_bufcache.ko is not built: run make"
+			die "tests need dm_bufcache.ko (vm-modules) but $REPO_ROOT/dm_bufcache.ko is not built: run make BUFCACHE_TEST=1"
 		;;
 	*) MK_ARGS+=(-m "$m") ;;
 	esac

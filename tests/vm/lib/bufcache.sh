@@ -101,6 +101,12 @@ bc_load() {
 	local p extra=()
 	# Comma separated on the kernel command line (no spaces there).
 	IFS=, read -r -a extra <<<"${BC_MODPARAMS:-}"
+	for p in "$@" "${extra[@]}"; do
+		case "$p" in
+		test_*) modinfo -F parm dm_bufcache | grep -q "^${p%%=*}:" ||
+			die "dm_bufcache has no parameter ${p%%=*}: this is the plain module; the tests need the test flavour (make BUFCACHE_TEST=1)" ;;
+		esac
+	done
 	run modprobe dm-bufcache "$@" "${extra[@]}"
 	for p in "$@" "${extra[@]}"; do
 		[ -f "/sys/module/dm_bufcache/parameters/${p%%=*}" ] || continue
