@@ -12,20 +12,20 @@
 //!   `dm`.
 //! - [`cache`]: the pure cache core (table parsing, ...), which also builds
 //!   as a host crate for `cargo test`.
-//! - [`target`]: the `bufcache` target itself, in safe Rust.
+//! - [`bufcache`]: the `bufcache` target itself, in safe Rust.
 //!
 //! See `Documentation/bufcache.rst` for the user interface.
 
 use kernel::prelude::*;
 
+mod bufcache;
 #[path = "cache/mod.rs"]
 pub mod cache;
 mod dm;
 mod sys;
-mod target;
 
 // The plain module: its one parameter. The test flavour (`--cfg
-// bufcache_test`, see Kbuild) adds the test-only knobs of `target::knobs`.
+// bufcache_test`, see Kbuild) adds the test-only knobs of `bufcache::knobs`.
 #[cfg(not(bufcache_test))]
 module! {
     type: BufcacheModule,
@@ -97,14 +97,14 @@ module! {
 #[pin_data]
 struct BufcacheModule {
     #[pin]
-    registration: dm::Registration<target::Bufcache>,
+    registration: dm::Registration<bufcache::Bufcache>,
 }
 
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        target::budget::init(*module_parameters::max_cache_size_bytes.value());
+        bufcache::budget::init(*module_parameters::max_cache_size_bytes.value());
         #[cfg(bufcache_test)]
-        target::knobs::init(target::knobs::Knobs {
+        bufcache::knobs::init(bufcache::knobs::Knobs {
             unsafe_shrinker_writeback: *module_parameters::test_unsafe_shrinker_writeback.value(),
             skip_scope_replay: *module_parameters::test_skip_scope_replay.value(),
             cgroup_knobs: *module_parameters::test_cgroup_knobs.value(),
@@ -116,7 +116,7 @@ impl kernel::InPlaceModule for BufcacheModule {
             drop_failed_writeback: *module_parameters::test_drop_failed_writeback.value(),
         });
         try_pin_init!(Self {
-            registration <- target::register(module),
+            registration <- bufcache::register(module),
         })
     }
 }

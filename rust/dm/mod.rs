@@ -4,7 +4,7 @@
 //!
 //! This module and [`crate::sys`] are the only places in the crate that
 //! contain `unsafe` code. Everything above them (the cache core in
-//! `crate::cache` and the target in `crate::target`) is safe Rust and is
+//! `crate::cache` and the target in `crate::bufcache`) is safe Rust and is
 //! compiled with `#![forbid(unsafe_code)]`.
 //!
 //! The pieces:
