@@ -28,7 +28,7 @@
 . "$(dirname "$0")/lib.sh"
 
 TESTS_DIR="$REPO_ROOT/tests/vm"
-PATTERNS_FILE="$REPO_ROOT/scripts/splat-patterns.txt"
+PATTERNS_FILE="$REPO_ROOT/tests/harness/splat-patterns.txt"
 RESULTS_ROOT="$REPO_ROOT/.vm-results"
 BOOT_SLACK="${VM_BOOT_SLACK:-90}"
 SLUB_DEBUG="${VM_SLUB_DEBUG:-Z}"
@@ -204,7 +204,7 @@ MK_ARGS=()
 for m in "${!WANT_MODULES[@]}"; do
 	case "$m" in
 	bufcache_splat)
-		ko="$("$REPO_ROOT/scripts/build-test-kmod.sh")" || die "building the self-test module failed"
+		ko="$("$REPO_ROOT/tests/harness/build-test-kmod.sh")" || die "building the self-test module failed"
 		MK_ARGS+=(-m "$ko")
 		;;
 	dm_bufcache | dm-bufcache)
@@ -215,7 +215,7 @@ for m in "${!WANT_MODULES[@]}"; do
 	esac
 done
 INITRD="$RUN/initrd.cpio.gz"
-"$REPO_ROOT/scripts/mkinitramfs.sh" -o "$INITRD" "${MK_ARGS[@]}" || die "building the initramfs failed"
+"$REPO_ROOT/tests/harness/mkinitramfs.sh" -o "$INITRD" "${MK_ARGS[@]}" || die "building the initramfs failed"
 
 # --- running ---------------------------------------------------------------
 

@@ -30,10 +30,10 @@ LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/bufcache-selftest.XXXXXX")"
 trap 'rm -rf "$LOGDIR"' EXIT
 bad=0
 
-# expect_fail TEST REGEX [BOOT_SLACK]: vm-run.sh TEST must exit non-zero,
+# expect_vm_failure TEST REGEX [BOOT_SLACK]: vm-run.sh TEST must exit non-zero,
 # report "FAIL TEST" with a reason matching REGEX, and end with
 # "0 passed, 1 failed".
-expect_fail() {
+expect_vm_failure() {
 	local t="$1" why="$2" slack="${3:-${VM_BOOT_SLACK:-90}}" rc=0 out="$LOGDIR/$1.log"
 	step "negative check: $t must FAIL ($why)"
 	VM_BOOT_SLACK="$slack" "$VM_RUN" "$t" 2>&1 | tee "$out" | sed 's/^/    /' >&2 || rc=$?
@@ -70,11 +70,11 @@ if [ "$NEGATIVE_ONLY" -eq 0 ]; then
 	fi
 fi
 
-expect_fail harness_negative "kernel splat: .*WARNING"
-expect_fail harness_timeout "timeout: the test ran longer than its 20s"
+expect_vm_failure harness_negative "kernel splat: .*WARNING"
+expect_vm_failure harness_timeout "timeout: the test ran longer than its 20s"
 # The frozen VM can only end by the host's timeout: keep the wait short.
-expect_fail harness_hang "timeout: the VM did not finish" 40
-expect_fail harness_triple_fault "the guest triple-faulted"
+expect_vm_failure harness_hang "timeout: the VM did not finish" 40
+expect_vm_failure harness_triple_fault "the guest triple-faulted"
 
 if [ "$bad" -ne 0 ]; then
 	log "harness self-test: FAILED"

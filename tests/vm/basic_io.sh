@@ -9,9 +9,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 64)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 64
 dm="$(dm_create bc "0 $sz bufcache $loop 4096")"
 [ -b "$dm" ] || die "$dm is not a block device"
 

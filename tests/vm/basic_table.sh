@@ -5,10 +5,9 @@
 # vm-timeout: 180
 # vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 32)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 32
 majmin="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
 
 # Round trip: what `dmsetup table` prints loads back to the same table,

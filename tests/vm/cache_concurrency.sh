@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 96)"
 dm="$(bc_create cc "$loop" 4096 cache_size $((4 << 20)) max_age_ms 100 high_watermark 30 low_watermark 10 readahead 4)"
 fio --name=readers --filename="$dm" --rw=randread --bs=4k --size=64M --direct=1 \

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 64)"
 dm="$(bc_create dc "$loop" 4096 cache_size $((32 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100)"
 MB=$((1 << 20))

@@ -16,7 +16,7 @@
 disk=/dev/vda
 [ -b "$disk" ] || die "no $disk"
 if [ "$BOOT" -eq 1 ]; then
-	need_module dm-bufcache
+	bc_load
 	dm="$(bc_create dur "$disk" 4096 cache_size $((64 << 20)) writeback \
 		high_watermark 100 low_watermark 100 max_age_ms 0)"
 	# Region A: written, then flushed with fsync (REQ_PREFLUSH).

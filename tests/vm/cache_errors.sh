@@ -9,9 +9,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 64)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 64
 # The origin is a dm device we can switch between linear and error.
 dm_create orig "0 $sz linear $loop 0" >/dev/null
 origin="$(dm_dev orig)"

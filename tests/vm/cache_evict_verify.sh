@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 64)"
 
 for run in writeback:4096 writeback:512 writeback:65536 writethrough:4096 writethrough:65536; do

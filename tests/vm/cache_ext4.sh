@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 128)"
 dm="$(bc_create fs "$loop" 4096 cache_size $((8 << 20)))"
 run mkfs.ext4 -q -F "$dm"

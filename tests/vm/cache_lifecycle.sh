@@ -9,9 +9,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 64)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 64
 held="max_age_ms 0 high_watermark 100 low_watermark 100"
 
 # Every suspend writes back, --noflush included.

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 64)"
 dm="$(bc_create st "$loop" 4096 cache_size $((16 << 20)) readahead 0 max_age_ms 0)"
 f() { bc_field st "$1"; }

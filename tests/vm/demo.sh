@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
+bc_load
 loop="$(make_loop 128)"
 dm="$(bc_create demo "$loop" 4096 cache_size $((32 << 20)))"
 log "table: $(dmsetup table demo)"

@@ -27,7 +27,7 @@
 
 FI=/sys/kernel/debug
 TOOL=/tests/tools/bc-dmload
-[ -x "$TOOL" ] || die "$TOOL missing (scripts/mkinitramfs.sh builds tests/tools/*.c)"
+[ -x "$TOOL" ] || die "$TOOL missing (tests/harness/mkinitramfs.sh builds tests/tools/*.c)"
 bc_load
 loop="$(make_loop 16)"
 lname="$(basename "$loop")"

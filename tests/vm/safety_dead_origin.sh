@@ -17,9 +17,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 16)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 16
 o1="$(dm_create o1 "0 $sz linear $loop 0")"
 dm="$(bc_create do "$o1" 4096 cache_size $((1 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
 

@@ -16,9 +16,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 16)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 16
 # Blocks 64..99 are sectors 512..799.
 printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
 printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin

@@ -26,9 +26,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-bc_load
-loop="$(make_loop 32)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 32
 od="$(dm_create od "0 $sz delay $loop 0 3 $loop 0 25")"
 TABLE="0 $sz bufcache $od 4096 4 cache_size $((2 << 20)) readahead 4"
 WT_TABLE="0 $sz bufcache $od 4096 5 cache_size $((2 << 20)) writethrough readahead 4"

@@ -15,9 +15,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 16)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 16
 o2="$(dm_create o2 "0 $sz delay $loop 0 0 $loop 0 2000")"
 # One shard (127 blocks): the destructor writes D1 back in one round.
 dm="$(bc_create nr "$o2" 4096 cache_size $((127 * 4096)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"

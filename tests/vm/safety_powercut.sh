@@ -35,7 +35,7 @@
 . "$(dirname "$0")/lib/bufcache.sh"
 
 TOOL=/tests/tools/bc-logreplay
-[ -x "$TOOL" ] || die "$TOOL missing (built by scripts/mkinitramfs.sh)"
+[ -x "$TOOL" ] || die "$TOOL missing (built by tests/harness/mkinitramfs.sh)"
 bc_load
 grep -qw log-writes <(dmsetup targets) || modprobe dm-log-writes 2>/dev/null || true
 grep -qw log-writes <(dmsetup targets) || die "no log-writes target (CONFIG_DM_LOG_WRITES)"

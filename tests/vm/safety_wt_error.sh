@@ -13,9 +13,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
-need_module dm-bufcache
-loop="$(make_loop 16)"
-sz="$(blockdev --getsz "$loop")"
+bc_setup 16
 blocks="66 72 78 84 90"
 # Old data in X, on the loop device before anything else.
 for x in $blocks; do

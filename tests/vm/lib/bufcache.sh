@@ -115,6 +115,18 @@ bc_load() {
 	[ -z "${BC_MODPARAMS:-}" ] || log "NEGATIVE CONTROL: loaded with $BC_MODPARAMS"
 }
 
+# bc_setup MIB [PARAM=VALUE...]: the usual start of a test. Loads
+# dm_bufcache (bc_load, with these module parameters) and makes a MIB MiB
+# loop device over a file in /tmp, the origin; sets $loop (its path) and
+# $sz (its size in 512-byte sectors, the length of a whole-device table).
+bc_setup() {
+	local mib="$1"
+	shift
+	bc_load "$@"
+	loop="$(make_loop "$mib")"
+	sz="$(blockdev --getsz "$loop")"
+}
+
 # mem_kb FIELD: a /proc/meminfo value in KiB.
 mem_kb() {
 	awk -v f="$1:" '$1 == f { print $2 }' /proc/meminfo

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # Helpers for the harness self-tests (tests/vm/harness_*.sh), on top of
-# common.sh: drive the bufcache_splat module (tests/kmod/).
+# common.sh: drive the bufcache_splat module (tests/harness/kmod/).
 
 SPLAT_CTL=/sys/kernel/debug/bufcache_splat/provoke
 

@@ -1,15 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Builds the harness self-test module tests/kmod/bufcache_splat.ko against
+# Builds the harness self-test module tests/harness/kmod/bufcache_splat.ko against
 # the test kernel and prints the path of the .ko on stdout.
 #
 # The sources are copied to $BUFCACHE_CACHE/test-kmod/<key>/ and built there
 # (make -C $KBUILD_OUT M=<that dir>), so the work tree gets no build outputs.
 # The key covers the sources and the kernel build; a cached .ko is reused.
-# shellcheck source=scripts/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 
-SRC="$REPO_ROOT/tests/kmod"
+SRC="$REPO_ROOT/tests/harness/kmod"
 for f in Kbuild bufcache_splat.c; do
 	[ -f "$SRC/$f" ] || die "self-test module source missing: $SRC/$f"
 done

@@ -19,12 +19,12 @@
 #           dm_bufcache.ko (from the repo root, if built), brd.ko, and any
 #           other module given with -m.
 #
-# Usage: scripts/mkinitramfs.sh -o OUT.cpio.gz [-m MODULE]...
+# Usage: tests/harness/mkinitramfs.sh -o OUT.cpio.gz [-m MODULE]...
 #   -m MODULE  a path to an out-of-tree .ko (installed under extra/), or the
 #              name of an in-tree module of the test kernel (e.g. brd)
 #   --base-only  only make sure the cached base exists; print its path
-# shellcheck source=scripts/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 
 # Packages whose every executable goes into the image, plus single commands.
 ALL_BIN_PACKAGES=(bash coreutils util-linux mount dmsetup e2fsprogs kmod
@@ -44,8 +44,8 @@ REQUIRED_COMMANDS=(bash sh mount umount losetup blockdev fsfreeze lsblk
 
 usage() {
 	cat >&2 <<-'EOF'
-		Usage: scripts/mkinitramfs.sh -o OUT.cpio.gz [-m MODULE]...
-		       scripts/mkinitramfs.sh --base-only
+		Usage: tests/harness/mkinitramfs.sh -o OUT.cpio.gz [-m MODULE]...
+		       tests/harness/mkinitramfs.sh --base-only
 		  -m MODULE    a path to an out-of-tree .ko (installed under extra/), or
 		               the name of an in-tree module of the test kernel (brd)
 		  --base-only  only build (or find) the cached base image; print its path
@@ -300,7 +300,7 @@ kernel_paths
 [ -f "$KBUILD_OUT/.bufcache-built" ] ||
 	die "the test kernel is not built yet ($KBUILD_OUT): run scripts/build-kernel.sh"
 RELEASE="$(cat "$KBUILD_OUT/include/config/kernel.release")"
-GUEST_INIT="$REPO_ROOT/tests/vm/lib/guest-init.sh"
+GUEST_INIT="$REPO_ROOT/tests/harness/guest-init.sh"
 [ -f "$GUEST_INIT" ] || die "guest init missing: $GUEST_INIT"
 
 OV="$(mktemp -d "${TMPDIR:-/tmp}/bufcache-overlay.XXXXXX")"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# /init of the test VM (PID 1), installed by scripts/mkinitramfs.sh.
+# /init of the test VM (PID 1), installed by tests/harness/mkinitramfs.sh.
 #
 # Kernel command line (set by scripts/vm-run.sh; /proc/cmdline is read, so
 # dotted names are fine):
@@ -243,8 +243,8 @@ reset_after() {
 	fi
 }
 
-# run_test NAME LAST [TIMEOUT]: LAST=1 for the boot's last test.
-run_test() {
+# guest_run_test NAME LAST [TIMEOUT]: LAST=1 for the boot's last test.
+guest_run_test() {
 	local name="$1" script="$TESTDIR/$1.sh" rc start ended elapsed verdict extra="" left
 	local last="$2" TIMEOUT="${3:-$TIMEOUT}"
 	if [ ! -f "$script" ]; then
@@ -309,8 +309,8 @@ for i in "${!test_list[@]}"; do
 	last=$((i + 1 == ${#test_list[@]}))
 	case "$t" in
 	*:*[!0-9]* | *:) say "RESULT ${t%%:*} FAIL rc=2 (bad timeout in bufcache.tests: $t)" ;;
-	*:*) run_test "${t%%:*}" "$last" "${t#*:}" ;;
-	*) run_test "$t" "$last" ;;
+	*:*) guest_run_test "${t%%:*}" "$last" "${t#*:}" ;;
+	*) guest_run_test "$t" "$last" ;;
 	esac
 done
 
