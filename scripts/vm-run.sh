@@ -17,8 +17,9 @@
 #   --no-group  boot once per test, also for tests marked "# vm-group: yes"
 #               (by default those share boots, VM_GROUP_MAX per boot)
 #
-# Environment: BUFCACHE_KVM=1 uses KVM instead of TCG (see TOOLCHAIN.md:
-# KVM hangs on some hosts); VM_BOOT_SLACK (default 90) is how many seconds
+# Environment: BUFCACHE_KVM=1 uses KVM instead of TCG (the nested KVM of
+# some build machines cannot boot a stock kernel: Documentation/testing.rst);
+# VM_BOOT_SLACK (default 90) is how many seconds
 # QEMU gets on top of a test's vm-timeout before the host kills it;
 # VM_GROUP_MAX (default 6) is how many vm-group tests share one boot;
 # VM_SLUB_DEBUG (default Z: red zones, which also turns off the per-CPU

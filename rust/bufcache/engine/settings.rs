@@ -162,8 +162,16 @@ impl Inner {
 
     /// The `cache_size` message: applies the new cap ([`Inner::resize`]),
     /// then records it as an explicit option.
+    /// Changes the cap (the `cache_size` message). If the cache cannot get
+    /// under a smaller cap (dirty blocks that cannot be written back), the
+    /// old cap is restored and `EBUSY` returned: the cap in the status line
+    /// and the table line's `cache_size` never disagree.
     pub(crate) fn set_cache_size(&self, bytes: u64) -> Result {
-        self.resize(bytes)?;
+        let old = self.cap_bytes();
+        if let Err(e) = self.resize(bytes) {
+            self.set_cap(old);
+            return Err(e);
+        }
         self.settings.set_cache_size(bytes);
         Ok(())
     }
