@@ -20,11 +20,19 @@ use super::Inner;
 /// them, with which ones were given explicitly (the table line prints
 /// those). The atomics mirror its values for the paths that read them on
 /// every bio; they are written only by the setters, under the `opts` lock,
-/// together with `opts`.
+/// together with `opts`, except `cap_bytes`, which follows the cap in
+/// effect (`Inner::set_cap`); changes of the cap are serialised by
+/// `resizing`.
 #[pin_data]
 pub(crate) struct Settings {
     #[pin]
     opts: Mutex<Options>,
+    /// Held by a `cache_size` message from its new cap to its outcome
+    /// (recorded, or the old cap restored): DM does not serialise
+    /// messages, and a failing one must not restore its old cap over
+    /// another's new one.
+    #[pin]
+    resizing: Mutex<()>,
     mode: Atomic<u32>,
     high: Atomic<u32>,
     low: Atomic<u32>,
@@ -46,6 +54,7 @@ impl Settings {
     pub(super) fn new(o: Options) -> impl PinInit<Self> {
         pin_init!(Self {
             opts <- new_mutex!(o, "bufcache:opts"),
+            resizing <- new_mutex!((), "bufcache:resizing"),
             mode: Atomic::new(mode_to_u32(o.mode)),
             high: Atomic::new(u32::from(o.high_watermark)),
             low: Atomic::new(u32::from(o.low_watermark)),
@@ -161,12 +170,12 @@ impl Inner {
     }
 
     /// The `cache_size` message: applies the new cap ([`Inner::resize`]),
-    /// then records it as an explicit option.
-    /// Changes the cap (the `cache_size` message). If the cache cannot get
+    /// then records it as an explicit option. If the cache cannot get
     /// under a smaller cap (dirty blocks that cannot be written back), the
     /// old cap is restored and `EBUSY` returned: the cap in the status line
     /// and the table line's `cache_size` never disagree.
     pub(crate) fn set_cache_size(&self, bytes: u64) -> Result {
+        let _resizing = self.settings.resizing.lock();
         let old = self.cap_bytes();
         if let Err(e) = self.resize(bytes) {
             self.set_cap(old);
