@@ -171,12 +171,16 @@ impl Inner {
                 g.wait();
                 return Pass::Again;
             }
-            return Pass::Done(
-                g.bufs[id as usize]
-                    .clone()
-                    .ok_or(EIO)
-                    .map(|b| Got::Hit(id, b)),
-            );
+            let Some(b) = g.bufs[id as usize].clone() else {
+                // Not reached: an indexed slot holds memory. Never leave
+                // the pin behind (a flush would wait for it).
+                match access {
+                    Access::Read => g.meta.unpin_read(id),
+                    Access::Write => g.meta.unpin_write(id, now),
+                }
+                return Pass::Done(Err(EIO));
+            };
+            return Pass::Done(Ok(Got::Hit(id, b)));
         }
         let grow = match stage {
             AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),

@@ -48,7 +48,16 @@ impl Inner {
                 if pinned.is_err() {
                     return Some(bio);
                 }
-                let buf = g.bufs[id as usize].clone()?;
+                let Some(buf) = g.bufs[id as usize].clone() else {
+                    // Not reached: an indexed slot holds memory. Never
+                    // leave the pin behind (a flush would wait for it).
+                    if write {
+                        g.meta.unpin_write(id, now);
+                    } else {
+                        g.meta.unpin_read(id);
+                    }
+                    return Some(bio);
+                };
                 drop(g);
                 if write {
                     bio.copy_to_buf(&buf, off);
