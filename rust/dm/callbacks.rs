@@ -49,7 +49,7 @@ unsafe fn collect_args<'a>(argc: c_uint, argv: *mut *mut c_char) -> Result<KVec<
 fn to_strs<'a>(cstrs: &[&'a CStr]) -> Result<KVec<&'a str>, CtrError> {
     let mut v = KVec::with_capacity(cstrs.len(), GFP_KERNEL).map_err(|_| CtrError {
         errno: ENOMEM,
-        msg: c"Cannot allocate memory",
+        msg: c"Cannot allocate memory for the arguments",
     })?;
     for s in cstrs {
         let s = s
@@ -57,7 +57,7 @@ fn to_strs<'a>(cstrs: &[&'a CStr]) -> Result<KVec<&'a str>, CtrError> {
             .map_err(|_| CtrError::inval(c"Invalid argument: not UTF-8"))?;
         v.push(s, GFP_KERNEL).map_err(|_| CtrError {
             errno: ENOMEM,
-            msg: c"Cannot allocate memory",
+            msg: c"Cannot allocate memory for the arguments",
         })?;
     }
     Ok(v)
@@ -78,7 +78,7 @@ pub(super) unsafe extern "C" fn ctr_callback<T: Target>(
     let res = unsafe { collect_args(argc, argv) }
         .map_err(|_| CtrError {
             errno: ENOMEM,
-            msg: c"Cannot allocate memory",
+            msg: c"Cannot allocate memory for the arguments",
         })
         .and_then(|cstrs| {
             let strs = to_strs(&cstrs)?;

@@ -29,31 +29,27 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+/*
+ * Both file descriptors are opened before fail-nth is set: an open() after
+ * it would count (and could fail) allocations of its own.
+ */
+static int nth_w = -1, nth_r = -1;
+
 static int write_nth(unsigned long n)
 {
 	char s[32];
-	int fd, len, r;
+	int len;
 
-	fd = open("/proc/thread-self/fail-nth", O_WRONLY);
-	if (fd < 0)
-		return -1;
 	len = snprintf(s, sizeof(s), "%lu", n);
-	r = write(fd, s, len) == len ? 0 : -1;
-	close(fd);
-	return r;
+	return pwrite(nth_w, s, len, 0) == len ? 0 : -1;
 }
 
 static long read_nth(void)
 {
 	char s[32] = "";
-	int fd;
 	ssize_t r;
 
-	fd = open("/proc/thread-self/fail-nth", O_RDONLY);
-	if (fd < 0)
-		return -1;
-	r = read(fd, s, sizeof(s) - 1);
-	close(fd);
+	r = pread(nth_r, s, sizeof(s) - 1, 0);
 	if (r <= 0)
 		return -1;
 	return strtol(s, NULL, 10);
@@ -113,6 +109,14 @@ int main(int argc, char **argv)
 	if (fd < 0) {
 		perror("bc-dmload: /dev/mapper/control");
 		return 2;
+	}
+	if (nth) {
+		nth_w = open("/proc/thread-self/fail-nth", O_WRONLY);
+		nth_r = open("/proc/thread-self/fail-nth", O_RDONLY);
+		if (nth_w < 0 || nth_r < 0) {
+			perror("bc-dmload: /proc/thread-self/fail-nth");
+			return 2;
+		}
 	}
 	if (nth && write_nth(nth)) {
 		perror("bc-dmload: /proc/thread-self/fail-nth");

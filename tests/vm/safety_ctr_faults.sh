@@ -6,18 +6,25 @@
 # bc-dmload (tests/tools) does one DM_TABLE_LOAD ioctl with the Nth memory
 # allocation of that ioctl failed (/proc/thread-self/fail-nth, failslab
 # and fail_page_alloc with no filter, GFP_KERNEL allocations included):
-# DM core's, the constructor's (cache, shrinker, target) and the nested
-# ones of kmemleak alike. A first load with N large counts them (C); then
-# every N from 1 to C+1 when C is small, else a sample plus the last 40.
+# DM core's, the constructor's (arguments, origin, cache, shrinker,
+# target) and the nested ones of kmemleak alike. A first load with N large
+# counts them (C). Then a coarse pass (about 40 N spread over 1..C) finds
+# where the constructor's own allocations end (the last N whose failure
+# the constructor reported), and a dense pass fails every allocation from
+# just before there to 40 after it: the shrinker's and the target's, the
+# tail of the constructor, where a failure must undo everything before it.
 #
-# Create (a device with no table gets the bufcache table): after a failed
-# load there is no table, dm_bufcache's reference count is 0 and the
+# Create (a device whose live table is `zero` gets a bufcache table; the
+# device's queue already exists, so that DM's own first-table set-up,
+# whose sysfs failures DM tolerates, stays out of it): after a failed load
+# the inactive slot is empty, dm_bufcache's reference count is 0 and the
 # origin has no holder; after a load that succeeded (the failure was
-# tolerated) the device resumes, serves a write and a read back, and goes
-# away. Reload (a live bufcache device with dirty data gets a new table
-# with another cache_size): after a failed load the live table still
-# serves the data and the inactive slot is empty; after a load that
-# succeeded the device resumes on the new table with the data intact.
+# tolerated) the device resumes on bufcache, serves a write and a read
+# back, and goes back to `zero`, which frees the bufcache table. Reload (a
+# live bufcache device with dirty data gets a new table with another
+# cache_size): after a failed load the live table still serves the data
+# and the inactive slot is empty; after a load that succeeded the device
+# resumes on the new table with the data intact.
 # At the end the origin holds the data, the loop device detaches,
 # `rmmod dm_bufcache` works, a timer left armed would fire (3 s), and
 # kmemleak (the harness's scan after the test) finds nothing.
@@ -59,6 +66,7 @@ run dd if=/dev/urandom of=/tmp/pat bs=4k count=16 status=none
 
 # ctr_msgs: how many constructor errors bufcache has logged so far.
 ctr_msgs() { dmesg | grep -c 'bufcache: Cannot' || true; }
+CTR_FAIL=0
 declare -A where=()
 # load NAME N PARAMS: one load with the Nth allocation failed; sets
 # OUTCOME (ok|failed) and COUNTED, and counts where a failure came from.
@@ -73,6 +81,7 @@ load() {
 	else
 		OUTCOME=failed
 		if [ "$(ctr_msgs)" != "$before" ]; then
+			CTR_FAIL=1
 			local m
 			m="$(dmesg | grep -o 'bufcache: Cannot.*' | tail -n1 | sed 's/ (.*//')"
 			where[$m]=$((${where[$m]:-0} + 1))
@@ -81,15 +90,25 @@ load() {
 		fi
 	fi
 }
-# points C: the N to try for a load that makes C allocations.
-points() {
-	local c="$1"
-	if [ "$c" -le 160 ]; then
-		seq 1 $((c + 1))
-	else
-		seq 1 $(((c - 40 + 119) / 120)) $((c - 40))
-		seq $((c - 39)) $((c + 1))
-	fi
+# sweep NAME PARAMS C FN: loads with allocation N failed, coarse then dense
+# (see the header); FN N is called after each load (OUTCOME set).
+sweep() {
+	local name="$1" params="$2" c="$3" fn="$4" n stride last=0
+	stride=$(((c + 39) / 40))
+	for ((n = 1; n <= c; n += stride)); do
+		CTR_FAIL=0
+		load "$name" "$n" "$params"
+		[ "$CTR_FAIL" = 0 ] || last="$n"
+		"$fn" "$n"
+		[ "${#fails[@]}" -lt 10 ] || return 0
+	done
+	[ "$last" -gt 0 ] || { fail "$name: no coarse point failed in the constructor"; return 0; }
+	log "$name: the constructor's allocations end after N=$last; every N from $last to $((last + stride + 40))"
+	for ((n = last; n <= last + stride + 40 && n <= c + 1; n++)); do
+		load "$name" "$n" "$params"
+		"$fn" "$n"
+		[ "${#fails[@]}" -lt 10 ] || return 0
+	done
 }
 holders_clear() {
 	local h
@@ -97,8 +116,9 @@ holders_clear() {
 	[ -z "$h" ] || fail "$1: $loop still held by: $h"
 }
 
-# ---- Create: a device without a table gets the bufcache table ----
-run dmsetup create x --notable
+# ---- Create: a device on `zero` gets a bufcache table ----
+ZERO="0 $sz zero"
+run dmsetup create x --table "$ZERO"
 on_cleanup sh -c "dmsetup remove x 2>/dev/null; true"
 load x 1000000 "$PARAMS"
 [ "$OUTCOME" = ok ] || die "the load without injection failed"
@@ -107,8 +127,8 @@ run dmsetup clear x
 log "create: a load of the table makes $C allocations"
 figure "constructor: a table load makes $C allocations (DM core, bufcache, kmemleak)"
 ok=0 bad=0
-for n in $(points "$C"); do
-	load x "$n" "$PARAMS"
+after_create() { # N
+	local n="$1" r dm
 	if [ "$OUTCOME" = failed ]; then
 		bad=$((bad + 1))
 		if dmsetup table --inactive x | grep -q bufcache; then
@@ -118,7 +138,7 @@ for n in $(points "$C"); do
 		r="$(cat /sys/module/dm_bufcache/refcnt)"
 		[ "$r" = 0 ] || fail "create, allocation $n failed: dm_bufcache refcnt $r"
 		holders_clear "create, allocation $n failed"
-		continue
+		return 0
 	fi
 	ok=$((ok + 1))
 	run dmsetup resume x
@@ -128,11 +148,11 @@ for n in $(points "$C"); do
 	elif ! cmp -s /tmp/pat <(dd if="$dm" bs=4k skip=8 count=16 iflag=direct status=none); then
 		fail "create, allocation $n tolerated: the read back differs"
 	fi
-	run dmsetup remove x
-	holders_clear "create, allocation $n tolerated, device removed"
-	run dmsetup create x --notable
-	[ "${#fails[@]}" -lt 10 ] || break
-done
+	run dmsetup load x --table "$ZERO"
+	run dmsetup resume x
+	holders_clear "create, allocation $n tolerated, back on zero"
+}
+sweep x "$PARAMS" "$C" after_create
 log "create: $((ok + bad)) loads: $bad failed cleanly, $ok tolerated the failure"
 [ "$bad" -gt 0 ] || fail "create: no load failed"
 run dmsetup remove x
@@ -147,8 +167,8 @@ C2="$COUNTED"
 run dmsetup clear x
 log "reload: a load of the new table makes $C2 allocations"
 rok=0 rbad=0
-for n in $(points "$C2"); do
-	load x "$n" "$PARAMS2"
+after_reload() { # N
+	local n="$1"
 	if [ "$OUTCOME" = failed ]; then
 		rbad=$((rbad + 1))
 		if dmsetup table --inactive x | grep -q bufcache; then
@@ -164,8 +184,8 @@ for n in $(points "$C2"); do
 		fail "reload, allocation $n ($OUTCOME): the data read back differs"
 	[ "$(dmsetup status x | awk '{ print $3 }')" = bufcache ] ||
 		fail "reload, allocation $n ($OUTCOME): the live table is not bufcache"
-	[ "${#fails[@]}" -lt 10 ] || break
-done
+}
+sweep x "$PARAMS2" "$C2" after_reload
 log "reload: $((rok + rbad)) loads: $rbad failed cleanly (the old table kept serving), $rok tolerated the failure"
 [ "$rbad" -gt 0 ] || fail "reload: no load failed"
 summary=""
