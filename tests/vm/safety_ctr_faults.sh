@@ -14,13 +14,13 @@
 # just before there to 40 after it: the shrinker's and the target's, the
 # tail of the constructor, where a failure must undo everything before it.
 #
-# Create (a device whose live table is `zero` gets a bufcache table; the
+# Create (a device whose live table is `error` gets a bufcache table; the
 # device's queue already exists, so that DM's own first-table set-up,
 # whose sysfs failures DM tolerates, stays out of it): after a failed load
 # the inactive slot is empty, dm_bufcache's reference count is 0 and the
 # origin has no holder; after a load that succeeded (the failure was
 # tolerated) the device resumes on bufcache, serves a write and a read
-# back, and goes back to `zero`, which frees the bufcache table. Reload (a
+# back, and goes back to `error`, which frees the bufcache table. Reload (a
 # live bufcache device with dirty data gets a new table with another
 # cache_size): after a failed load the live table still serves the data
 # and the inactive slot is empty; after a load that succeeded the device
@@ -116,8 +116,8 @@ holders_clear() {
 	[ -z "$h" ] || fail "$1: $loop still held by: $h"
 }
 
-# ---- Create: a device on `zero` gets a bufcache table ----
-ZERO="0 $sz zero"
+# ---- Create: a device on `error` gets a bufcache table ----
+ZERO="0 $sz error"
 run dmsetup create x --table "$ZERO"
 on_cleanup sh -c "dmsetup remove x 2>/dev/null; true"
 load x 1000000 "$PARAMS"
@@ -150,7 +150,7 @@ after_create() { # N
 	fi
 	run dmsetup load x --table "$ZERO"
 	run dmsetup resume x
-	holders_clear "create, allocation $n tolerated, back on zero"
+	holders_clear "create, allocation $n tolerated, back on error"
 }
 sweep x "$PARAMS" "$C" after_create
 log "create: $((ok + bad)) loads: $bad failed cleanly, $ok tolerated the failure"
