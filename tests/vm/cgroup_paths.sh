@@ -15,6 +15,7 @@ bc_load test_cgroup_knobs=1
 loop="$(make_loop 64)"
 dm="$(bc_create cp "$loop" 4096 cache_size $((32 << 20)) readahead 0)"
 P="$(cg_setup paths "+io")"
+on_cleanup rmdir "$P"
 f() { bc_field cp "$1"; }
 
 # 1. Mutex held: a new cgroup's I/O cannot create its entry in map.
