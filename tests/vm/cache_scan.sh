@@ -16,7 +16,7 @@
 . "$(dirname "$0")/lib/bufcache.sh"
 
 bc_setup 64
-dm="$(bc_create sc "$loop" 4096 2 cache_size $((4 << 20)))"
+dm="$(bc_create sc "$loop" 4096 cache_size $((4 << 20)))"
 f() { bc_field sc "$1"; }
 # One read of every hot block: 4 KiB, then a 60 KiB hole, over 16 MiB.
 hot_pass() {
