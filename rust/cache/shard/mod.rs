@@ -102,12 +102,43 @@ enum ListId {
     None,
     Unused,
     Free,
-    Clean,
+    /// Clean, referenced at most once since it entered the cache (or
+    /// demoted from `Protected`).
+    Probation,
+    /// Clean, referenced at least twice (`Heat::Hot`).
+    Protected,
     Dirty,
     Writing,
 }
 
-/// Per-slot metadata. Kept small: a shard has one per potential block.
+/// How often a cached block has been referenced: decides which clean
+/// segment it belongs to. Kept in every state, so a block that was hot
+/// before it was dirtied is hot again when its writeback ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Heat {
+    /// Read ahead, not yet asked for.
+    Ahead,
+    /// Referenced once: by the miss that brought it in, by the first hit
+    /// on a block read ahead, or demoted from the protected segment.
+    Once,
+    /// Referenced again after that: belongs to the protected segment.
+    Hot,
+}
+
+/// [`Slot::flags`]: a write landed during the writeback (`Writing` only).
+const REDIRTY: u8 = 1;
+/// [`Slot::flags`]: the last writeback of this block failed.
+const FAILED: u8 = 2;
+
+/// Per-slot metadata. Kept small: a shard has one per potential block
+/// (56 bytes on 64-bit machines; checked at build time below).
+///
+/// # Invariants
+///
+/// See [`Shard::check_invariants`]: `list` matches `cond` (and, for a
+/// clean block, `heat`: `Protected` exactly when `Hot`); `prev`/`next`
+/// link the slot into that list; `flags` holds `REDIRTY` only in
+/// `Writing`.
 #[derive(Clone, Copy, Debug)]
 pub struct Slot {
     block: Block,
@@ -128,10 +159,16 @@ pub struct Slot {
     writers: u16,
     cond: Cond,
     list: ListId,
-    redirty: bool,
-    /// Last writeback of this block failed.
-    failed: bool,
+    /// `REDIRTY` and `FAILED`.
+    flags: u8,
+    /// References seen (meaningful while indexed).
+    heat: Heat,
 }
+
+// The segmented LRU packs its per-slot state into the bytes two `bool`s
+// used before: the slot does not grow.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<Slot>() == 56);
 
 impl Slot {
     /// An unused slot, for filling the caller's storage.
@@ -148,9 +185,21 @@ impl Slot {
         writers: 0,
         cond: Cond::Unused,
         list: ListId::None,
-        redirty: false,
-        failed: false,
+        flags: 0,
+        heat: Heat::Once,
     };
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -260,12 +309,20 @@ pub struct Shard<S, B, A = ()> {
     bucket_shift: u32,
     unused: List,
     free: List,
-    clean: List,
+    /// Clean blocks seen once, most recently used at the head: evicted
+    /// first.
+    probation: List,
+    /// Clean blocks seen at least twice, most recently used at the head;
+    /// at most [`Shard::protected_max`] long.
+    protected: List,
     dirty: List,
     /// Blocks being written back (no order).
     writing: List,
     /// Last generation handed out (see the module documentation).
     gen: u64,
+    /// The slot of the shard's latest reference (a hit, or the end of a
+    /// demand fill), or `NIL`: a hit on it again is not a second reference.
+    last: u32,
     counts: Counts,
     cap: u32,
     acct: A,
@@ -330,10 +387,12 @@ where
             bucket_shift,
             unused,
             free: List::new(),
-            clean: List::new(),
+            probation: List::new(),
+            protected: List::new(),
             dirty: List::new(),
             writing: List::new(),
             gen: 0,
+            last: NIL,
             counts: Counts::default(),
             cap: cap.min(n),
             acct,
