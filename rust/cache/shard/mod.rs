@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Metadata of one cache shard: the block index, the per-block state
-//! machine, the clean LRU and dirty FIFO lists, and memory accounting.
+//! machine, the clean LRU segments and dirty FIFO list, and memory
+//! accounting.
 //!
 //! A target splits its cache into shards by block number (see
 //! [`shard_of`]) so that lookups on different CPUs do not serialise on one
@@ -32,12 +33,52 @@
 //! - `Filling`: just allocated for a miss; one worker owns it and fills it
 //!   (from the origin, or with a full-block write). Others that look the
 //!   block up wait for the fill to end: concurrent misses share one fill.
-//! - `Clean`: same data as the origin; on the clean LRU; evictable when no
-//!   reader or writer has it pinned.
+//! - `Clean`: same data as the origin; in one of the two clean LRU
+//!   segments (below); evictable when no reader or writer has it pinned.
 //! - `Dirty`: newer than the origin; on the dirty FIFO, oldest first.
 //! - `Writing`: being written back; readable and writable. A write that lands
 //!   meanwhile sets `redirty`, so the block stays dirty after the writeback
 //!   and the write is not lost.
+//!
+//! # Clean segments: scan resistance
+//!
+//! One LRU list of clean blocks lets a single sequential pass over more
+//! blocks than the cache holds evict everything, the hot set included.
+//! So the clean blocks are split into two LRU lists (a segmented LRU, as in
+//! 2Q and SLRU), each with its most recently used block at the head:
+//!
+//! - *probation*: blocks referenced once. A fill from the origin ends here,
+//!   readahead included.
+//! - *protected*: blocks referenced at least twice. At most
+//!   [`Shard::protected_max`] (three quarters of the cap) long: when a
+//!   promotion or a smaller cap makes it longer, its least recently used
+//!   blocks are *demoted* to the head of probation (not evicted).
+//!
+//! Eviction ([`Shard::victim`], for [`Shard::alloc`] and
+//! [`Shard::reclaim_one`]) takes the least recently used unpinned block of
+//! probation, and of protected only when probation has none. A pass over
+//! new blocks therefore only cycles probation, and the protected blocks
+//! stay.
+//!
+//! Each slot keeps its *heat* in every state ([`Shard::hit`]): a block read
+//! ahead and not yet asked for (`Ahead`), referenced once (`Once`: the
+//! miss that brought it in, or demoted), or hot (`Hot`). A read pin or a
+//! write hit moves `Ahead` to `Once` and `Once` to `Hot`, except when the
+//! block is also the shard's previous reference: a stream that reads or
+//! writes a block in pieces (a 4 KiB reader of 64 KiB blocks) hits it
+//! again at once, and those hits are one reference. Without these two
+//! rules every block of a sequential read with readahead, or of a
+//! piecewise one, would be promoted by the stream itself. A clean hot block
+//! is in protected, any other clean block in probation; a hit moves a
+//! clean block to the head of its (new) segment. A dirty or writing block
+//! is on the dirty FIFO or writing list, not in a segment; it keeps its
+//! heat, and when a writeback makes it clean it goes back to the segment
+//! its heat says.
+//!
+//! The segment state costs no memory per slot: the heat byte and the
+//! `redirty`/`failed` flags byte fit where two `bool`s were (56 bytes per
+//! slot on 64-bit machines, before and after); the shard holds one more
+//! list head and the slot of its latest reference.
 //!
 //! # Write generations
 //!
