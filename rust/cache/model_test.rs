@@ -733,7 +733,8 @@ fn eviction_prefers_clean_lru_and_skips_pinned() {
             other => panic!("{other:?}"),
         }
     }
-    // Touch 0 so 1 is the LRU; pin 1 so 2 must go instead.
+    // Touch 0 and 1 (both now protected, 0 least recently used there), so
+    // 2 is the only block on probation; pin 1. Probation goes first: 2.
     s.pin_read(ids[0]).unwrap();
     s.unpin_read(ids[0]);
     s.pin_read(ids[1]).unwrap();

@@ -457,9 +457,9 @@ where
 
     /// Changes the cap. Slots over the new cap keep their memory until
     /// reclaimed ([`Shard::over_cap`] tells how many). A smaller cap
-    /// demotes protected blocks over the new bound to probation at once
-    /// (list moves only, as many as the cache is about to shrink by at
-    /// most).
+    /// demotes protected blocks over the new bound to probation at once:
+    /// list moves only, about three quarters of the drop in the cap at
+    /// most, under the lock (the caller is about to evict that many).
     pub fn set_cap(&mut self, cap: u32) {
         self.cap = cap.min(self.capacity());
         self.balance();
