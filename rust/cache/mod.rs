@@ -26,3 +26,6 @@ mod fuzz_test;
 
 #[cfg(test)]
 mod table_test;
+
+#[cfg(test)]
+mod scan_test;

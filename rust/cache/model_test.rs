@@ -12,9 +12,11 @@
 //! are checked too: whenever no block is pending up to a generation `g`
 //! ([`Shard::pending_upto`]), every write up to `g` (or a later one to the
 //! same block) is on the origin, which is what the kernel's flush and FUA
-//! protocols rely on.
+//! protocols rely on. The clean LRU segments are compared with a reference
+//! model ([`Segs`]) after every step, in order, and every eviction must
+//! take the block the model picks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::shard::{Accountant, Alloc, Busy, Shard, Slot, SlotId, State, Tag};
 
@@ -34,6 +36,95 @@ impl Accountant for ModelAcct {
             e.1 += sign * i64::from(t.dirty);
             e.2 += sign * i64::from(t.active);
         }
+    }
+}
+
+/// Reference model of the clean segments (see `shard`'s module
+/// documentation), by block number, most recently used first.
+#[derive(Default)]
+struct Segs {
+    probation: VecDeque<u64>,
+    protected: VecDeque<u64>,
+    /// Heat of every indexed block: 0 read ahead, 1 once, 2 hot.
+    heat: HashMap<u64, u8>,
+    /// The block of the shard's latest reference.
+    last: Option<u64>,
+    promotions: u64,
+    demotions: u64,
+}
+
+impl Segs {
+    fn unlist(&mut self, b: u64) {
+        self.probation.retain(|&x| x != b);
+        self.protected.retain(|&x| x != b);
+    }
+
+    /// `b` was indexed for a miss.
+    fn alloc(&mut self, b: u64) {
+        self.heat.insert(b, 1);
+    }
+
+    /// `b` left the index.
+    fn leave(&mut self, b: u64) {
+        self.unlist(b);
+        self.heat.remove(&b);
+        if self.last == Some(b) {
+            self.last = None;
+        }
+    }
+
+    fn push_clean(&mut self, b: u64, max: u32) {
+        if self.heat[&b] == 2 {
+            self.protected.push_front(b);
+            self.balance(max);
+        } else {
+            self.probation.push_front(b);
+        }
+    }
+
+    fn balance(&mut self, max: u32) {
+        while self.protected.len() > max as usize {
+            let b = self.protected.pop_back().unwrap();
+            self.heat.insert(b, 1);
+            self.probation.push_front(b);
+            self.demotions += 1;
+        }
+    }
+
+    fn fill_done(&mut self, b: u64, ahead: bool, max: u32) {
+        if ahead {
+            self.heat.insert(b, 0);
+        } else {
+            self.last = Some(b);
+        }
+        self.push_clean(b, max);
+    }
+
+    /// A read pin or write hit on `b` (not filling).
+    fn hit(&mut self, b: u64, max: u32) {
+        let h = self.heat[&b];
+        let new = match h {
+            0 => 1,
+            1 if self.last == Some(b) => 1,
+            _ => 2,
+        };
+        if h == 1 && new == 2 {
+            self.promotions += 1;
+        }
+        self.heat.insert(b, new);
+        self.last = Some(b);
+        if self.probation.contains(&b) || self.protected.contains(&b) {
+            self.unlist(b);
+            self.push_clean(b, max);
+        }
+    }
+
+    /// The block eviction must take: probation's least recently used
+    /// unpinned block, else protected's.
+    fn victim(&self, pinned: impl Fn(u64) -> bool) -> Option<u64> {
+        let p = self.probation.iter().rev().find(|&&b| !pinned(b));
+        p.or_else(|| self.protected.iter().rev().find(|&&b| !pinned(b)))
+            .copied()
     }
 }
 
@@ -83,6 +174,8 @@ struct World {
     pinned_readers: Vec<SlotId>,
     /// Acknowledged writes in order: generation, block, value.
     history: Vec<(u64, u64, u64)>,
+    /// Reference model of the clean segments.
+    segs: Segs,
     blocks: u64,
     now: u64,
     stats: Stats,
@@ -98,6 +191,8 @@ struct Stats {
     redirty: u64,
     full: u64,
     flushes: u64,
+    promotions: u64,
+    demotions: u64,
 }
 
 impl World {
@@ -117,6 +212,7 @@ impl World {
             inflight_fill: Vec::new(),
             pinned_readers: Vec::new(),
             history: Vec::new(),
+            segs: Segs::default(),
             blocks,
             now: 0,
             stats: Stats::default(),
@@ -135,22 +231,42 @@ impl World {
         self.inflight_fill.iter().any(|&(i, _)| i == id)
     }
 
+    /// The block the model says eviction takes.
+    fn victim(&self) -> Option<u64> {
+        self.segs.victim(|b| {
+            let id = self.shard.lookup(b).unwrap();
+            self.shard.is_pinned(id)
+        })
+    }
+
+    fn max(&self) -> u32 {
+        self.shard.protected_max()
+    }
+
     /// Allocates a slot for `b`; on `Full`, writes something back.
     fn alloc(&mut self, b: u64) -> Option<(SlotId, bool)> {
-        match self.shard.alloc(b, owner_of(b, self.now), r_grow(b)) {
+        let want = self.victim();
+        let r = match self.shard.alloc(b, owner_of(b, self.now), r_grow(b)) {
             Alloc::Ready(id) => Some((id, false)),
             Alloc::NeedMemory(id) => Some((id, true)),
             Alloc::Evicted { id, old_block, .. } => {
                 self.stats.evictions += 1;
                 // A clean block may only be evicted if the origin has it.
                 assert_eq!(self.content[id as usize], Some(self.origin(old_block)));
+                assert_eq!(Some(old_block), want, "evicted the wrong block");
+                self.segs.leave(old_block);
                 Some((id, false))
             }
             Alloc::Full => {
+                assert_eq!(want, None, "full with an evictable block");
                 self.stats.full += 1;
                 None
             }
+        };
+        if r.is_some() {
+            self.segs.alloc(b);
         }
+        r
     }
 
     fn read(&mut self, b: u64, r: &mut Rng) {
@@ -158,6 +274,8 @@ impl World {
             Some(id) => match self.shard.pin_read(id) {
                 Ok(()) => {
                     self.stats.hits += 1;
+                    let max = self.max();
+                    self.segs.hit(b, max);
                     assert_eq!(
                         self.content[id as usize],
                         Some(self.truth(b)),
@@ -178,6 +296,7 @@ impl World {
                     if need_mem && r.chance(5) {
                         // Memory allocation failed.
                         self.shard.abort_fill(id, false);
+                        self.segs.leave(b);
                         return;
                     }
                     if need_mem {
@@ -199,10 +318,19 @@ impl World {
         if r.chance(5) {
             // Origin read error: nothing is cached.
             self.shard.abort_fill(id, true);
+            self.segs.leave(b);
             return;
         }
         self.content[id as usize] = Some(self.origin(b));
-        self.shard.fill_done(id);
+        // Some fills are readahead.
+        let ahead = r.chance(25);
+        if ahead {
+            self.shard.fill_done_ahead(id);
+        } else {
+            self.shard.fill_done(id);
+        }
+        let max = self.max();
+        self.segs.fill_done(b, ahead, max);
         assert_eq!(self.content[id as usize], Some(self.truth(b)), "fill {b}");
     }
 
@@ -213,6 +341,10 @@ impl World {
                 let was_writing = self.shard.state(id) == Some(State::Writing);
                 match self.shard.write_hit(id, self.now, owner_of(b, self.now)) {
                     Ok(()) => {
+                        let max = self.max();
+                        self.segs.hit(b, max);
+                        // Dirty now: in no segment.
+                        self.segs.unlist(b);
                         if was_writing {
                             self.stats.redirty += 1;
                         }
@@ -231,6 +363,7 @@ impl World {
                 if let Some((id, need_mem)) = self.alloc(b) {
                     if need_mem && r.chance(5) {
                         self.shard.abort_fill(id, false);
+                        self.segs.leave(b);
                         return;
                     }
                     if r.chance(50) {
@@ -239,6 +372,7 @@ impl World {
                     }
                     self.content[id as usize] = Some(v);
                     self.shard.fill_done_dirty(id, self.now);
+                    self.segs.last = Some(b);
                     self.truth.insert(b, v);
                     self.history.push((self.shard.generation(), b, v));
                 }
@@ -271,6 +405,8 @@ impl World {
         }
         let clean = self.shard.end_writeback(id, ok);
         if clean {
+            let max = self.max();
+            self.segs.push_clean(b, max);
             assert_eq!(self.content[id as usize], Some(self.origin(b)));
         }
     }
@@ -300,7 +436,7 @@ impl World {
     fn discard(&mut self, b: u64) {
         if let Some(id) = self.shard.lookup(b) {
             match self.shard.invalidate(id) {
-                Ok(_) => {}
+                Ok(_) => self.segs.leave(b),
                 Err(_) => return, // the kernel waits and retries
             }
         }
@@ -333,14 +469,45 @@ impl World {
         }
     }
 
-    fn reclaim(&mut self) {
-        if let Some((id, _)) = self.shard.reclaim_one() {
-            self.content[id as usize] = None;
+    /// Reclaims one slot's memory; whether there was one.
+    fn reclaim(&mut self) -> bool {
+        let want = self.victim();
+        let Some((id, evicted)) = self.shard.reclaim_one() else {
+            assert_eq!(want, None, "nothing reclaimed with an evictable block");
+            return false;
+        };
+        self.content[id as usize] = None;
+        if evicted.is_some() {
+            let b = want.expect("evicted a block the model keeps");
+            assert_eq!(self.shard.lookup(b), None, "evicted the wrong block");
+            self.segs.leave(b);
         }
+        true
+    }
+
+    /// Compares the clean segments with the model, in order.
+    fn check_segs(&self) {
+        let blocks = |it: &mut dyn Iterator<Item = SlotId>| -> Vec<u64> {
+            it.map(|id| self.shard.block(id)).collect()
+        };
+        let want: Vec<u64> = self.segs.probation.iter().rev().copied().collect();
+        assert_eq!(blocks(&mut self.shard.probation_iter()), want, "probation");
+        let want: Vec<u64> = self.segs.protected.iter().rev().copied().collect();
+        assert_eq!(blocks(&mut self.shard.protected_iter()), want, "protected");
+        let order: Vec<u64> = self
+            .segs
+            .probation
+            .iter()
+            .rev()
+            .chain(self.segs.protected.iter().rev())
+            .copied()
+            .collect();
+        assert_eq!(blocks(&mut self.shard.clean_lru_iter()), order);
     }
 
     fn check(&self) {
         self.shard.check_invariants();
+        self.check_segs();
         // Per-owner accounting equals a recount over all slots.
         let mut want: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         for id in 0..self.shard.capacity() {
@@ -419,11 +586,15 @@ fn run(seed: u64, steps: usize) -> Stats {
                 }
             }
             88..=89 => w.discard(b),
-            90..=93 => w.reclaim(),
+            90..=93 => {
+                w.reclaim();
+            }
             94..=95 => {
                 let cap = 1 + r.below(w.shard.capacity() as u64) as u32;
                 w.shard.set_cap(cap);
-                while w.shard.over_cap() > 0 && w.shard.reclaim_one().is_some() {}
+                let max = w.max();
+                w.segs.balance(max);
+                while w.shard.over_cap() > 0 && w.reclaim() {}
             }
             _ => {
                 // Fills must finish before a flush can claim anything about
@@ -441,6 +612,8 @@ fn run(seed: u64, steps: usize) -> Stats {
     }
     w.flush();
     w.check();
+    w.stats.promotions = w.segs.promotions;
+    w.stats.demotions = w.segs.demotions;
     w.stats
 }
 
@@ -457,7 +630,10 @@ fn model_random_sequences() {
         total.redirty += s.redirty;
         total.full += s.full;
         total.flushes += s.flushes;
+        total.promotions += s.promotions;
+        total.demotions += s.demotions;
     }
+    println!("{total:?}");
     // The run must have exercised every interesting path.
     assert!(total.hits > 5_000, "{total:?}");
     assert!(total.misses > 5_000, "{total:?}");
@@ -466,6 +642,8 @@ fn model_random_sequences() {
     assert!(total.redirty > 500, "{total:?}");
     assert!(total.full > 50, "{total:?}");
     assert!(total.flushes > 500, "{total:?}");
+    assert!(total.promotions > 1_000, "{total:?}");
+    assert!(total.demotions > 500, "{total:?}");
 }
 
 #[test]
@@ -555,7 +733,8 @@ fn eviction_prefers_clean_lru_and_skips_pinned() {
             other => panic!("{other:?}"),
         }
     }
-    // Touch 0 so 1 is the LRU; pin 1 so 2 must go instead.
+    // Touch 0 and 1 (both now protected, 0 least recently used there), so
+    // 2 is the only block on probation; pin 1. Probation goes first: 2.
     s.pin_read(ids[0]).unwrap();
     s.unpin_read(ids[0]);
     s.pin_read(ids[1]).unwrap();

@@ -29,11 +29,16 @@ const _: () = assert!(RA_MAX < NO_BIO as usize);
 const _: () = assert!(crate::dm::batch::BATCH_MAX < NO_BIO as usize);
 
 impl Inner {
-    /// Publishes a slot filled from the origin, or drops it on error.
-    pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool) {
+    /// Publishes a slot filled from the origin, or drops it on error. A
+    /// block read `ahead` enters the cache as not yet referenced, so the
+    /// stream's first hit on it does not promote it out of probation (see
+    /// `cache::shard`).
+    pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool, ahead: bool) {
         let si = self.shard_index(blk);
         let mut g = self.lock_shard(si);
-        if ok {
+        if ok && ahead {
+            g.meta.fill_done_ahead(id);
+        } else if ok {
             g.meta.fill_done(id);
         } else {
             g.meta.abort_fill(id, true);
@@ -85,7 +90,7 @@ impl Inner {
                 if ok {
                     self.stats.inc(Field::Readahead);
                 }
-                self.end_fill(blk + u64::from(s.off), s.id, ok);
+                self.end_fill(blk + u64::from(s.off), s.id, ok, true);
             }
         }
         match main {

@@ -184,10 +184,10 @@ impl Inner {
                 who.misses.add(1, Relaxed);
                 if self.fill(blk, &buf, true, who) {
                     bio.copy_from_buf(&buf, off);
-                    self.end_fill(blk, id, true);
+                    self.end_fill(blk, id, true, false);
                     bio.endio(BlkStatus::OK);
                 } else {
-                    self.end_fill(blk, id, false);
+                    self.end_fill(blk, id, false, false);
                     bio.endio(BlkStatus::IOERR);
                 }
             }
@@ -216,7 +216,7 @@ impl Inner {
                 self.stats.inc(Field::WriteMisses);
                 who.misses.add(1, Relaxed);
                 if !full && !self.fill(blk, &buf, false, who) {
-                    self.end_fill(blk, id, false);
+                    self.end_fill(blk, id, false, false);
                     bio.endio(BlkStatus::IOERR);
                     return;
                 }

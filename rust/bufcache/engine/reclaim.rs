@@ -51,7 +51,7 @@ impl Inner {
     }
 
     /// Puts one buffer of another shard of this target (a free one, or the
-    /// least recently used clean block's) into the empty reserve, for a
+    /// next clean block to evict's) into the empty reserve, for a
     /// shard that has no memory of its own.
     pub(super) fn refill_reserve(&self, si: usize) {
         for k in 1..self.nshards() {
@@ -89,7 +89,7 @@ impl Inner {
     }
 
     /// Frees up to `max` slots' memory in shard `si` (free slots first,
-    /// then clean LRU blocks). Returns how many were freed.
+    /// then clean blocks in eviction order). Returns how many were freed.
     pub(super) fn shrink_shard(&self, si: usize, max: u32) -> u32 {
         let mut freed = 0;
         while freed < max {

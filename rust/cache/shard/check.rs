@@ -15,17 +15,19 @@ where
     /// Checks every invariant; for tests. Panics on the first violation.
     pub fn check_invariants(&self) {
         let mut c = Counts::default();
-        let mut on = [0u32; 6];
+        let mut on = [0u32; 7];
         for (i, s) in self.slots.iter().enumerate() {
             let li = match s.list {
                 ListId::None => 0,
                 ListId::Unused => 1,
                 ListId::Free => 2,
-                ListId::Clean => 3,
-                ListId::Dirty => 4,
-                ListId::Writing => 5,
+                ListId::Probation => 3,
+                ListId::Protected => 4,
+                ListId::Dirty => 5,
+                ListId::Writing => 6,
             };
             on[li] += 1;
+            assert_eq!(s.flags & !(REDIRTY | FAILED), 0, "slot {i} flags");
             match s.cond {
                 Cond::Unused => {
                     assert_eq!(s.list, ListId::Unused, "slot {i}");
@@ -39,7 +41,9 @@ where
                     c.cached += 1;
                     assert_eq!(self.lookup(s.block), Some(i as u32), "slot {i}");
                     let want = match st {
-                        State::Clean => ListId::Clean,
+                        // The segment follows the references.
+                        State::Clean if s.heat == Heat::Hot => ListId::Protected,
+                        State::Clean => ListId::Probation,
                         State::Dirty => ListId::Dirty,
                         State::Writing => ListId::Writing,
                         State::Filling => ListId::None,
@@ -50,19 +54,19 @@ where
                         State::Dirty => c.dirty += 1,
                         State::Writing => {
                             c.writing += 1;
-                            if s.redirty {
+                            if s.has(REDIRTY) {
                                 c.dirty += 1;
                             }
                         }
                         State::Filling => c.filling += 1,
                     }
                     if st != State::Writing {
-                        assert!(!s.redirty, "slot {i}");
+                        assert!(!s.has(REDIRTY), "slot {i}");
                     }
                     if matches!(st, State::Dirty | State::Writing) {
                         assert!(s.gen <= self.gen, "slot {i} generation from the future");
                     }
-                    if st == State::Writing && s.redirty {
+                    if st == State::Writing && s.has(REDIRTY) {
                         assert!(s.gen <= s.regen, "slot {i} redirty before its write");
                     }
                 }
@@ -71,13 +75,20 @@ where
         assert_eq!(c, self.counts);
         assert_eq!(on[1], self.unused.len);
         assert_eq!(on[2], self.free.len);
-        assert_eq!(on[3], self.clean.len);
-        assert_eq!(on[4], self.dirty.len);
-        assert_eq!(on[5], self.writing.len);
+        assert_eq!(on[3], self.probation.len);
+        assert_eq!(on[4], self.protected.len);
+        assert_eq!(on[5], self.dirty.len);
+        assert_eq!(on[6], self.writing.len);
+        // The segments together are the clean blocks; protected is within
+        // its bound exactly (every change of it or of the cap rebalances).
+        assert_eq!(self.probation.len + self.protected.len, self.counts.clean);
+        assert!(self.protected.len <= self.protected_max());
+        assert!(self.last == NIL || (self.last as usize) < self.slots.len());
         for l in [
             &self.unused,
             &self.free,
-            &self.clean,
+            &self.probation,
+            &self.protected,
             &self.dirty,
             &self.writing,
         ] {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The slot lists (unused, free, clean LRU, dirty FIFO, writing), the
-//! block index (hash chains), and iterators over a list.
+//! The slot lists (unused, free, probation and protected LRUs, dirty FIFO,
+//! writing), the block index (hash chains), and iterators over a list.
 
 use core::ops::DerefMut;
 
@@ -19,7 +19,8 @@ where
         match l {
             ListId::Unused => &mut self.unused,
             ListId::Free => &mut self.free,
-            ListId::Clean => &mut self.clean,
+            ListId::Probation => &mut self.probation,
+            ListId::Protected => &mut self.protected,
             ListId::Dirty => &mut self.dirty,
             ListId::Writing => &mut self.writing,
             ListId::None => unreachable!("no list"),

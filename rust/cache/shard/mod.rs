@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Metadata of one cache shard: the block index, the per-block state
-//! machine, the clean LRU and dirty FIFO lists, and memory accounting.
+//! machine, the clean LRU segments and dirty FIFO list, and memory
+//! accounting.
 //!
 //! A target splits its cache into shards by block number (see
 //! [`shard_of`]) so that lookups on different CPUs do not serialise on one
@@ -32,12 +33,52 @@
 //! - `Filling`: just allocated for a miss; one worker owns it and fills it
 //!   (from the origin, or with a full-block write). Others that look the
 //!   block up wait for the fill to end: concurrent misses share one fill.
-//! - `Clean`: same data as the origin; on the clean LRU; evictable when no
-//!   reader or writer has it pinned.
+//! - `Clean`: same data as the origin; in one of the two clean LRU
+//!   segments (below); evictable when no reader or writer has it pinned.
 //! - `Dirty`: newer than the origin; on the dirty FIFO, oldest first.
 //! - `Writing`: being written back; readable and writable. A write that lands
 //!   meanwhile sets `redirty`, so the block stays dirty after the writeback
 //!   and the write is not lost.
+//!
+//! # Clean segments: scan resistance
+//!
+//! One LRU list of clean blocks lets a single sequential pass over more
+//! blocks than the cache holds evict everything, the hot set included.
+//! So the clean blocks are split into two LRU lists (a segmented LRU, as in
+//! 2Q and SLRU), each with its most recently used block at the head:
+//!
+//! - *probation*: blocks referenced once. A fill from the origin ends here,
+//!   readahead included.
+//! - *protected*: blocks referenced at least twice. At most
+//!   [`Shard::protected_max`] (three quarters of the cap) long: when a
+//!   promotion or a smaller cap makes it longer, its least recently used
+//!   blocks are *demoted* to the head of probation (not evicted).
+//!
+//! Eviction ([`Shard::victim`], for [`Shard::alloc`] and
+//! [`Shard::reclaim_one`]) takes the least recently used unpinned block of
+//! probation, and of protected only when probation has none. A pass over
+//! new blocks therefore only cycles probation, and the protected blocks
+//! stay.
+//!
+//! Each slot keeps its *heat* in every state ([`Shard::hit`]): a block read
+//! ahead and not yet asked for (`Ahead`), referenced once (`Once`: the
+//! miss that brought it in, or demoted), or hot (`Hot`). A read pin or a
+//! write hit moves `Ahead` to `Once` and `Once` to `Hot`, except when the
+//! block is also the shard's previous reference: a stream that reads or
+//! writes a block in pieces (a 4 KiB reader of 64 KiB blocks) hits it
+//! again at once, and those hits are one reference. Without these two
+//! rules every block of a sequential read with readahead, or of a
+//! piecewise one, would be promoted by the stream itself. A clean hot block
+//! is in protected, any other clean block in probation; a hit moves a
+//! clean block to the head of its (new) segment. A dirty or writing block
+//! is on the dirty FIFO or writing list, not in a segment; it keeps its
+//! heat, and when a writeback makes it clean it goes back to the segment
+//! its heat says.
+//!
+//! The segment state costs no memory per slot: the heat byte and the
+//! `redirty`/`failed` flags byte fit where two `bool`s were (56 bytes per
+//! slot on 64-bit machines, before and after); the shard holds one more
+//! list head and the slot of its latest reference.
 //!
 //! # Write generations
 //!
@@ -102,12 +143,43 @@ enum ListId {
     None,
     Unused,
     Free,
-    Clean,
+    /// Clean, referenced at most once since it entered the cache (or
+    /// demoted from `Protected`).
+    Probation,
+    /// Clean, referenced at least twice (`Heat::Hot`).
+    Protected,
     Dirty,
     Writing,
 }
 
-/// Per-slot metadata. Kept small: a shard has one per potential block.
+/// How often a cached block has been referenced: decides which clean
+/// segment it belongs to. Kept in every state, so a block that was hot
+/// before it was dirtied is hot again when its writeback ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Heat {
+    /// Read ahead, not yet asked for.
+    Ahead,
+    /// Referenced once: by the miss that brought it in, by the first hit
+    /// on a block read ahead, or demoted from the protected segment.
+    Once,
+    /// Referenced again after that: belongs to the protected segment.
+    Hot,
+}
+
+/// [`Slot::flags`]: a write landed during the writeback (`Writing` only).
+const REDIRTY: u8 = 1;
+/// [`Slot::flags`]: the last writeback of this block failed.
+const FAILED: u8 = 2;
+
+/// Per-slot metadata. Kept small: a shard has one per potential block
+/// (56 bytes on 64-bit machines; checked at build time below).
+///
+/// # Invariants
+///
+/// See [`Shard::check_invariants`]: `list` matches `cond` (and, for a
+/// clean block, `heat`: `Protected` exactly when `Hot`); `prev`/`next`
+/// link the slot into that list; `flags` holds `REDIRTY` only in
+/// `Writing`.
 #[derive(Clone, Copy, Debug)]
 pub struct Slot {
     block: Block,
@@ -128,10 +200,16 @@ pub struct Slot {
     writers: u16,
     cond: Cond,
     list: ListId,
-    redirty: bool,
-    /// Last writeback of this block failed.
-    failed: bool,
+    /// `REDIRTY` and `FAILED`.
+    flags: u8,
+    /// References seen (meaningful while indexed).
+    heat: Heat,
 }
+
+// The segmented LRU packs its per-slot state into the bytes two `bool`s
+// used before: the slot does not grow.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<Slot>() == 56);
 
 impl Slot {
     /// An unused slot, for filling the caller's storage.
@@ -148,9 +226,21 @@ impl Slot {
         writers: 0,
         cond: Cond::Unused,
         list: ListId::None,
-        redirty: false,
-        failed: false,
+        flags: 0,
+        heat: Heat::Once,
     };
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -260,12 +350,20 @@ pub struct Shard<S, B, A = ()> {
     bucket_shift: u32,
     unused: List,
     free: List,
-    clean: List,
+    /// Clean blocks seen once, most recently used at the head: evicted
+    /// first.
+    probation: List,
+    /// Clean blocks seen at least twice, most recently used at the head;
+    /// at most [`Shard::protected_max`] long.
+    protected: List,
     dirty: List,
     /// Blocks being written back (no order).
     writing: List,
     /// Last generation handed out (see the module documentation).
     gen: u64,
+    /// The slot of the shard's latest reference (a hit, or the end of a
+    /// demand fill), or `NIL`: a hit on it again is not a second reference.
+    last: u32,
     counts: Counts,
     cap: u32,
     acct: A,
@@ -330,10 +428,12 @@ where
             bucket_shift,
             unused,
             free: List::new(),
-            clean: List::new(),
+            probation: List::new(),
+            protected: List::new(),
             dirty: List::new(),
             writing: List::new(),
             gen: 0,
+            last: NIL,
             counts: Counts::default(),
             cap: cap.min(n),
             acct,

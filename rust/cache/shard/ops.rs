@@ -18,7 +18,7 @@ where
     /// Makes room for `block` (which must not be indexed) and indexes it in
     /// state `Filling`, with `owner` as its owner tag. Prefers a free slot
     /// with memory, then (if `grow`) a slot without memory while under the
-    /// cap, then evicting the least recently used clean, unpinned block.
+    /// cap, then evicting a clean, unpinned block ([`Shard::victim`]).
     pub fn alloc(&mut self, block: Block, owner: u32, grow: bool) -> Alloc {
         debug_assert!(self.lookup(block).is_none());
         let id = if self.free.head != NIL {
@@ -26,16 +26,25 @@ where
         } else if grow && self.counts.with_mem < self.cap && self.unused.head != NIL {
             self.unused.head
         } else {
-            let mut cur = self.clean.tail;
-            while cur != NIL && self.is_pinned(cur) {
-                cur = self.slots[cur as usize].prev;
+            match self.victim() {
+                Some(id) => id,
+                None => return Alloc::Full,
             }
-            if cur == NIL {
-                return Alloc::Full;
-            }
-            cur
         };
         self.tagged(id, |sh| sh.alloc_slot(id, block, owner))
+    }
+
+    /// The clean block to evict: the least recently used unpinned block of
+    /// the probation segment, else of the protected segment.
+    pub fn victim(&self) -> Option<SlotId> {
+        [self.probation.tail, self.protected.tail]
+            .into_iter()
+            .find_map(|mut cur| {
+                while cur != NIL && self.is_pinned(cur) {
+                    cur = self.slots[cur as usize].prev;
+                }
+                (cur != NIL).then_some(cur)
+            })
     }
 
     pub(super) fn alloc_slot(&mut self, id: SlotId, block: Block, owner: u32) -> Alloc {
@@ -64,7 +73,12 @@ where
         };
         let s = &mut self.slots[id as usize];
         s.owner = owner;
-        s.failed = false;
+        s.set_flag(FAILED, false);
+        // The miss that allocates is the block's first reference.
+        s.heat = Heat::Once;
+        if self.last == id {
+            self.last = NIL;
+        }
         s.readers = 0;
         s.writers = 0;
         s.cond = Cond::Indexed(State::Filling);
@@ -101,16 +115,29 @@ where
         }
     }
 
-    /// Ends a fill from the origin: the block is clean.
+    /// Ends a fill from the origin: the block is clean, on probation.
     pub fn fill_done(&mut self, id: SlotId) {
         self.tagged(id, |sh| sh.fill_done_inner(id))
     }
 
-    // Untagged body of [`Shard::fill_done`].
+    /// Ends a fill from the origin of a block read ahead, which nobody
+    /// asked for yet: like [`Shard::fill_done`], but its first hit only
+    /// counts as its first reference (it stays on probation).
+    pub fn fill_done_ahead(&mut self, id: SlotId) {
+        self.slots[id as usize].heat = Heat::Ahead;
+        self.tagged(id, |sh| sh.fill_done_inner(id))
+    }
+
+    // Untagged body of [`Shard::fill_done`] and [`Shard::fill_done_ahead`].
     pub(super) fn fill_done_inner(&mut self, id: SlotId) {
         debug_assert_eq!(self.state(id), Some(State::Filling));
+        if self.slots[id as usize].heat != Heat::Ahead {
+            // The miss's reference, as of when its data arrived: readers
+            // of the same block waiting for it are the same burst.
+            self.last = id;
+        }
         self.set_state(id, Some(State::Clean));
-        self.push_head(ListId::Clean, id);
+        self.push_clean(id);
     }
 
     /// Ends a fill by a write (full-block write, or read-modify-write): the
@@ -125,29 +152,79 @@ where
         let g = self.next_gen();
         self.slots[id as usize].dirty_since = now;
         self.slots[id as usize].gen = g;
+        // The write miss's reference (see `Shard::hit`).
+        self.last = id;
         self.set_state(id, Some(State::Dirty));
         self.push_tail(ListId::Dirty, id);
     }
 
-    // ---- hits ----
+    // ---- hits and the LRU segments ----
 
     /// Pins a readable slot (`Clean`, `Dirty` or `Writing`) for a reader and
-    /// marks it recently used. Fails for a `Filling` slot: wait for the fill.
+    /// counts a reference ([`Shard::hit`]). Fails for a `Filling` slot: wait
+    /// for the fill.
     pub fn pin_read(&mut self, id: SlotId) -> Result<(), Busy> {
         match self.state(id) {
             Some(State::Filling) => Err(Busy::State(State::Filling)),
-            Some(State::Clean) => {
-                self.unlink(id);
-                self.push_head(ListId::Clean, id);
-                self.slots[id as usize].readers += 1;
-                Ok(())
-            }
             Some(_) => {
+                self.hit(id);
                 self.slots[id as usize].readers += 1;
                 Ok(())
             }
             None => unreachable!("pin_read on a slot without a block"),
         }
+    }
+
+    /// Counts a reference (a read pin or a write hit) to an indexed block
+    /// that is not being filled. A block read ahead becomes referenced
+    /// once; a block referenced once becomes hot, unless it was also the
+    /// shard's previous reference (`last`): a repeat there is the
+    /// same burst of accesses (a stream reading or writing a block in
+    /// pieces), not a second reference. A clean block moves to the head of
+    /// its segment: a hot one to protected.
+    pub(super) fn hit(&mut self, id: SlotId) {
+        let s = self.slots[id as usize];
+        self.slots[id as usize].heat = match s.heat {
+            Heat::Ahead => Heat::Once,
+            Heat::Once if self.last == id => Heat::Once,
+            _ => Heat::Hot,
+        };
+        self.last = id;
+        if matches!(s.list, ListId::Probation | ListId::Protected) {
+            self.unlink(id);
+            self.push_clean(id);
+        }
+    }
+
+    /// Puts a clean block that is on no list at the head of its segment
+    /// (protected if hot, else probation), and keeps the protected segment
+    /// within its bound.
+    pub(super) fn push_clean(&mut self, id: SlotId) {
+        if self.slots[id as usize].heat == Heat::Hot {
+            self.push_head(ListId::Protected, id);
+            self.balance();
+        } else {
+            self.push_head(ListId::Probation, id);
+        }
+    }
+
+    /// Demotes the least recently used protected blocks to the head of
+    /// probation (as referenced once) while the protected segment is
+    /// longer than [`Shard::protected_max`]. Nothing is evicted.
+    pub(super) fn balance(&mut self) {
+        while self.protected.len > self.protected_max() {
+            let id = self.protected.tail;
+            self.unlink(id);
+            self.slots[id as usize].heat = Heat::Once;
+            self.push_head(ListId::Probation, id);
+        }
+    }
+
+    /// The bound of the protected segment: three quarters of the cap, so
+    /// at least a quarter of the cache is left for new blocks to prove
+    /// themselves on probation.
+    pub fn protected_max(&self) -> u32 {
+        (u64::from(self.cap) * 3 / 4) as u32
     }
 
     /// Drops a reader pin.
@@ -176,6 +253,7 @@ where
             None => unreachable!("write_hit on a slot without a block"),
             _ => {}
         }
+        self.hit(id);
         self.slots[id as usize].writers += 1;
         self.mark_dirty(id, now);
         Ok(())
@@ -191,8 +269,8 @@ where
                 self.set_state(id, Some(State::Dirty));
                 self.push_tail(ListId::Dirty, id);
             }
-            Some(State::Writing) if !self.slots[id as usize].redirty => {
-                self.slots[id as usize].redirty = true;
+            Some(State::Writing) if !self.slots[id as usize].has(REDIRTY) => {
+                self.slots[id as usize].set_flag(REDIRTY, true);
                 self.slots[id as usize].regen = g;
                 // The age restarts (flushes go by generation, not age).
                 self.slots[id as usize].dirty_since = now;
@@ -251,16 +329,17 @@ where
     pub(super) fn end_writeback_inner(&mut self, id: SlotId, ok: bool) -> bool {
         debug_assert_eq!(self.state(id), Some(State::Writing));
         self.unlink(id);
-        let redirty = self.slots[id as usize].redirty;
-        self.slots[id as usize].failed = !ok;
+        let redirty = self.slots[id as usize].has(REDIRTY);
+        self.slots[id as usize].set_flag(FAILED, !ok);
         if ok && redirty {
             // The writeback carried everything before the redirty; what is
             // unwritten now starts there.
             self.slots[id as usize].gen = self.slots[id as usize].regen;
         }
         if ok && !redirty {
+            // Back to the segment its references earned it.
             self.set_state(id, Some(State::Clean));
-            self.push_head(ListId::Clean, id);
+            self.push_clean(id);
             true
         } else {
             // Keep the time of the first dirtying for a failed write, so age
@@ -273,7 +352,7 @@ where
 
     /// Whether the last writeback of this slot failed.
     pub fn failed(&self, id: SlotId) -> bool {
-        self.slots[id as usize].failed
+        self.slots[id as usize].has(FAILED)
     }
 
     // ---- list walks ----
@@ -286,11 +365,28 @@ where
         }
     }
 
-    /// Clean slots, least recently used first.
-    pub fn clean_lru_iter(&self) -> ListIterRev<'_> {
+    /// Clean slots in eviction order: the probation segment, then the
+    /// protected segment, each least recently used first.
+    pub fn clean_lru_iter(&self) -> core::iter::Chain<ListIterRev<'_>, ListIterRev<'_>> {
+        self.probation_iter().chain(ListIterRev {
+            slots: &self.slots,
+            cur: self.protected.tail,
+        })
+    }
+
+    /// Clean slots on probation, least recently used first.
+    pub fn probation_iter(&self) -> ListIterRev<'_> {
         ListIterRev {
             slots: &self.slots,
-            cur: self.clean.tail,
+            cur: self.probation.tail,
+        }
+    }
+
+    /// Clean slots in the protected segment, least recently used first.
+    pub fn protected_iter(&self) -> ListIterRev<'_> {
+        ListIterRev {
+            slots: &self.slots,
+            cur: self.protected.tail,
         }
     }
 
@@ -321,22 +417,15 @@ where
         Ok(st)
     }
 
-    /// Takes one slot's memory away: a free slot first, else the least
-    /// recently used clean unpinned block (evicted). Returns the slot whose
+    /// Takes one slot's memory away: a free slot first, else a clean
+    /// unpinned block ([`Shard::victim`], evicted). Returns the slot whose
     /// buffer the caller must now free, and the evicted block's owner if a
     /// block was evicted. `None` if nothing can be freed without I/O.
     pub fn reclaim_one(&mut self) -> Option<(SlotId, Option<u32>)> {
         let id = if self.free.head != NIL {
             self.free.head
         } else {
-            let mut cur = self.clean.tail;
-            while cur != NIL && self.is_pinned(cur) {
-                cur = self.slots[cur as usize].prev;
-            }
-            if cur == NIL {
-                return None;
-            }
-            cur
+            self.victim()?
         };
         Some((id, self.tagged(id, |sh| sh.reclaim_slot(id))))
     }
@@ -361,15 +450,19 @@ where
     pub fn reclaimable(&self) -> u32 {
         // Pinned clean slots are rare and short-lived; counting them keeps
         // this O(1), as a shrinker's `count` must be cheap.
-        self.free.len + self.clean.len
+        self.free.len + self.counts.clean
     }
 
     // ---- cap ----
 
     /// Changes the cap. Slots over the new cap keep their memory until
-    /// reclaimed ([`Shard::over_cap`] tells how many).
+    /// reclaimed ([`Shard::over_cap`] tells how many). A smaller cap
+    /// demotes protected blocks over the new bound to probation at once:
+    /// list moves only, about three quarters of the drop in the cap at
+    /// most, under the lock (the caller is about to evict that many).
     pub fn set_cap(&mut self, cap: u32) {
         self.cap = cap.min(self.capacity());
+        self.balance();
     }
 
     /// How many slots hold memory beyond the cap.

@@ -67,7 +67,7 @@ where
     pub fn is_dirty(&self, id: SlotId) -> bool {
         let s = &self.slots[id as usize];
         matches!(s.cond, Cond::Indexed(State::Dirty))
-            || (matches!(s.cond, Cond::Indexed(State::Writing)) && s.redirty)
+            || (matches!(s.cond, Cond::Indexed(State::Writing)) && s.has(REDIRTY))
     }
 
     /// The last write generation handed out in this shard: every write that
@@ -128,7 +128,7 @@ where
             self.slots[id as usize].cond = Cond::Indexed(st);
         }
         if new != Some(State::Writing) {
-            self.slots[id as usize].redirty = false;
+            self.slots[id as usize].set_flag(REDIRTY, false);
         }
         let is_dirty = new.is_some() && self.is_dirty(id);
         match (was_dirty, is_dirty) {
