@@ -13,7 +13,8 @@
 #      a passing test must each fail a run (counted as one check); the
 #      positive self-tests (provoked splats caught as expected) run once,
 #      among the VM tests
-#   6. every VM test (one fresh boot each)
+#   6. every VM test (a fresh boot each, or shared by up to six short
+#      "vm-group" tests, each judged on its own)
 #   7. negative controls (hazards reintroduced must make tests fail)
 #
 # Each stage's log is kept under .vm-results/test-<time>/. The last line is
