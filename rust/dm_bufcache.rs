@@ -24,37 +24,35 @@ pub mod cache;
 mod dm;
 mod sys;
 
-// The plain module: its one parameter. The test flavour (`--cfg
-// bufcache_test`, see Kbuild) adds the test-only knobs of `bufcache::knobs`.
-#[cfg(not(bufcache_test))]
-module! {
-    type: BufcacheModule,
-    name: "dm_bufcache",
-    authors: ["dm-bufcache developers"],
-    description: "device-mapper RAM block cache (bufcache target)",
-    license: "GPL v2",
-    alias: ["dm-bufcache"],
-    params: {
-        max_cache_size_bytes: u64 {
-            default: 0,
-            description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
-        },
-    },
+/// The `module!` invocation, with the module's one parameter and the given
+/// extra ones: none in the plain module, the test-only knobs of
+/// `bufcache::knobs` in the test flavour (`--cfg bufcache_test`, see
+/// Kbuild).
+macro_rules! bufcache_module {
+    ($($extra:tt)*) => {
+        module! {
+            type: BufcacheModule,
+            name: "dm_bufcache",
+            authors: ["dm-bufcache developers"],
+            description: "device-mapper RAM block cache (bufcache target)",
+            license: "GPL v2",
+            alias: ["dm-bufcache"],
+            params: {
+                max_cache_size_bytes: u64 {
+                    default: 0,
+                    description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
+                },
+                $($extra)*
+            },
+        }
+    };
 }
 
+#[cfg(not(bufcache_test))]
+bufcache_module!();
+
 #[cfg(bufcache_test)]
-module! {
-    type: BufcacheModule,
-    name: "dm_bufcache",
-    authors: ["dm-bufcache developers"],
-    description: "device-mapper RAM block cache (bufcache target)",
-    license: "GPL v2",
-    alias: ["dm-bufcache"],
-    params: {
-        max_cache_size_bytes: u64 {
-            default: 0,
-            description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
-        },
+bufcache_module! {
         test_unsafe_shrinker_writeback: u32 {
             default: 0,
             description: "TEST ONLY, UNSAFE: shrinker writes back and waits on __GFP_IO alone",
@@ -91,7 +89,6 @@ module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: a failed writeback marks its blocks clean",
         },
-    },
 }
 
 #[pin_data]
