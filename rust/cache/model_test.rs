@@ -100,8 +100,19 @@ impl Segs {
         self.push_clean(b, max);
     }
 
-    /// A read pin or write hit on `b` (not filling).
+    /// A read pin on `b` (not filling): counted, and moved to the head of
+    /// its segment.
     fn hit(&mut self, b: u64, max: u32) {
+        self.note_ref(b);
+        if self.probation.contains(&b) || self.protected.contains(&b) {
+            self.unlist(b);
+            self.push_clean(b, max);
+        }
+    }
+
+    /// A reference to `b` counted, not moved (a write hit: the block leaves
+    /// the clean lists).
+    fn note_ref(&mut self, b: u64) {
         let h = self.heat[&b];
         let new = match h {
             0 => 1,
@@ -113,10 +124,6 @@ impl Segs {
         }
         self.heat.insert(b, new);
         self.last = Some(b);
-        if self.probation.contains(&b) || self.protected.contains(&b) {
-            self.unlist(b);
-            self.push_clean(b, max);
-        }
     }
 
     /// The block eviction must take: probation's least recently used
@@ -341,8 +348,7 @@ impl World {
                 let was_writing = self.shard.state(id) == Some(State::Writing);
                 match self.shard.write_hit(id, self.now, owner_of(b, self.now)) {
                     Ok(()) => {
-                        let max = self.max();
-                        self.segs.hit(b, max);
+                        self.segs.note_ref(b);
                         // Dirty now: in no segment.
                         self.segs.unlist(b);
                         if was_writing {

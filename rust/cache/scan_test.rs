@@ -254,3 +254,43 @@ fn smaller_cap_demotes() {
     // What was evicted came from probation: the protected blocks remain.
     assert_eq!(s.protected_iter().count(), 75);
 }
+
+/// A write hit takes the block off the clean lists: it must not first
+/// move it into a full protected segment, which would demote a hot block
+/// for nothing.
+#[test]
+fn write_hit_demotes_nothing() {
+    let mut s = shard();
+    // A full protected segment: 192 blocks read twice.
+    for _ in 0..2 {
+        for b in 0..192 {
+            read(&mut s, b);
+        }
+    }
+    assert_eq!(s.protected_iter().count() as u32, s.protected_max());
+    // A block read once, then read again by someone else (it is hot
+    // now), then written.
+    read(&mut s, 500);
+    read(&mut s, 0);
+    read(&mut s, 500);
+    let before = s.protected_iter().count();
+    write(&mut s, 500, 1);
+    let after = s.protected_iter().count();
+    // Block 500 went to protected on its second read (demoting one), and
+    // left it when written: one place free, nothing else demoted.
+    assert_eq!(after, before - 1);
+    s.check_invariants();
+    // Full again (block 600 made hot), then a block seen once and
+    // written: it becomes hot, but leaves the clean lists, so nothing is
+    // demoted (moving it to protected first demoted one hot block).
+    read(&mut s, 600);
+    read(&mut s, 0);
+    read(&mut s, 600);
+    assert_eq!(s.protected_iter().count() as u32, s.protected_max());
+    read(&mut s, 501);
+    read(&mut s, 0);
+    let hot: Vec<u32> = s.protected_iter().collect();
+    write(&mut s, 501, 2);
+    assert_eq!(s.protected_iter().collect::<Vec<u32>>(), hot);
+    s.check_invariants();
+}

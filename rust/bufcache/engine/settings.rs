@@ -125,6 +125,10 @@ impl Settings {
     }
 }
 
+/// The most a shard's cap drops in one hold of its lock (each block of
+/// drop demotes at most one protected block: see `Shard::set_cap`).
+const CAP_STEP: u32 = 1024;
+
 impl Inner {
     /// The options as the table line prints them.
     pub(crate) fn options(&self) -> Options {
@@ -151,6 +155,22 @@ impl Inner {
 
     /// Sets the cap in bytes (clamped to the capacity) and spreads it over
     /// the shards, minus the reserve.
+    /// Sets shard `si`'s cap. A smaller cap demotes protected blocks over
+    /// the new bound (list moves under the shard lock): a large drop goes
+    /// in steps of [`CAP_STEP`] blocks, the lock dropped between steps, so
+    /// that no single hold of the spinlock is long.
+    fn set_shard_cap(&self, si: usize, cap: u32) {
+        loop {
+            let mut g = self.lock_shard(si);
+            let cur = g.meta.cap();
+            if cur <= cap.saturating_add(CAP_STEP) {
+                g.meta.set_cap(cap);
+                return;
+            }
+            g.meta.set_cap(cur - CAP_STEP);
+        }
+    }
+
     pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
         let bs = u64::from(self.block_size);
         let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
@@ -163,7 +183,7 @@ impl Inner {
         for i in 0..self.nshards() {
             let share = usable.checked_div(n).unwrap_or(0)
                 + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));
-            self.lock_shard(i).meta.set_cap(share as u32);
+            self.set_shard_cap(i, share as u32);
         }
         self.settings.set_cap_bytes(cap_blocks * bs);
         cap_blocks * bs

@@ -183,6 +183,20 @@ where
     /// pieces), not a second reference. A clean block moves to the head of
     /// its segment: a hot one to protected.
     pub(super) fn hit(&mut self, id: SlotId) {
+        self.note_ref(id);
+        if matches!(
+            self.slots[id as usize].list,
+            ListId::Probation | ListId::Protected
+        ) {
+            self.unlink(id);
+            self.push_clean(id);
+        }
+    }
+
+    /// The bookkeeping of [`Shard::hit`] without moving the block: for a
+    /// write hit, which takes the block off the clean lists anyway (moving
+    /// it to protected first could demote another block for nothing).
+    pub(super) fn note_ref(&mut self, id: SlotId) {
         let s = self.slots[id as usize];
         self.slots[id as usize].heat = match s.heat {
             Heat::Ahead => Heat::Once,
@@ -190,10 +204,6 @@ where
             _ => Heat::Hot,
         };
         self.last = id;
-        if matches!(s.list, ListId::Probation | ListId::Protected) {
-            self.unlink(id);
-            self.push_clean(id);
-        }
     }
 
     /// Puts a clean block that is on no list at the head of its segment
@@ -253,7 +263,7 @@ where
             None => unreachable!("write_hit on a slot without a block"),
             _ => {}
         }
-        self.hit(id);
+        self.note_ref(id);
         self.slots[id as usize].writers += 1;
         self.mark_dirty(id, now);
         Ok(())
