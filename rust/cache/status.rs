@@ -147,6 +147,9 @@ status_fields! {
     /// Dirty blocks the last suspend could not write back (0 when it
     /// succeeded); lost if the table is then replaced or removed.
     UnwrittenAtSuspend = "unwritten_at_suspend", Kept;
+    /// Writeback rounds that ran in one of the target's spare rounds
+    /// because their own could not be allocated (memory pressure).
+    SpareRounds = "spare_rounds", Counter;
 }
 
 impl Field {
@@ -246,13 +249,13 @@ mod tests {
         assert_eq!(
             out,
             "1 2 3 4 5 6 7 8 9 10 11 12 writethrough 14 15 16 17 18 19 20 \
-             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41"
+             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42"
         );
     }
 
     #[test]
     fn names_and_sources_line_up() {
-        assert_eq!(Field::COUNT, 41);
+        assert_eq!(Field::COUNT, 42);
         for (i, &f) in Field::ALL.iter().enumerate() {
             assert_eq!(f.index(), i);
             assert_eq!(f.name(), Field::NAMES[i]);

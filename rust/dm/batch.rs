@@ -66,6 +66,13 @@ impl PinnedDrop for BioSet {
 /// Most bios in one [`IoBatch`].
 pub(crate) const BATCH_MAX: usize = 32;
 
+/// Alignment of an [`IoBatch`]: a bio's `bi_private` carries the batch's
+/// address with the bio's index in the low bits, so no per-bio slot array
+/// sits in the batch (it lives on its caller's stack, under the origin's
+/// whole submission path).
+const BATCH_ALIGN: usize = 32;
+const _: () = assert!(BATCH_MAX <= BATCH_ALIGN && BATCH_MAX <= u32::BITS as usize);
+
 /// A set of bios that the cache issues to the origin (fills, readahead,
 /// writeback), submitted under one plug so neighbours merge, then waited
 /// for. Made and waited for by [`IoBatch::run`].
@@ -86,20 +93,22 @@ pub(crate) const BATCH_MAX: usize = 32;
 ///
 /// - `pending` is 1 (the batch's own bias, dropped in [`IoBatch::wait`])
 ///   plus the number of submitted bios that have not completed.
-/// - `slots[..n]` belong to submitted bios; each bio's `bi_private` points
-///   to its slot. Once `n > 0`, every slot's `batch` points to this
-///   (pinned) batch, and the batch is only accessed through shared
-///   references (completions on other CPUs read `pending`, `done` and their
-///   slot concurrently); `n`, `waited` and `plugged` are touched by the
-///   owning task only.
+/// - Bio `i` of the batch (`i < n`) has `bi_private` = the batch's address
+///   plus `i` (the batch is aligned to `BATCH_ALIGN > i`). Once `n > 0`
+///   the batch is pinned and only accessed through shared references
+///   (completions on other CPUs touch `pending`, `failed` and `done`); `n`,
+///   `waited` and `plugged` are touched by the owning task only.
+/// - Bit `i` of `failed` is set, once, by the completion of bio `i` if it
+///   failed, before that completion drops its count in `pending`.
 /// - `plugged` is true while `plug` is started on the owning task.
 #[pin_data(PinnedDrop)]
+#[repr(C, align(32))]
 pub(crate) struct IoBatch<'a> {
     bs: &'a BioSet,
     pending: Atomic<i32>,
+    failed: Atomic<u32>,
     #[pin]
     done: Completion,
-    slots: [BatchSlot; BATCH_MAX],
     n: Cell<usize>,
     waited: Cell<bool>,
     plugged: Cell<bool>,
@@ -108,43 +117,45 @@ pub(crate) struct IoBatch<'a> {
     #[pin]
     _pin: core::marker::PhantomPinned,
 }
-
-/// Per-bio completion slot, pointed to by `bi_private`.
-struct BatchSlot {
-    status: Atomic<i32>,
-    batch: *const IoBatch<'static>,
-}
+const _: () = assert!(core::mem::align_of::<IoBatch<'static>>() == BATCH_ALIGN);
 
 /// What became of each bio of a batch, in the order they were added.
 pub(crate) struct BatchResult {
-    status: [u8; BATCH_MAX],
+    /// Bit `i` set: bio `i` failed.
+    failed: u32,
     n: usize,
 }
 
 impl BatchResult {
     /// Whether bio `i` completed successfully.
     pub(crate) fn ok(&self, i: usize) -> bool {
-        i < self.n && self.status[i] == sys::BUFCACHE_BLK_STS_OK
+        i < self.n && self.failed & (1 << i) == 0
     }
 }
 
 /// # Safety
 ///
-/// Only the block layer calls it, once per bio of a submitted batch whose
-/// `bi_private` points to a live `BatchSlot`.
+/// Only the block layer calls it, once per bio of a submitted batch, whose
+/// `bi_private` is that batch's address plus the bio's index (see the
+/// invariants of [`IoBatch`]).
 unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
-    // SAFETY: `bi_private` was set to a slot of the submitting batch, which
-    // waits until every bio completed before it goes away, so the slot and
-    // the batch are live.
-    let slot = unsafe { &*sys::bufcache_bio_private(bio).cast::<BatchSlot>() };
     // SAFETY: the bio is ours until we put it.
-    slot.status
-        .store(i32::from(unsafe { sys::bufcache_bio_status(bio) }), Relaxed);
+    let tag = unsafe { sys::bufcache_bio_private(bio) } as usize;
+    let i = tag & (BATCH_ALIGN - 1);
+    // SAFETY: as above.
+    let failed = unsafe { sys::bufcache_bio_status(bio) } != sys::BUFCACHE_BLK_STS_OK;
     // SAFETY: each batch bio holds one reference, dropped here.
     unsafe { bindings::bio_put(bio) };
-    // SAFETY: as above, the batch outlives all its bios' completions; only
-    // its `pending` and `done` are touched, which are shared by design.
-    let b = unsafe { &*slot.batch };
+    // SAFETY: by the caller's contract, `tag` less its index is the address
+    // of the submitting batch, which waits until every bio completed
+    // before it goes away; only its `failed`, `pending` and `done` are
+    // touched, which are shared by design.
+    let b = unsafe { &*((tag & !(BATCH_ALIGN - 1)) as *const IoBatch<'static>) };
+    if failed {
+        // Each bit is set once (one completion per bio), so adding is or.
+        b.failed.add(1u32 << i, Relaxed);
+    }
+    // Full: orders the store to `failed` before the waiter sees 0.
     if b.pending.fetch_sub(1, kernel::sync::atomic::Full) == 1 {
         b.done.complete_all();
     }
@@ -157,13 +168,8 @@ impl<'a> IoBatch<'a> {
         pin_init::stack_pin_init!(let batch = pin_init!(IoBatch {
             bs,
             pending: Atomic::new(1),
+            failed: Atomic::new(0),
             done <- Completion::new(),
-            // In place, element by element: no array on the stack besides
-            // the batch's own.
-            slots <- pin_init::init_array_from_fn(|_| BatchSlot {
-                status: Atomic::new(0),
-                batch: core::ptr::null(),
-            }),
             n: Cell::new(0),
             waited: Cell::new(false),
             plugged: Cell::new(false),
@@ -184,7 +190,7 @@ impl<'a> IoBatch<'a> {
     }
 
     fn add(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         dev: &DmDev,
         sector: u64,
         opf: u32,
@@ -198,16 +204,7 @@ impl<'a> IoBatch<'a> {
         {
             return None;
         }
-        if self.n.get() == 0 {
-            // SAFETY: no bio is in flight (n == 0), so nothing else refers
-            // to the batch; nothing here moves it out of its pinned place.
-            let this = unsafe { self.as_mut().get_unchecked_mut() };
-            let me: *const IoBatch<'static> = core::ptr::from_ref(&*this).cast();
-            for slot in this.slots.iter_mut() {
-                slot.batch = me;
-            }
-        }
-        // From here on, shared access only (see the invariants).
+        // Shared access only (see the invariants).
         let this: &Self = self.into_ref().get_ref();
         if !this.plugged.get() {
             // SAFETY: the plug lives in the pinned batch, which finishes it
@@ -240,8 +237,9 @@ impl<'a> IoBatch<'a> {
         // every buffer lives for `'a`, longer than the batch. Association
         // may sleep in future kernels (blkg creation under a mutex): we are
         // in process context with no spinlock held (callers are workers).
-        // The slot and the batch outlive the bio's completion (we wait for
-        // it before the batch goes away).
+        // The batch outlives the bio's completion (we wait for it before
+        // the batch goes away); `i < BATCH_MAX <= BATCH_ALIGN`, so the tag
+        // keeps the batch's address intact (invariants).
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
             if let Some(css) = css {
@@ -253,7 +251,7 @@ impl<'a> IoBatch<'a> {
             sys::bufcache_bio_set_end_io(
                 bio,
                 Some(batch_end_io),
-                core::ptr::from_ref(&this.slots[i]).cast_mut().cast(),
+                (core::ptr::from_ref(this) as usize | i) as *mut core::ffi::c_void,
             );
             bindings::submit_bio(bio);
         }
@@ -300,15 +298,12 @@ impl<'a> IoBatch<'a> {
     pub(crate) fn wait(self: Pin<&mut Self>) -> BatchResult {
         let this: &Self = self.into_ref().get_ref();
         this.finish();
-        let n = this.n.get();
-        let mut res = BatchResult {
-            status: [0; BATCH_MAX],
-            n,
-        };
-        for (i, s) in this.slots.iter().take(n).enumerate() {
-            res.status[i] = s.status.load(Relaxed) as u8;
+        // Every completion has run (`finish` waited for `pending` to drop
+        // to 0, with full ordering), so `failed` is final.
+        BatchResult {
+            failed: this.failed.load(Relaxed),
+            n: this.n.get(),
         }
-        res
     }
 
     fn finish(&self) {

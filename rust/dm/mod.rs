@@ -49,7 +49,7 @@ pub(crate) mod status;
 pub(crate) mod target;
 pub(crate) mod wq;
 
-pub(crate) use batch::{BioSet, IoBatch};
+pub(crate) use batch::{BatchResult, BioSet, IoBatch};
 pub(crate) use bio::{BioList, BioOp, BlkStatus, MapBio, MapResult, OwnedBio};
 pub(crate) use buf::{BlockBuf, Gfp};
 pub(crate) use dev::DmDev;

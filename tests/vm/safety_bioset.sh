@@ -183,7 +183,7 @@ else
 fi
 injected=$((100000000 - $(cat "$FI/times")))
 heal
-figure "failslab injected $injected slab allocation failures"
+figure "failslab injected $injected slab allocation failures; writeback rounds in a spare round: $(bc_field bs spare_rounds)"
 log "$(bc_status bs)"
 [ "$injected" -gt 0 ] || fails+=("failslab injected nothing")
 for j in $jobs_all; do

@@ -8,7 +8,7 @@ use kernel::sync::Arc;
 
 use crate::cache::shard::SlotId;
 use crate::cache::status::Field;
-use crate::dm::IoBatch;
+use crate::dm::{BatchResult, IoBatch};
 
 use super::super::budget::Buf;
 use super::super::cgroup::CgEntry;
@@ -33,6 +33,7 @@ impl Inner {
     /// block read `ahead` enters the cache as not yet referenced, so the
     /// stream's first hit on it does not promote it out of probation (see
     /// `cache::shard`).
+    #[inline(never)]
     pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool, ahead: bool) {
         let si = self.shard_index(blk);
         let mut g = self.lock_shard(si);
@@ -56,34 +57,10 @@ impl Inner {
         may_readahead: bool,
         who: &CgEntry,
     ) -> bool {
-        let mut ra: [Option<RaSlot>; RA_MAX] = core::array::from_fn(|_| None);
+        let mut ra: [Option<RaSlot>; RA_MAX] = [const { None }; RA_MAX];
         let n_ra = self.take_readahead(blk, may_readahead, who, &mut ra);
-        let css = assoc(who);
         let mut idx = [NO_BIO; RA_MAX];
-        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
-            let main =
-                batch
-                    .as_mut()
-                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
-            for (i, s) in ra.iter().take(n_ra).enumerate() {
-                if let Some(s) = s {
-                    let b = blk + u64::from(s.off);
-                    if let Some(j) = batch.as_mut().add_read(
-                        &self.origin,
-                        self.block_sector(b),
-                        &s.buf,
-                        true,
-                        css,
-                    ) {
-                        idx[i] = j as u8;
-                    }
-                }
-            }
-            let nbios = batch.len() as u64;
-            (main, nbios, batch.wait())
-        });
-        who.fill_bytes
-            .add(nbios * u64::from(self.block_size), Relaxed);
+        let (main, res) = self.fill_io(blk, buf, &ra[..n_ra], &mut idx, who);
         for (i, s) in ra.iter().take(n_ra).enumerate() {
             if let Some(s) = s {
                 let ok = idx[i] != NO_BIO && res.ok(usize::from(idx[i]));
@@ -102,9 +79,55 @@ impl Inner {
         }
     }
 
+    /// Reads `blk` into `buf` and each block of `ra` into its slot's
+    /// buffer in one batch, and waits for them. Returns the index of the
+    /// read of `blk` in the batch and the batch's outcome; `idx[i]` is the
+    /// index of `ra[i]`'s read (or `NO_BIO`).
+    ///
+    /// Not inlined: the batch and the readahead slots would share one
+    /// frame under the origin's submission path.
+    #[inline(never)]
+    fn fill_io(
+        &self,
+        blk: u64,
+        buf: &Buf,
+        ra: &[Option<RaSlot>],
+        idx: &mut [u8; RA_MAX],
+        who: &CgEntry,
+    ) -> (Option<usize>, BatchResult) {
+        let css = assoc(who);
+        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+            let main =
+                batch
+                    .as_mut()
+                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
+            for (i, s) in ra.iter().enumerate() {
+                if let Some(s) = s {
+                    let b = blk + u64::from(s.off);
+                    if let Some(j) = batch.as_mut().add_read(
+                        &self.origin,
+                        self.block_sector(b),
+                        &s.buf,
+                        true,
+                        css,
+                    ) {
+                        idx[i] = j as u8;
+                    }
+                }
+            }
+            let nbios = batch.len() as u64;
+            (main, nbios, batch.wait())
+        });
+        who.fill_bytes
+            .add(nbios * u64::from(self.block_size), Relaxed);
+        (main, res)
+    }
+
     /// Takes `Filling` slots for the blocks after `blk` to read ahead with
     /// it, if the miss continues a sequential run (and `may_readahead`).
     /// Returns how many entries of `ra` it filled.
+    // Not inlined: its shard guard stays out of `fill`'s frame.
+    #[inline(never)]
     fn take_readahead(
         &self,
         blk: u64,

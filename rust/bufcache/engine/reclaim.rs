@@ -75,6 +75,8 @@ impl Inner {
 
     /// Drops every clean block and frees its memory. `EBUSY` while dirty
     /// blocks remain.
+    // Cold (a message): kept out of the message handler's frame.
+    #[inline(never)]
     pub(crate) fn invalidate_clean(&self) -> Result {
         if self.dirty_blocks() > 0 {
             return Err(EBUSY);

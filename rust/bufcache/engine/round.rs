@@ -3,7 +3,12 @@
 //! One writeback round of one shard, in steps: select the blocks under the
 //! shard lock, submit their bios in batches, record the outcome. Driven by
 //! [`Inner::writeback_shard`] (see the invariants in [`super::writeback`]).
+//! A round lives on the heap, or in one of the target's spares when that
+//! allocation fails ([`Inner::with_round`]).
 
+use kernel::alloc::flags::{__GFP_NOWARN, GFP_NOWAIT};
+use kernel::init::InPlaceInit;
+use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
@@ -18,42 +23,66 @@ use super::{assoc, Inner};
 
 /// Most blocks written back per round of one shard (see [`Round`]).
 pub(super) const WB_ROUND: usize = 32;
+/// Rounds kept by each target for when one cannot be allocated.
+pub(super) const ROUND_SPARES: usize = 4;
 /// Most adjacent blocks merged into one writeback bio.
 const WB_MERGE: usize = 16;
 /// No bio could be made for a span (an entry of a batch's bio indices).
 const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(WB_ROUND < NO_BIO as usize);
-const _: () = assert!(WB_ROUND <= u8::MAX as usize);
+const _: () = assert!(WB_ROUND <= u32::BITS as usize);
 const _: () = assert!(dm::batch::BATCH_MAX < NO_BIO as usize);
 
+/// One block of a [`Round`].
+struct Entry {
+    blk: u64,
+    buf: Option<Arc<Buf>>,
+    id: SlotId,
+    owner: u32,
+}
+
 /// The blocks of one writeback round of one shard, taken under the shard
-/// lock (`Writing`, so their buffers are stable: invariant S).
+/// lock (`Writing`, so their buffers are stable: invariant S), and the
+/// bios of the batch in flight.
 ///
-/// It lives on the stack of [`Inner::writeback_shard`], under the origin's
-/// submission path (a kernel stack is 16 KiB): `WB_ROUND` bounds it.
+/// About 1 KiB: it lives on the heap ([`Inner::with_round`]), not on the
+/// stack of [`Inner::writeback_shard`], which runs under the origin's
+/// whole submission path (a kernel stack is 16 KiB).
 pub(super) struct Round {
     n: usize,
-    ids: [SlotId; WB_ROUND],
-    blks: [u64; WB_ROUND],
-    owners: [u32; WB_ROUND],
-    bufs: [Option<Arc<Buf>>; WB_ROUND],
-    /// `0..n` sorted by owner, then block number.
-    order: [u8; WB_ROUND],
-    /// Whether each block's write succeeded.
-    ok: [bool; WB_ROUND],
+    /// `0..n`, sorted by owner, then block number (see [`Round::sort`]).
+    e: [Entry; WB_ROUND],
+    /// Bit `i` set: the write of `e[i]` succeeded.
+    ok: u32,
+    /// Per bio of the batch in flight: its index in the batch, or `NO_BIO`.
+    bios: [u8; dm::batch::BATCH_MAX],
+    /// Per bio of the batch in flight: the cgroup it is charged to.
+    whos: [Option<Arc<CgEntry>>; dm::batch::BATCH_MAX],
 }
 
 impl Round {
-    pub(super) fn new() -> Self {
-        Self {
+    /// An empty round, made in place (on the heap).
+    pub(super) fn new() -> impl Init<Self> {
+        init!(Self {
             n: 0,
-            ids: [0; WB_ROUND],
-            blks: [0; WB_ROUND],
-            owners: [0; WB_ROUND],
-            bufs: core::array::from_fn(|_| None),
-            order: [0; WB_ROUND],
-            ok: [false; WB_ROUND],
-        }
+            e <- pin_init::init_array_from_fn(|_| Entry {
+                blk: 0,
+                buf: None,
+                id: 0,
+                owner: 0,
+            }),
+            ok: 0,
+            bios: [NO_BIO; dm::batch::BATCH_MAX],
+            whos <- pin_init::init_array_from_fn(|_| None),
+        })
+    }
+
+    /// Empties a round used before (the spare), dropping what it holds.
+    fn clear(&mut self) {
+        self.n = 0;
+        self.ok = 0;
+        self.e.iter_mut().for_each(|e| e.buf = None);
+        self.whos.iter_mut().for_each(|w| *w = None);
     }
 
     /// Number of blocks in the round.
@@ -64,44 +93,72 @@ impl Round {
     /// Counts every write of the round as successful (the negative
     /// control `test_drop_failed_writeback`).
     pub(super) fn mark_all_ok(&mut self) {
-        self.ok.iter_mut().take(self.n).for_each(|o| *o = true);
-    }
-
-    /// The block at position `k` of the sorted order.
-    fn at(&self, k: usize) -> usize {
-        usize::from(self.order[k])
+        self.ok = u32::MAX;
     }
 
     /// Sorts by owner, then block number, so neighbours of one owner merge
     /// into one bio; blocks of different owners never share a bio (each
     /// bio is charged to one cgroup).
+    ///
+    /// An insertion sort: at most `WB_ROUND` blocks, and unlike the slice
+    /// sorts it needs no scratch copy of the entries on the stack.
     pub(super) fn sort(&mut self) {
-        let n = self.n;
-        for (i, o) in self.order.iter_mut().enumerate().take(n) {
-            *o = i as u8;
+        let e = &mut self.e[..self.n];
+        for i in 1..e.len() {
+            let mut j = i;
+            while j > 0 && (e[j - 1].owner, e[j - 1].blk) > (e[j].owner, e[j].blk) {
+                e.swap(j - 1, j);
+                j -= 1;
+            }
         }
-        let (owners, blks) = (&self.owners, &self.blks);
-        self.order[..n].sort_unstable_by_key(|&i| (owners[usize::from(i)], blks[usize::from(i)]));
-    }
-
-    /// End (exclusive) of the bio that starts at sorted position `start`:
-    /// adjacent blocks of one owner, at most `WB_MERGE`.
-    fn span_end(&self, start: usize) -> usize {
-        let mut end = start + 1;
-        while end < self.n
-            && end - start < WB_MERGE
-            && self.owners[self.at(end)] == self.owners[self.at(start)]
-            && self.blks[self.at(end)] == self.blks[self.at(end - 1)] + 1
-        {
-            end += 1;
-        }
-        end
     }
 }
 
+/// End (exclusive) of the bio that starts at position `start` of the sorted
+/// blocks `e`: adjacent blocks of one owner, at most `WB_MERGE`.
+fn span_end(e: &[Entry], start: usize) -> usize {
+    let mut end = start + 1;
+    while end < e.len()
+        && end - start < WB_MERGE
+        && e[end].owner == e[start].owner
+        && e[end].blk == e[end - 1].blk + 1
+    {
+        end += 1;
+    }
+    end
+}
+
 impl Inner {
+    /// Runs `f` with an empty round: a new one on the heap or, when that
+    /// allocation fails, one of the target's `ROUND_SPARES` spares (waiting
+    /// for one if all are taken), as a mempool would. Deadlock-free: a
+    /// round holds its spare only while it selects, writes and completes
+    /// its blocks, which waits for nothing but its own bios and shard
+    /// spinlocks, never for another round or spare; the shrinker never
+    /// writes back (`Documentation/reclaim.rst`).
+    pub(super) fn with_round<R>(&self, f: impl FnOnce(&mut Round) -> R) -> R {
+        // Never sleeps nor reclaims: the spares are the fallback.
+        if let Ok(mut r) = KBox::init(Round::new(), GFP_NOWAIT | __GFP_NOWARN) {
+            return f(&mut r);
+        }
+        self.stats.inc(Field::SpareRounds);
+        let spares = &self.round_spares;
+        let mut g = match spares.iter().find_map(|m| m.try_lock()) {
+            Some(g) => g,
+            None => {
+                let k = self.spare_cursor.fetch_add(1, Relaxed) as usize;
+                spares[k % spares.len()].lock()
+            }
+        };
+        let res = f(&mut g);
+        // Drops the buffers and cgroup entries it still holds.
+        g.clear();
+        res
+    }
+
     /// Takes up to `WB_ROUND` dirty blocks of shard `si` that match `sel`
     /// and `owner` into `r`, marking them `Writing`.
+    #[inline(never)]
     pub(super) fn wb_select(
         &self,
         si: usize,
@@ -137,11 +194,12 @@ impl Inner {
                         g.meta.end_writeback(id, false);
                         continue;
                     };
-                    let n = r.n;
-                    r.ids[n] = id;
-                    r.blks[n] = g.meta.block(id);
-                    r.owners[n] = g.meta.owner(id);
-                    r.bufs[n] = Some(b);
+                    r.e[r.n] = Entry {
+                        blk: g.meta.block(id),
+                        buf: Some(b),
+                        id,
+                        owner: g.meta.owner(id),
+                    };
                     r.n += 1;
                 }
                 Err(Busy::Pinned) => out.busy += 1,
@@ -150,36 +208,37 @@ impl Inner {
         }
     }
 
-    /// Submits one batch of the round's bios from sorted position `start`
-    /// on (each submitted as it is added), waits for them and records in
+    /// Submits one batch of the round's bios from position `start` on
+    /// (each submitted as it is added), waits for them and records in
     /// `r.ok` how each block's write went. Returns where the next batch
     /// starts.
     ///
-    /// A bio covers a span of the sorted order ([`Round::span_end`]);
+    /// A bio covers a span of the sorted blocks ([`Round::span_end`]);
     /// the spans are walked again after the batch, so only each bio's
-    /// index and cgroup entry are kept meanwhile (small: this frame sits
-    /// under the origin's whole submission path).
+    /// index and cgroup entry are kept meanwhile (in the round).
+    #[inline(never)]
     pub(super) fn wb_submit(&self, r: &mut Round, start: usize) -> usize {
-        let mut bios = [NO_BIO; dm::batch::BATCH_MAX];
-        let mut whos: [Option<Arc<CgEntry>>; dm::batch::BATCH_MAX] = core::array::from_fn(|_| None);
-        let rr: &Round = r;
+        let Round {
+            n, e, bios, whos, ..
+        } = r;
+        let e = &e[..*n];
         let (res, ns, next) = IoBatch::run(&self.bioset, |mut batch| {
             let (mut ns, mut s) = (0, start);
-            while s < rr.n && !batch.is_full() && ns < dm::batch::BATCH_MAX {
-                let end = rr.span_end(s);
-                let who = self.cg.by_owner(rr.owners[rr.at(s)]);
-                let idx = match rr.bufs[rr.at(s)].as_deref() {
+            while s < e.len() && !batch.is_full() && ns < dm::batch::BATCH_MAX {
+                let end = span_end(e, s);
+                let who = self.cg.by_owner(e[s].owner);
+                let idx = match e[s].buf.as_deref() {
                     Some(first) => {
                         let first: &BlockBuf = first;
                         let mut list: [&BlockBuf; WB_MERGE] = [first; WB_MERGE];
                         for k in s..end {
-                            if let Some(b) = rr.bufs[rr.at(k)].as_deref() {
+                            if let Some(b) = e[k].buf.as_deref() {
                                 list[k - s] = b;
                             }
                         }
                         batch.as_mut().add_write(
                             &self.origin,
-                            self.block_sector(rr.blks[rr.at(s)]),
+                            self.block_sector(e[s].blk),
                             &list[..end - s],
                             false,
                             assoc(&who),
@@ -196,15 +255,13 @@ impl Inner {
         });
         self.stats.add(Field::WritebackBios, ns as u64);
         let mut s = start;
-        for (&bio, who) in bios.iter().zip(whos.iter_mut()).take(ns) {
-            let end = r.span_end(s);
-            let good = bio != NO_BIO && res.ok(usize::from(bio));
-            for k in s..end {
-                let i = r.at(k);
-                r.ok[i] = good;
+        for k in 0..ns {
+            let end = span_end(&r.e[..r.n], s);
+            let good = r.bios[k] != NO_BIO && res.ok(usize::from(r.bios[k]));
+            if good {
+                r.ok |= (((1u64 << (end - s)) - 1) as u32) << s;
             }
-            let who = who.take();
-            if let Some(who) = who.filter(|_| good) {
+            if let Some(who) = r.whos[k].take().filter(|_| good) {
                 who.writeback_bytes
                     .add((end - s) as u64 * u64::from(self.block_size), Relaxed);
             }
@@ -218,9 +275,10 @@ impl Inner {
     /// stay dirty.
     pub(super) fn wb_complete(&self, si: usize, r: &Round, out: &mut WbRound) {
         let mut g = self.lock_shard(si);
-        for i in 0..r.n {
-            g.meta.end_writeback(r.ids[i], r.ok[i]);
-            if r.ok[i] {
+        for (i, e) in r.e.iter().enumerate().take(r.n) {
+            let ok = r.ok & (1 << i) != 0;
+            g.meta.end_writeback(e.id, ok);
+            if ok {
                 out.written += 1;
             } else {
                 out.errors += 1;

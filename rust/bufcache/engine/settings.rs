@@ -194,6 +194,8 @@ impl Inner {
     /// under a smaller cap (dirty blocks that cannot be written back), the
     /// old cap is restored and `EBUSY` returned: the cap in the status line
     /// and the table line's `cache_size` never disagree.
+    // Cold (a message): kept out of the message handler's frame.
+    #[inline(never)]
     pub(crate) fn set_cache_size(&self, bytes: u64) -> Result {
         let _resizing = self.settings.resizing.lock();
         let old = self.cap_bytes();

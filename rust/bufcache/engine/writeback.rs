@@ -54,7 +54,6 @@ use crate::cache::status::Field;
 use crate::dm::IoBatch;
 
 use super::super::knobs;
-use super::round::Round;
 use super::{assoc, Inner, MAX_SHARDS};
 
 /// Most background writeback lanes (cgroups written back in parallel).
@@ -97,20 +96,21 @@ impl Inner {
     /// record the outcome under the lock again.
     pub(super) fn writeback_shard(&self, si: usize, sel: WbSelect, owner: Option<u32>) -> WbRound {
         let mut out = WbRound::default();
-        let mut r = Round::new();
-        self.wb_select(si, sel, owner, &mut r, &mut out);
-        if r.len() == 0 {
-            return out;
-        }
-        r.sort();
-        let mut start = 0;
-        while start < r.len() {
-            start = self.wb_submit(&mut r, start);
-        }
-        if knobs::drop_failed_writeback() {
-            r.mark_all_ok();
-        }
-        self.wb_complete(si, &r, &mut out);
+        self.with_round(|r| {
+            self.wb_select(si, sel, owner, r, &mut out);
+            if r.len() == 0 {
+                return;
+            }
+            r.sort();
+            let mut start = 0;
+            while start < r.len() {
+                start = self.wb_submit(r, start);
+            }
+            if knobs::drop_failed_writeback() {
+                r.mark_all_ok();
+            }
+            self.wb_complete(si, r, &mut out);
+        });
         out
     }
 
@@ -175,6 +175,9 @@ impl Inner {
     /// Writes back every block dirty now, then flushes the origin
     /// (invariant F). Fails if any of those blocks could not be written or
     /// the flush failed.
+    ///
+    /// Not inlined: its snapshot would sit in its callers' frames.
+    #[inline(never)]
     pub(crate) fn flush_all(&self) -> Result {
         let n = self.nshards();
         let mut snap = [0u64; MAX_SHARDS];
