@@ -37,11 +37,9 @@ macro_rules! bufcache_module {
             description: "device-mapper RAM block cache (bufcache target)",
             license: "GPL v2",
             alias: ["dm-bufcache"],
+            // max_cache_size_bytes, writable at run time, is declared in
+            // rust/sys/helpers.c.
             params: {
-                max_cache_size_bytes: u64 {
-                    default: 0,
-                    description: "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM)",
-                },
                 $($extra)*
             },
         }
@@ -89,6 +87,10 @@ bufcache_module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: a failed writeback marks its blocks clean",
         },
+        test_bypass_cached: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: sequential reads bypass the cache over cached blocks",
+        },
 }
 
 #[pin_data]
@@ -99,7 +101,6 @@ struct BufcacheModule {
 
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        bufcache::budget::init(*module_parameters::max_cache_size_bytes.value());
         #[cfg(bufcache_test)]
         bufcache::knobs::init(bufcache::knobs::Knobs {
             unsafe_shrinker_writeback: *module_parameters::test_unsafe_shrinker_writeback.value(),
@@ -111,6 +112,7 @@ impl kernel::InPlaceModule for BufcacheModule {
             skip_origin_flush: *module_parameters::test_skip_origin_flush.value(),
             noflush_keeps_dirty: *module_parameters::test_noflush_keeps_dirty.value(),
             drop_failed_writeback: *module_parameters::test_drop_failed_writeback.value(),
+            bypass_cached: *module_parameters::test_bypass_cached.value(),
         });
         try_pin_init!(Self {
             registration <- bufcache::register(module),

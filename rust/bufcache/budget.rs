@@ -4,8 +4,9 @@
 //!
 //! Every block buffer is charged to the budget when allocated and uncharged
 //! when freed ([`Buf`]), so the sum over all targets never exceeds it. The
-//! budget is set at module load from the `max_cache_size_bytes` parameter;
-//! 0 (the default) means 2% of RAM, dm-bufio's default share.
+//! budget is the `max_cache_size_bytes` parameter, read whenever it is
+//! needed (it can be written at run time, as dm-bufio's can); 0 (the
+//! default) means 2% of RAM, dm-bufio's default share.
 //!
 //! Sharing: each target's reserve (up to 16 blocks, allocated at
 //! construction) is its own minimum, charged even beyond the budget, so a
@@ -14,13 +15,14 @@
 //! target under its fair share (budget / live targets) finds it used up, it
 //! is *starving*, and the others give back memory above their fair share
 //! (clean blocks first, at their next background pass, within a second) and
-//! stop growing beyond it until no target starves.
+//! stop growing beyond it until no target starves. The same happens while
+//! the budget is overdrawn (lowered below what the targets hold): every
+//! target gives back what it holds above its fair share.
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::dm::{BlockBuf, Gfp};
 
-static BUDGET: Atomic<u64> = Atomic::new(0);
 static USED: Atomic<u64> = Atomic::new(0);
 /// Live targets (constructed, not yet shut down).
 static TARGETS: Atomic<u64> = Atomic::new(0);
@@ -30,19 +32,12 @@ static STARVING: Atomic<u64> = Atomic::new(0);
 /// Percentage of RAM used as the default budget.
 pub(crate) const DEFAULT_PERCENT: u64 = 2;
 
-/// Sets the budget at module load; 0 selects the default.
-pub(crate) fn init(param_bytes: u64) {
-    let b = if param_bytes == 0 {
-        crate::dm::totalram_bytes() * DEFAULT_PERCENT / 100
-    } else {
-        param_bytes
-    };
-    BUDGET.store(b, Relaxed);
-}
-
-/// The budget in bytes.
+/// The budget in bytes: `max_cache_size_bytes`, or 2% of RAM if it is 0.
 pub(crate) fn budget() -> u64 {
-    BUDGET.load(Relaxed)
+    match crate::dm::max_cache_size_param() {
+        0 => crate::dm::totalram_bytes() * DEFAULT_PERCENT / 100,
+        b => b,
+    }
 }
 
 /// Bytes charged by all targets.
@@ -71,9 +66,11 @@ pub(crate) fn fair_share() -> u64 {
     budget() / TARGETS.load(Relaxed).max(1)
 }
 
-/// Whether some target is starving (see the module documentation).
+/// Whether some target is starving, or the targets hold more than the
+/// budget (it was lowered): targets above their fair share then give back
+/// (see the module documentation).
 pub(crate) fn contended() -> bool {
-    STARVING.load(Relaxed) > 0
+    STARVING.load(Relaxed) > 0 || used() > budget()
 }
 
 /// A target starts (`true`) or stops starving. Callers report transitions

@@ -80,6 +80,10 @@ knobs! {
     /// clean, as if written (data-safety defect 3's kind: data the cache
     /// accepted is gone once the origin heals).
     drop_failed_writeback / DROP_FAILED_WRITEBACK: fn drop_failed_writeback() -> bool;
+    /// `test_bypass_cached`: a sequential stream past its cutoff bypasses
+    /// the cache even over cached blocks (dirty ones included), so a read
+    /// returns the origin's older data.
+    bypass_cached / BYPASS_CACHED: fn bypass_cached() -> bool;
 }
 
 /// `test_race_delay_ms`: sleeps this long in the race windows of the write

@@ -25,7 +25,7 @@ use crate::dm::{
     TargetCtr, TargetInfo,
 };
 
-use engine::{Geometry, Inner};
+use engine::{Geometry, Inner, MAX_IO_SECTORS};
 
 /// The shrinker's `seeks` and `batch` (see `dm::shrinker::Shrinker`).
 const SHRINKER_SEEKS: i32 = 1;
@@ -61,8 +61,9 @@ fn nomem(what: &'static CStr) -> CtrError {
 
 /// The target's I/O limits and flush and discard support.
 fn set_limits(ti: &mut TargetCtr, block_size: u32) -> Result<(), CtrError> {
-    // Every bio then stays within one cache block.
-    ti.set_max_io_len(block_size >> dm::SECTOR_SHIFT)
+    // Bios never cross a multiple of it, so never a block boundary; `map`
+    // keeps one block of each, or a bypassed run (engine::stream).
+    ti.set_max_io_len(MAX_IO_SECTORS.max(block_size >> dm::SECTOR_SHIFT))
         .map_err(|e| CtrError {
             errno: e,
             msg: c"Cannot set the maximum I/O size",
@@ -156,6 +157,14 @@ impl dm::Target for Bufcache {
             budget::used(),
             budget::budget()
         );
+        if let Some(c) = t.opts.cache_size.filter(|&c| c > budget::budget()) {
+            pr_warn!(
+                "{}: cache_size {} is larger than the module budget of {} bytes (max_cache_size_bytes, shared by all targets): the cache holds at most that; cap_bytes in the status shows it\n",
+                inner.origin.name().to_str().unwrap_or("?"),
+                c,
+                budget::budget()
+            );
+        }
         let shrinker = register_shrinker(&inner)?;
         // Background writeback starts at the first resume.
         KBox::pin(
@@ -174,11 +183,30 @@ impl dm::Target for Bufcache {
         // Whatever goes to a worker runs with the submitter's scope.
         bio.capture_scope();
         let inner = &self.inner;
+        let mut bypass = false;
+        if matches!(op, BioOp::Read | BioOp::Write) && bio.size() > 0 {
+            // DM hands us up to 1 MiB; keep the first block, or a bypassed
+            // run of uncached blocks (engine::stream).
+            let plan = inner.plan(bio.sector(), bio.size(), op == BioOp::Read);
+            bypass = plan.bypass;
+            if plan.keep < bio.size() >> dm::SECTOR_SHIFT && bio.accept_partial(plan.keep).is_err()
+            {
+                // Not reached: DM allows it for every read and write with
+                // data that reaches `map`. Never handle part of a bio
+                // silently.
+                let (bio, res) = bio.take();
+                bio.endio(dm::BlkStatus::IOERR);
+                return res;
+            }
+        }
         // Non-blocking association with the cgroup that caused the bio.
         let who = inner.cg.get_nowait(bio.orig_css());
         let (bio, res) = bio.take();
         let again = |bio: dm::OwnedBio| inner.would_block(bio);
         match op {
+            // To the origin, from a worker: association there may sleep.
+            BioOp::Read if bypass && nowait => again(bio),
+            BioOp::Read if bypass => inner.defer(bio),
             BioOp::Read | BioOp::Write if bio.size() > 0 => match who {
                 Some(who) => {
                     if let Some(bio) = inner.try_fast(bio, &who, nowait) {
@@ -243,6 +271,13 @@ impl dm::Target for Bufcache {
                         inner.capacity_bytes()
                     );
                     return Err(EINVAL);
+                }
+                if bytes > budget::budget() {
+                    pr_warn!(
+                        "cache_size: {} is larger than the module budget of {} bytes (max_cache_size_bytes): the cache holds at most that\n",
+                        bytes,
+                        budget::budget()
+                    );
                 }
                 inner.set_cache_size(bytes)
             }

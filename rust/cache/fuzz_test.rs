@@ -77,6 +77,7 @@ const WORDS: &[&str] = &[
     "bufcache",
     "WRITEBACK",
     "cache_size=1",
+    "sequential_cutoff",
     "\u{e9}",
     "\0",
 ];

@@ -66,7 +66,8 @@ status_fields! {
     DirtyBlocks = "dirty_blocks", State;
     /// Bytes of block memory the target holds (cached, free and reserve).
     BytesUsed = "bytes_used", State;
-    /// The target's current cap in bytes.
+    /// The most the target can hold now, in bytes: its cap (`cache_size`,
+    /// or the module budget at load), within the module budget.
     CapBytes = "cap_bytes", State;
     /// Reads served from the cache.
     ReadHits = "read_hits", Counter;
@@ -150,6 +151,9 @@ status_fields! {
     /// Writeback rounds that ran in one of the target's spare rounds
     /// because their own could not be allocated (memory pressure).
     SpareRounds = "spare_rounds", Counter;
+    /// Reads of a sequential stream past `sequential_cutoff` sent to the
+    /// origin whole, uncached.
+    BypassedReads = "bypassed_reads", Counter;
 }
 
 impl Field {
@@ -249,13 +253,13 @@ mod tests {
         assert_eq!(
             out,
             "1 2 3 4 5 6 7 8 9 10 11 12 writethrough 14 15 16 17 18 19 20 \
-             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42"
+             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43"
         );
     }
 
     #[test]
     fn names_and_sources_line_up() {
-        assert_eq!(Field::COUNT, 42);
+        assert_eq!(Field::COUNT, 43);
         for (i, &f) in Field::ALL.iter().enumerate() {
             assert_eq!(f.index(), i);
             assert_eq!(f.name(), Field::NAMES[i]);

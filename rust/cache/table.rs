@@ -7,7 +7,8 @@
 //!
 //! <opt>: cache_size <bytes> | writeback | writethrough |
 //!        high_watermark <pct> | low_watermark <pct> |
-//!        max_age_ms <ms> | readahead <blocks>
+//!        max_age_ms <ms> | readahead <blocks> |
+//!        sequential_cutoff <bytes>
 //! ```
 //!
 //! Errors carry a static, user-facing message: DM prints it in the kernel log
@@ -35,6 +36,9 @@ pub const DEFAULT_LOW_WATERMARK: u8 = 25;
 pub const DEFAULT_MAX_AGE_MS: u64 = 5000;
 /// Default readahead on sequential misses, in blocks.
 pub const DEFAULT_READAHEAD: u32 = 8;
+/// Default length of a sequential read stream after which its uncached
+/// blocks bypass the cache (bcache's `sequential_cutoff`).
+pub const DEFAULT_SEQUENTIAL_CUTOFF: u64 = 4 << 20;
 
 /// Why a table line (or a message) was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub enum TableError {
     MaxAge,
     /// `readahead` is not a number from 0 to 256.
     Readahead,
+    /// `sequential_cutoff` is not a number.
+    SequentialCutoff,
 }
 
 impl TableError {
@@ -91,6 +97,9 @@ impl TableError {
             Self::WatermarkOrder => c"Invalid watermarks: low_watermark is above high_watermark",
             Self::MaxAge => c"Invalid max_age_ms: not a decimal number",
             Self::Readahead => c"Invalid readahead: must be a block count from 0 to 256",
+            Self::SequentialCutoff => {
+                c"Invalid sequential_cutoff: must be a byte count (0: never bypass)"
+            }
         }
     }
 }
@@ -130,6 +139,9 @@ pub struct Options {
     pub max_age_ms: u64,
     /// Blocks read ahead on a sequential miss; 0 disables readahead.
     pub readahead: u32,
+    /// Bytes a sequential read stream runs before its uncached blocks
+    /// bypass the cache; 0: never.
+    pub sequential_cutoff: u64,
     /// Whether the mode was given explicitly.
     pub mode_set: bool,
     /// Whether `high_watermark` was given explicitly.
@@ -140,6 +152,8 @@ pub struct Options {
     pub max_age_set: bool,
     /// Whether `readahead` was given explicitly.
     pub readahead_set: bool,
+    /// Whether `sequential_cutoff` was given explicitly.
+    pub cutoff_set: bool,
 }
 
 impl Default for Options {
@@ -151,11 +165,13 @@ impl Default for Options {
             low_watermark: DEFAULT_LOW_WATERMARK,
             max_age_ms: DEFAULT_MAX_AGE_MS,
             readahead: DEFAULT_READAHEAD,
+            sequential_cutoff: DEFAULT_SEQUENTIAL_CUTOFF,
             mode_set: false,
             high_set: false,
             low_set: false,
             max_age_set: false,
             readahead_set: false,
+            cutoff_set: false,
         }
     }
 }
@@ -309,6 +325,13 @@ fn parse_opts(mut a: &[&str], bs: u32, o: &mut Options) -> Result<(), TableError
                     _ => return Err(TableError::Readahead),
                 };
             }
+            "sequential_cutoff" => {
+                if o.cutoff_set {
+                    return Err(TableError::DuplicateOpt);
+                }
+                o.cutoff_set = true;
+                o.sequential_cutoff = parse_u64(value()?).ok_or(TableError::SequentialCutoff)?;
+            }
             _ => return Err(TableError::UnknownOpt),
         }
     }
@@ -331,7 +354,8 @@ pub fn format(
         + 2 * u32::from(o.high_set)
         + 2 * u32::from(o.low_set)
         + 2 * u32::from(o.max_age_set)
-        + 2 * u32::from(o.readahead_set);
+        + 2 * u32::from(o.readahead_set)
+        + 2 * u32::from(o.cutoff_set);
     if n == 0 {
         return Ok(());
     }
@@ -353,6 +377,9 @@ pub fn format(
     }
     if o.readahead_set {
         write!(w, " readahead {}", o.readahead)?;
+    }
+    if o.cutoff_set {
+        write!(w, " sequential_cutoff {}", o.sequential_cutoff)?;
     }
     Ok(())
 }

@@ -30,6 +30,9 @@ fn good_lines() {
     assert_eq!((t.opts.high_watermark, t.opts.low_watermark), (60, 10));
     assert_eq!(t.opts.max_age_ms, 100);
     assert_eq!(t.opts.readahead, 0);
+    assert_eq!(t.opts.sequential_cutoff, DEFAULT_SEQUENTIAL_CUTOFF);
+    let t = p("7:0 4096 2 sequential_cutoff 0").unwrap();
+    assert_eq!((t.opts.sequential_cutoff, t.opts.cutoff_set), (0, true));
 }
 
 #[test]
@@ -61,6 +64,13 @@ fn bad_lines() {
         ("/dev/loop0 4096 2 max_age_ms soon", MaxAge),
         ("/dev/loop0 4096 2 readahead 257", Readahead),
         ("/dev/loop0 4096 2 readahead x", Readahead),
+        ("/dev/loop0 4096 2 sequential_cutoff 4M", SequentialCutoff),
+        ("/dev/loop0 4096 2 sequential_cutoff -1", SequentialCutoff),
+        (
+            "/dev/loop0 4096 4 sequential_cutoff 0 sequential_cutoff 1",
+            DuplicateOpt,
+        ),
+        ("/dev/loop0 4096 1 sequential_cutoff", MissingValue),
         ("/dev/loop0 abc", BlockSizeNotNumber),
         ("/dev/loop0 4k", BlockSizeNotNumber),
         ("/dev/loop0 -4096", BlockSizeNotNumber),
@@ -126,6 +136,8 @@ fn table_round_trip() {
         "7:0 4096 11 cache_size 1048576 writeback high_watermark 90 low_watermark 0 \
          max_age_ms 0 readahead 256",
         "7:0 4096 4 max_age_ms 10 readahead 3",
+        "7:0 4096 2 sequential_cutoff 0",
+        "7:0 4096 4 readahead 15 sequential_cutoff 1048576",
     ] {
         let t = p(line).unwrap();
         let mut s = String::new();

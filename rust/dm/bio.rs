@@ -48,6 +48,7 @@ impl BioOp {
 }
 
 const REQ_FUA: u32 = sys::BUFCACHE_REQ_FUA;
+const REQ_PREFLUSH: u32 = sys::BUFCACHE_REQ_PREFLUSH;
 const REQ_NOWAIT: u32 = sys::BUFCACHE_REQ_NOWAIT;
 
 /// What `map` did with the bio; returned to DM.
@@ -136,6 +137,38 @@ impl MapBio<'_> {
     /// Whether the bio carries `REQ_NOWAIT`.
     pub(crate) fn is_nowait(&self) -> bool {
         self.opf() & REQ_NOWAIT != 0
+    }
+
+    /// The first sector of the bio (in the mapped device).
+    pub(crate) fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
+    /// The size of the bio in bytes.
+    pub(crate) fn size(&self) -> u32 {
+        self.raw().bi_iter.bi_size
+    }
+
+    /// Keeps only the first `sectors` sectors of a read or write bio; DM
+    /// sends the rest to `map` as a new bio (`dm_accept_partial_bio`).
+    /// `EINVAL` (and the bio unchanged) for a bio DM does not allow it for
+    /// (not a read or write with data, `REQ_PREFLUSH`, `REQ_ATOMIC`) or a
+    /// count of 0 or more than the bio has.
+    pub(crate) fn accept_partial(&mut self, sectors: u32) -> Result {
+        let opf = self.opf();
+        let rw = matches!(self.op(), BioOp::Read | BioOp::Write);
+        let bad_flags = opf & (REQ_PREFLUSH | sys::BUFCACHE_REQ_ATOMIC) != 0;
+        if !rw || bad_flags || sectors == 0 || sectors > self.size() >> super::SECTOR_SHIFT {
+            return Err(EINVAL);
+        }
+        // SAFETY: we are in the target's `map` (type invariants) with a
+        // read or write bio that DM split for us (not a duplicate: those
+        // are flushes and abnormal I/O), without REQ_PREFLUSH or
+        // REQ_ATOMIC, and `sectors` is within the bio: every condition of
+        // `dm_accept_partial_bio` (drivers/md/dm.c). Our targets are never
+        // zoned (no DM_TARGET_ZONED_HM).
+        unsafe { sys::dm_accept_partial_bio(self.bio.as_ptr(), sectors) };
+        Ok(())
     }
 
     /// Takes the bio over: the target now owns it and must complete it

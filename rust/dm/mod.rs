@@ -68,6 +68,15 @@ pub(crate) fn totalram_bytes() -> u64 {
     unsafe { crate::sys::bufcache_totalram_bytes() as u64 }
 }
 
+/// The `max_cache_size_bytes` module parameter, as last written (at load or
+/// through sysfs; 0 selects the default budget). It is declared in the C
+/// shims: the kernel crate's module parameters cannot be written at run
+/// time.
+pub(crate) fn max_cache_size_param() -> u64 {
+    // SAFETY: reads a u64 with READ_ONCE; callable from any context.
+    unsafe { crate::sys::bufcache_max_cache_size_param() }
+}
+
 /// Lets other tasks run if this one has used its time (`cond_resched`).
 /// Process context only.
 pub(crate) fn cond_resched() {

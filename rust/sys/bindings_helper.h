@@ -25,6 +25,7 @@ const blk_opf_t BUFCACHE_REQ_NOWAIT = REQ_NOWAIT;
 const blk_opf_t BUFCACHE_REQ_SYNC = REQ_SYNC;
 const blk_opf_t BUFCACHE_REQ_IDLE = REQ_IDLE;
 const blk_opf_t BUFCACHE_REQ_RAHEAD = REQ_RAHEAD;
+const blk_opf_t BUFCACHE_REQ_ATOMIC = REQ_ATOMIC;
 const blk_mode_t BUFCACHE_BLK_OPEN_WRITE = BLK_OPEN_WRITE;
 const blk_status_t BUFCACHE_BLK_STS_OK = BLK_STS_OK;
 const blk_status_t BUFCACHE_BLK_STS_IOERR = BLK_STS_IOERR;

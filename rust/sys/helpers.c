@@ -8,6 +8,7 @@
 #include <linux/cgroup.h>
 #include <linux/device-mapper.h>
 #include <linux/highmem.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
@@ -217,4 +218,44 @@ bool bufcache_css_is_dying(struct cgroup_subsys_state *css)
 int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len)
 {
 	return cgroup_path(css->cgroup, buf, len);
+}
+
+/*
+ * max_cache_size_bytes, the memory budget shared by all bufcache targets:
+ * writable at run time (0644), as dm-bufio's is. The kernel crate's module
+ * parameters are read-only and not in sysfs, so this one is declared here
+ * and read with bufcache_max_cache_size_param() whenever the budget is
+ * needed (0 means 2% of RAM, computed by the caller).
+ */
+static u64 bufcache_max_cache_size_bytes;
+
+static int bufcache_budget_set(const char *val, const struct kernel_param *kp)
+{
+	u64 v;
+	int r = kstrtoull(val, 0, &v);
+
+	if (r)
+		return r;
+	WRITE_ONCE(bufcache_max_cache_size_bytes, v);
+	return 0;
+}
+
+static int bufcache_budget_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%llu\n", READ_ONCE(bufcache_max_cache_size_bytes));
+}
+
+static const struct kernel_param_ops bufcache_budget_ops = {
+	.set = bufcache_budget_set,
+	.get = bufcache_budget_get,
+};
+
+module_param_cb(max_cache_size_bytes, &bufcache_budget_ops, NULL, 0644);
+__MODULE_PARM_TYPE(max_cache_size_bytes, "ullong");
+MODULE_PARM_DESC(max_cache_size_bytes,
+		 "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM); writable at run time");
+
+u64 bufcache_max_cache_size_param(void)
+{
+	return READ_ONCE(bufcache_max_cache_size_bytes);
 }

@@ -81,6 +81,8 @@ int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len);
 
 /* linux/mm.h */
 unsigned long bufcache_totalram_bytes(void);
+/* The max_cache_size_bytes module parameter (0: the default budget). */
+u64 bufcache_max_cache_size_param(void);
 void bufcache_cond_resched(void);
 
 #endif

@@ -9,14 +9,16 @@
 # of 16 MiB elsewhere (dd, 1 MiB requests, direct); then the hot set once
 # more. Its read hits in that last pass, from the status counters, must be
 # at least 90 % of its 256 blocks (a plain LRU keeps none of it: the scan
-# alone is four times the cache). No timing is measured.
+# alone is four times the cache). No timing is measured. The scan goes
+# through the cache (sequential_cutoff 0): this tests the replacement
+# policy, not the bypass (cache_seq_bypass).
 # vm-timeout: 180
 # vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
 bc_setup 64
-dm="$(bc_create sc "$loop" 4096 cache_size $((4 << 20)))"
+dm="$(bc_create sc "$loop" 4096 cache_size $((4 << 20)) sequential_cutoff 0)"
 f() { bc_field sc "$1"; }
 # One read of every hot block: 4 KiB, then a 60 KiB hole, over 16 MiB.
 hot_pass() {

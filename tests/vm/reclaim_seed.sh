@@ -44,7 +44,7 @@ on_cleanup sh -c "losetup -d $loop 2>/dev/null || true"
 bc_load max_cache_size_bytes=$((128 << 20))
 # Dirty data cannot be reclaimed: the watermarks bound it to half the cache,
 # or the hog below would drive the guest into the OOM killer.
-dm="$(bc_create sd "$loop" 4096 cache_size $((64 << 20)) max_age_ms 0 high_watermark 50 low_watermark 25 readahead 4)"
+dm="$(bc_create sd "$loop" 4096 cache_size $((64 << 20)) max_age_ms 0 high_watermark 50 low_watermark 25 readahead 4 sequential_cutoff 0)"
 
 fio_write "$dm" 0 24M
 # And 32 MiB of clean data. The shrinker's count is what it can free (clean

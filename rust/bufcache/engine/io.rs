@@ -163,7 +163,15 @@ impl Inner {
     }
 
     pub(super) fn do_read(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
-        let (blk, off) = self.locate(self.rel_sector(&bio));
+        let rel = self.rel_sector(&bio);
+        if self.is_bypass(rel, bio.size()) {
+            // A sequential stream past its cutoff: uncached blocks only,
+            // so the origin has their latest data (see `stream`).
+            self.stats.inc(Field::BypassedReads);
+            bio.remap_submit(&self.origin, rel);
+            return;
+        }
+        let (blk, off) = self.locate(rel);
         let si = self.shard_index(blk);
         match self.get_block(blk, Access::Read, who) {
             Ok(Got::Hit(id, buf)) => {

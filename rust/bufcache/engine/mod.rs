@@ -21,6 +21,7 @@
 //! - [`alloc`]: buffer allocation (the fallback order of `get_block`) and
 //!   the target's share of the memory budget;
 //! - [`fill`]: fills and readahead;
+//! - [`stream`]: sequential read streams, and their bypass of the cache;
 //! - [`writeback`]: writeback rounds, flush, FUA and writethrough writes,
 //!   with the durability invariants; [`round`]: the steps of one round;
 //!   [`background`]: the background writeback lanes and their stop on
@@ -53,11 +54,13 @@ mod round;
 mod settings;
 mod shard;
 mod stats;
+mod stream;
 mod writeback;
 
 use round::{Round, ROUND_SPARES};
 use settings::Settings;
 use shard::ShardLock;
+pub(crate) use stream::MAX_IO_SECTORS;
 use writeback::{LANE_FREE, MAX_LANES};
 
 /// Workers draining the deferred bio queue.
@@ -131,6 +134,11 @@ pub(crate) struct Inner {
     /// Slots holding memory over all shards.
     mem_blocks: Atomic<i64>,
     last_read_miss: Atomic<u64>,
+    /// The sector (relative to the target) where the current sequential
+    /// read stream continues, and how many bytes it has run
+    /// (`super::stream`).
+    seq_next: Atomic<u64>,
+    seq_run: Atomic<u64>,
     shrink_cursor: Atomic<u32>,
     /// Set (under the `wq` lock) when the target goes away; no timer is
     /// armed and no lane runs after that.
@@ -256,6 +264,8 @@ impl Inner {
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),
                 last_read_miss: Atomic::new(u64::MAX - 1),
+                seq_next: Atomic::new(u64::MAX),
+                seq_run: Atomic::new(0),
                 shrink_cursor: Atomic::new(0),
                 dying: Atomic::new(0),
                 // Until the first resume.

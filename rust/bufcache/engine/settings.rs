@@ -12,6 +12,7 @@ use kernel::sync::{Arc, Mutex};
 
 use crate::cache::table::{Mode, Options};
 
+use super::super::budget;
 use super::Inner;
 
 /// One target's settings.
@@ -38,6 +39,7 @@ pub(crate) struct Settings {
     low: Atomic<u32>,
     max_age_ms: Atomic<u64>,
     readahead: Atomic<u32>,
+    sequential_cutoff: Atomic<u64>,
     /// The cap in effect in bytes: the `cache_size` option (or the module
     /// budget) clamped to the target's capacity, in whole blocks.
     cap_bytes: Atomic<u64>,
@@ -60,6 +62,7 @@ impl Settings {
             low: Atomic::new(u32::from(o.low_watermark)),
             max_age_ms: Atomic::new(o.max_age_ms),
             readahead: Atomic::new(o.readahead),
+            sequential_cutoff: Atomic::new(o.sequential_cutoff),
             cap_bytes: Atomic::new(0),
         })
     }
@@ -89,6 +92,12 @@ impl Settings {
 
     pub(super) fn max_age_ms(&self) -> u64 {
         self.max_age_ms.load(Relaxed)
+    }
+
+    /// Bytes a sequential read stream runs before it bypasses the cache;
+    /// 0: never.
+    pub(super) fn sequential_cutoff(&self) -> u64 {
+        self.sequential_cutoff.load(Relaxed)
     }
 
     pub(super) fn readahead(&self) -> u32 {
@@ -139,13 +148,21 @@ impl Inner {
         self.settings.mode()
     }
 
-    /// The cap in effect, in bytes.
+    /// The cap in effect, in bytes (`cache_size`, or the budget at load).
     pub(super) fn cap_bytes(&self) -> u64 {
         self.settings.cap_bytes()
     }
 
+    /// The most the target can hold, in bytes: its cap, within the module
+    /// budget as it is now (`max_cache_size_bytes` can change at run time).
+    /// The status line's `cap_bytes`; the watermarks are shares of it.
+    pub(super) fn effective_cap_bytes(&self) -> u64 {
+        self.cap_bytes().min(budget::budget())
+    }
+
+    /// [`Inner::effective_cap_bytes`] in blocks.
     pub(super) fn cap_blocks(&self) -> u64 {
-        self.cap_bytes() >> self.block_size.trailing_zeros()
+        self.effective_cap_bytes() >> self.block_size.trailing_zeros()
     }
 
     /// Largest cap in bytes that needs no table reload.

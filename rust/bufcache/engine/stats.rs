@@ -74,7 +74,7 @@ impl Inner {
             Field::BytesUsed,
             (t.mem + reserve) * u64::from(self.block_size),
         );
-        s.set(Field::CapBytes, self.cap_bytes());
+        s.set(Field::CapBytes, self.effective_cap_bytes());
         s.set(
             Field::Errors,
             s.get(Field::WritebackErrors) + s.get(Field::FillErrors),
