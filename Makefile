@@ -10,6 +10,8 @@
 #   make check         rustfmtcheck + hosttest + Clippy build
 #   make test          the whole test suite (same as scripts/test.sh)
 #   make stack         the module's largest stack frames (scripts/stack-frames.sh)
+#   make bench         bufcache against its peers on the benchmark kernel
+#                      (scripts/bench.sh; writes Documentation/benchmarks.rst)
 #   make clean
 #
 # KDIR defaults to the test kernel built by scripts/setup.sh (recorded in the
@@ -26,7 +28,7 @@ export PATH := $(BUFCACHE_CACHE)/tools/bindgen-$(BINDGEN_VERSION)/bin:$(HOME)/.c
 PWD := $(CURDIR)
 RUST_SOURCES := $(shell find rust -name '*.rs' -not -name '*_generated.rs' -not -path 'rust/cache/target/*')
 
-.PHONY: all modules clippy clean rustfmt rustfmtcheck hosttest check test kdir stack
+.PHONY: all modules clippy clean rustfmt rustfmtcheck hosttest check test kdir stack bench
 
 all: modules
 
@@ -59,6 +61,9 @@ test:
 
 stack: modules
 	scripts/stack-frames.sh
+
+bench:
+	scripts/bench.sh
 
 clean:
 	-test -n "$(KDIR)" && $(MAKE) -C $(KDIR) M=$(PWD) clean

@@ -3,21 +3,24 @@
 # Configures and builds the debug test kernel out of tree, under
 # $BUFCACHE_CACHE/kernel-build/<key>, where the key covers the source version,
 # the config fragment, rustc and bindgen. A finished build is never redone.
+# KERNEL_FLAVOUR=bench builds the benchmark kernel instead: the same with
+# config/bufcache-bench.config on top (no lockdep, kmemleak, debug lists,
+# slab debugging or Rust debug assertions); scripts/bench.sh asks for it.
 . "$(dirname "$0")/lib.sh"
 
 command -v bindgen >/dev/null || die "bindgen not found; run scripts/setup-host.sh"
 kernel_paths
-FRAGMENT="$REPO_ROOT/config/bufcache-test.config"
 
 # The Makefile builds the module against the tree named here.
 record_current() {
+	[ "$KERNEL_FLAVOUR" = test ] || return 0
 	mkdir -p "$BUFCACHE_CACHE/kernel-build"
 	echo "$KBUILD_OUT" >"$BUFCACHE_CACHE/kernel-build/current"
 }
 
 if [ -f "$KBUILD_OUT/.bufcache-built" ]; then
 	record_current
-	log "test kernel: cached build $KBUILD_OUT ($(cat "$KBUILD_OUT/include/config/kernel.release"))"
+	log "$KERNEL_FLAVOUR kernel: cached build $KBUILD_OUT ($(cat "$KBUILD_OUT/include/config/kernel.release"))"
 	exit 0
 fi
 
@@ -35,18 +38,27 @@ step "checking Rust support in the kernel tree"
 if [ -f "$KBUILD_OUT/.bufcache-configured" ]; then
 	log "config: already done for this key"
 else
-	step "configuring: tinyconfig + $(basename "$FRAGMENT")"
+	step "configuring: tinyconfig + $(for f in "${KCONFIG_FRAGMENTS[@]}"; do printf '%s ' "$(basename "$f")"; done)"
 	"${KMAKE[@]}" -s tinyconfig >/dev/null
 	(cd "$KBUILD_OUT" && ARCH=x86_64 "$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KBUILD_OUT" \
-		"$KBUILD_OUT/.config" "$FRAGMENT" >"$KBUILD_OUT/merge.log" 2>&1) ||
+		"$KBUILD_OUT/.config" "${KCONFIG_FRAGMENTS[@]}" >"$KBUILD_OUT/merge.log" 2>&1) ||
 		die "merge_config.sh failed (see $KBUILD_OUT/merge.log)"
 	"${KMAKE[@]}" -s olddefconfig >/dev/null
 
-	# Every option of the fragment must have survived.
+	# Every option of the fragments must have survived (a later fragment
+	# overrides an earlier one).
+	declare -A WANT=()
+	OPTS=()
+	for f in "${KCONFIG_FRAGMENTS[@]}"; do
+		while IFS= read -r line; do
+			case "$line" in '' | '#'*) continue ;; esac
+			[ -n "${WANT[${line%%=*}]:-}" ] || OPTS+=("${line%%=*}")
+			WANT["${line%%=*}"]="$line"
+		done <"$f"
+	done
 	bad=0
-	while IFS= read -r line; do
-		case "$line" in '' | '#'*) continue ;; esac
-		opt="${line%%=*}"
+	for opt in "${OPTS[@]}"; do
+		line="${WANT[$opt]}"
 		val="${line#*=}"
 		if [ "$val" = n ]; then
 			grep -qx "$opt=.*" "$KBUILD_OUT/.config" && grep -qx "$opt=[ym]" "$KBUILD_OUT/.config" && {
@@ -59,8 +71,8 @@ else
 			log "config: wanted '$line', got '$(grep -E "^(# )?$opt[= ]" "$KBUILD_OUT/.config" || echo unset)'"
 			bad=1
 		}
-	done <"$FRAGMENT"
-	[ "$bad" -eq 0 ] || die "the config fragment did not apply cleanly (missing dependencies, see above)"
+	done
+	[ "$bad" -eq 0 ] || die "the config fragments did not apply cleanly (missing dependencies, see above)"
 	log "config OK: $(grep -c '=[ym]$' "$KBUILD_OUT/.config") options set"
 	touch "$KBUILD_OUT/.bufcache-configured"
 fi

@@ -81,9 +81,21 @@ kernel_paths() {
 	[ -f "$rec" ] || die "no kernel source selected yet; run scripts/setup.sh"
 	KERNEL_DEB_VERSION="$(cat "$rec")"
 	KSRC="$BUFCACHE_CACHE/kernel-src/$KERNEL_DEB_VERSION/linux-source-$KERNEL_SERIES"
+	# KERNEL_FLAVOUR: test (the debug test kernel, default) or bench (the
+	# same without the debug options, config/bufcache-bench.config on top).
+	KERNEL_FLAVOUR="${KERNEL_FLAVOUR:-test}"
+	KCONFIG_FRAGMENTS=("$REPO_ROOT/config/bufcache-test.config")
+	case "$KERNEL_FLAVOUR" in
+	test) ;;
+	bench) KCONFIG_FRAGMENTS+=("$REPO_ROOT/config/bufcache-bench.config") ;;
+	*) die "KERNEL_FLAVOUR must be test or bench, not '$KERNEL_FLAVOUR'" ;;
+	esac
 	# Rust modules must be built by the same rustc as the kernel: key on it.
+	# (The test flavour's key is what it was before flavours existed.)
+	local extra=()
+	[ "$KERNEL_FLAVOUR" = test ] || extra=("${KCONFIG_FRAGMENTS[1]}" "$KERNEL_FLAVOUR")
 	KCONFIG_KEY="$(key_of "$KERNEL_DEB_VERSION" "$REPO_ROOT/config/bufcache-test.config" \
-		"$(rustc --version)" "$(bindgen --version 2>/dev/null || echo no-bindgen)" build-v1)"
+		"$(rustc --version)" "$(bindgen --version 2>/dev/null || echo no-bindgen)" build-v1 "${extra[@]}")"
 	KBUILD_OUT="$BUFCACHE_CACHE/kernel-build/$KCONFIG_KEY"
 	export KSRC KBUILD_OUT KERNEL_DEB_VERSION
 }

@@ -9,6 +9,8 @@ HOST_PACKAGES=(
 	# kernel build
 	build-essential bc flex bison libelf-dev libssl-dev cpio kmod xxd
 	xz-utils rsync python3 "$LIBCLANG_PKG"
+	# make bench: its plot (run with /usr/bin/python3)
+	python3-matplotlib
 	# QEMU and the guest userspace (copied from the host into an initramfs)
 	qemu-system-x86 busybox-static fio dmsetup e2fsprogs util-linux
 	bash coreutils procps psmisc kmod

@@ -16,6 +16,7 @@
 #   6. every VM test (a fresh boot each, or shared by up to six short
 #      "vm-group" tests, each judged on its own)
 #   7. negative controls (hazards reintroduced must make tests fail)
+#   8. a smoke run of the benchmark (make bench), to prove it runs
 #
 # Each stage's log is kept under .vm-results/test-<time>/. The last line is
 # "N passed, N failed", counting individual tests and checks.
@@ -110,6 +111,9 @@ stage vm "$REPO_ROOT/scripts/vm-run.sh" || true
 count "$OUT/vm.log"
 stage negative "$REPO_ROOT/scripts/negative-controls.sh" || true
 count "$OUT/negative.log"
+# The benchmark's whole chain, briefly, on the test kernel (no timing is
+# judged: it must run and report).
+check bench-smoke "$REPO_ROOT/scripts/bench.sh" --smoke
 
 echo
 echo "==== summary ($((SECONDS - total_start))s; logs in $OUT)"

@@ -17,7 +17,9 @@
 #   --no-group  boot once per test, also for tests marked "# vm-group: yes"
 #               (by default those share boots, VM_GROUP_MAX per boot)
 #
-# Environment: BUFCACHE_KVM=1 uses KVM instead of TCG (the nested KVM of
+# Environment: KERNEL_FLAVOUR=bench boots the benchmark kernel and
+# BUFCACHE_KO names the module build to ship (scripts/bench.sh);
+# BUFCACHE_KVM=1 uses KVM instead of TCG (the nested KVM of
 # some build machines cannot boot a stock kernel: Documentation/testing.rst);
 # VM_BOOT_SLACK (default 90) is how many seconds
 # QEMU gets on top of a test's vm-timeout before the host kills it;
@@ -209,8 +211,8 @@ for m in "${!WANT_MODULES[@]}"; do
 		MK_ARGS+=(-m "$ko")
 		;;
 	dm_bufcache | dm-bufcache)
-		[ -f "$REPO_ROOT/dm_bufcache.ko" ] ||
-			die "tests need dm_bufcache.ko (vm-modules) but $REPO_ROOT/dm_bufcache.ko is not built: run make BUFCACHE_TEST=1"
+		[ -f "${BUFCACHE_KO:-$REPO_ROOT/dm_bufcache.ko}" ] ||
+			die "tests need dm_bufcache.ko (vm-modules) but ${BUFCACHE_KO:-$REPO_ROOT/dm_bufcache.ko} is not built: run make BUFCACHE_TEST=1"
 		;;
 	*) MK_ARGS+=(-m "$m") ;;
 	esac

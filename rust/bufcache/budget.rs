@@ -26,6 +26,8 @@ use crate::dm::{BlockBuf, Gfp};
 static USED: Atomic<u64> = Atomic::new(0);
 /// Live targets (constructed, not yet shut down).
 static TARGETS: Atomic<u64> = Atomic::new(0);
+/// Bytes of the live targets' reserves, charged beyond the budget.
+static RESERVES: Atomic<u64> = Atomic::new(0);
 /// Targets under their fair share that found the budget used up.
 static STARVING: Atomic<u64> = Atomic::new(0);
 
@@ -50,14 +52,16 @@ pub(crate) fn has_room(bytes: u64) -> bool {
     used() + bytes <= budget()
 }
 
-/// Counts a new target.
-pub(crate) fn target_added() {
+/// Counts a new target, whose reserve is `reserve` bytes.
+pub(crate) fn target_added(reserve: u64) {
     TARGETS.add(1, Relaxed);
+    RESERVES.add(reserve, Relaxed);
 }
 
-/// Uncounts a target that went away.
-pub(crate) fn target_removed() {
+/// Uncounts a target that went away, with its reserve of `reserve` bytes.
+pub(crate) fn target_removed(reserve: u64) {
     let _ = TARGETS.fetch_sub(1, Relaxed);
+    let _ = RESERVES.fetch_sub(reserve, Relaxed);
 }
 
 /// The share of the budget each live target may keep while another one is
@@ -67,10 +71,11 @@ pub(crate) fn fair_share() -> u64 {
 }
 
 /// Whether some target is starving, or the targets hold more than the
-/// budget (it was lowered): targets above their fair share then give back
-/// (see the module documentation).
+/// budget and their reserves (the budget was lowered): targets above their
+/// fair share then give back (see the module documentation). Reserves
+/// alone never overdraw it.
 pub(crate) fn contended() -> bool {
-    STARVING.load(Relaxed) > 0 || used() > budget()
+    STARVING.load(Relaxed) > 0 || used() > budget() + RESERVES.load(Relaxed)
 }
 
 /// A target starts (`true`) or stops starving. Callers report transitions

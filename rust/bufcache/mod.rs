@@ -61,8 +61,8 @@ fn nomem(what: &'static CStr) -> CtrError {
 
 /// The target's I/O limits and flush and discard support.
 fn set_limits(ti: &mut TargetCtr, block_size: u32) -> Result<(), CtrError> {
-    // Bios never cross a multiple of it, so never a block boundary; `map`
-    // keeps one block of each, or a bypassed run (engine::stream).
+    // Bios of up to 1 MiB; `map` keeps the part in the first block of each
+    // (DM maps the rest as a new bio), or a bypassed run (engine::stream).
     ti.set_max_io_len(MAX_IO_SECTORS.max(block_size >> dm::SECTOR_SHIFT))
         .map_err(|e| CtrError {
             errno: e,
@@ -187,7 +187,7 @@ impl dm::Target for Bufcache {
         if matches!(op, BioOp::Read | BioOp::Write) && bio.size() > 0 {
             // DM hands us up to 1 MiB; keep the first block, or a bypassed
             // run of uncached blocks (engine::stream).
-            let plan = inner.plan(bio.sector(), bio.size(), op == BioOp::Read);
+            let plan = inner.plan(bio.sector(), bio.size(), op == BioOp::Read, nowait);
             bypass = plan.bypass;
             if plan.keep < bio.size() >> dm::SECTOR_SHIFT && bio.accept_partial(plan.keep).is_err()
             {

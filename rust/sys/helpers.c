@@ -227,7 +227,7 @@ int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len)
  * and read with bufcache_max_cache_size_param() whenever the budget is
  * needed (0 means 2% of RAM, computed by the caller).
  */
-static u64 bufcache_max_cache_size_bytes;
+static u64 bufcache_max_cache_size_bytes;	/* x86-64 only: no torn READ_ONCE */
 
 static int bufcache_budget_set(const char *val, const struct kernel_param *kp)
 {

@@ -333,7 +333,8 @@ add_module() {
 	esac
 }
 
-BUFCACHE_KO="$REPO_ROOT/dm_bufcache.ko"
+# BUFCACHE_KO: another build of the module (scripts/bench.sh).
+BUFCACHE_KO="${BUFCACHE_KO:-$REPO_ROOT/dm_bufcache.ko}"
 if [ -f "$BUFCACHE_KO" ]; then
 	vermagic="$(modinfo -F vermagic "$BUFCACHE_KO" 2>/dev/null | cut -d' ' -f1)"
 	[ "$vermagic" = "$RELEASE" ] ||

@@ -283,7 +283,7 @@ impl Inner {
         inner.set_cap(geo.cap_bytes);
         inner.prime_lockdep();
         // Uncounted in `shutdown`, which every constructed target reaches.
-        budget::target_added();
+        budget::target_added(inner.reserve_bytes());
         Ok(inner)
     }
 
@@ -294,6 +294,11 @@ impl Inner {
         (Instant::<Monotonic>::now() - self.created)
             .as_millis()
             .max(0) as u64
+    }
+
+    /// Bytes of the target's reserve (its guaranteed minimum).
+    fn reserve_bytes(&self) -> u64 {
+        self.reserve_target as u64 * u64::from(self.block_size)
     }
 
     fn nshards(&self) -> usize {
@@ -400,6 +405,6 @@ impl Inner {
         // Destroying the queue drains every queued item.
         drop(wq);
         self.set_starving(false);
-        budget::target_removed();
+        budget::target_removed(self.reserve_bytes());
     }
 }

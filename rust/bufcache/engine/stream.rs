@@ -34,7 +34,8 @@ use super::super::knobs;
 use super::Inner;
 
 /// Largest bio DM hands to `map` (`max_io_len`): 1 MiB, or one block if
-/// larger. Bios never cross a multiple of it, so never a block boundary.
+/// larger. Bios never cross a multiple of it (from the target's start);
+/// they do cross block boundaries, and may start inside a block.
 pub(crate) const MAX_IO_SECTORS: u32 = 2048;
 
 /// What `map` does with a read or write with data.
@@ -56,12 +57,17 @@ impl Inner {
     /// Decides, in `map`, how much of a bio of `size` bytes at `sector`
     /// (of the mapped device) to keep and whether that part bypasses the
     /// cache (reads only; see the module documentation). Never sleeps.
-    pub(crate) fn plan(&self, sector: u64, size: u32, read: bool) -> Plan {
+    ///
+    /// A `REQ_NOWAIT` bio keeps its first block and leaves the stream as
+    /// it is: a bypass would need a worker (so "would block"), and the
+    /// submitter retries without `REQ_NOWAIT` from the same place, which
+    /// must still continue the stream.
+    pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
         let rel = sector - self.begin;
         let sectors = u64::from(size >> dm::SECTOR_SHIFT);
         let first = sectors.min(self.to_block_end(rel));
         let cutoff = self.settings.sequential_cutoff();
-        if !read || cutoff == 0 {
+        if !read || cutoff == 0 || nowait {
             return Plan {
                 keep: first as u32,
                 bypass: false,

@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make bench: dm-bufcache against its peers, in one boot of the benchmark
+# kernel (the test kernel without lockdep, kmemleak, debug lists, slab
+# debugging or Rust debug assertions: KERNEL_FLAVOUR=bench, built and
+# cached like the test kernel, only when a benchmark asks for it).
+#
+#   scripts/bench.sh [--smoke] [--reps N] [--runtime S] [--no-doc]
+#
+# The guest side is tests/vm/bench.sh: fio psync QD1 on every peer in the
+# same boot, workloads interleaved, N repetitions (default 3). Results go
+# to .bench-results/<time>/: the raw runs (raw.csv), medians and spread
+# with ratios to dm-linear, dm-ebs and dm-linear over brd (results.csv,
+# results.md) and a plot (bench.png); and, unless --no-doc, to
+# Documentation/benchmarks.rst and Documentation/benchmarks.png, with the
+# kernel flavour, the machine and the date. Figures, not assertions.
+#
+# --smoke: a short subset on the test kernel (1 repetition of 1 s, two
+# peers), to prove that the whole chain runs; scripts/test.sh runs it.
+# Never touches Documentation/.
+. "$(dirname "$0")/lib.sh"
+
+SMOKE=0
+REPS=3
+RUNTIME=4
+DOC=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--smoke) SMOKE=1; shift ;;
+	--reps) REPS="$2"; shift 2 ;;
+	--runtime) RUNTIME="$2"; shift 2 ;;
+	--no-doc) DOC=0; shift ;;
+	*) die "usage: scripts/bench.sh [--smoke] [--reps N] [--runtime S] [--no-doc]" ;;
+	esac
+done
+[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps: '$REPS' is not a count"
+[[ "$RUNTIME" =~ ^[1-9][0-9]*$ ]] || die "--runtime: '$RUNTIME' is not a number of seconds"
+if [ "$SMOKE" = 1 ]; then
+	REPS=1 RUNTIME=1 DOC=0
+	export KERNEL_FLAVOUR=test
+else
+	export KERNEL_FLAVOUR=bench
+fi
+
+"$REPO_ROOT/scripts/setup.sh"
+[ "$KERNEL_FLAVOUR" = test ] || "$REPO_ROOT/scripts/build-kernel.sh"
+kernel_paths
+RELEASE="$(cat "$KBUILD_OUT/include/config/kernel.release")"
+
+# The plain module, built against that kernel in a copy of the sources
+# (the work tree keeps its own build).
+step "building dm_bufcache.ko (plain) for $RELEASE"
+SRC="$BUFCACHE_CACHE/bench-kmod/$KCONFIG_KEY"
+rm -rf "$SRC"
+mkdir -p "$SRC"
+tar -C "$REPO_ROOT" --exclude=./.git --exclude=./.vm-results --exclude=./.bench-results \
+	--exclude=./rust/cache/target -cf - . | tar -C "$SRC" -xf -
+make -C "$SRC" clean >/dev/null 2>&1 || true
+make -C "$SRC" KDIR="$KBUILD_OUT" >"$SRC/build.log" 2>&1 ||
+	die "module build failed (see $SRC/build.log)"
+modinfo -F vermagic "$SRC/dm_bufcache.ko" | grep -q "^$RELEASE " ||
+	die "$SRC/dm_bufcache.ko is not built for $RELEASE"
+
+OUT="$REPO_ROOT/.bench-results/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+step "benchmark in one boot of $RELEASE ($REPS repetitions of ${RUNTIME}s per run)"
+BUFCACHE_KO="$SRC/dm_bufcache.ko" "$REPO_ROOT/scripts/vm-run.sh" --keep \
+	--env BENCH_REPS="$REPS" --env BENCH_RUNTIME="$RUNTIME" --env BENCH_SMOKE="$SMOKE" bench |
+	tee "$OUT/vm.log" || die "the benchmark run failed (see $OUT/vm.log)"
+res="$REPO_ROOT/.vm-results/latest/bench.results.log"
+grep -E '^BENCHX?,' "$res" >"$OUT/raw.csv" || die "no results in $res"
+log "$(grep -c '^BENCH,' "$OUT/raw.csv") runs, $(grep -c '^BENCHX,' "$OUT/raw.csv") other figures"
+
+machine="$(nproc) host cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), guest 2 vCPUs and 2 GiB under QEMU $([ "${BUFCACHE_KVM:-0}" = 1 ] && echo KVM || echo TCG)"
+args=(--raw "$OUT/raw.csv" --out "$OUT" --kernel "$RELEASE ($KERNEL_FLAVOUR flavour)"
+	--machine "$machine" --date "$(date -u +%Y-%m-%d)" --reps "$REPS" --runtime "$RUNTIME")
+[ "$DOC" = 1 ] && args+=(--doc "$REPO_ROOT/Documentation")
+step "report"
+/usr/bin/python3 "$REPO_ROOT/scripts/bench-report.py" "${args[@]}" ||
+	die "the report failed"
+cat "$OUT/results.md"
+log "results in $OUT"
