@@ -9,7 +9,7 @@
 
 bc_setup 64
 majmin="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
-dm="$(bc_create m "$loop" 4096 cache_size $((16 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
+dm="$(bc_create m "$loop" 4096 cache_size $((16 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0 sequential_cutoff 0)"
 msg() { run dmsetup message m 0 "$@"; }
 badmsg() {
 	dmesg -C

@@ -27,7 +27,7 @@ run fallocate -l 96M /mnt/a/origin.img
 loop="$(losetup -f --show --direct-io=on /mnt/a/origin.img)"
 on_cleanup losetup -d "$loop"
 bc_load max_cache_size_bytes=$((256 << 20))
-dm="$(bc_create fz "$loop" 4096 cache_size $((96 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
+dm="$(bc_create fz "$loop" 4096 cache_size $((96 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0 sequential_cutoff 0)"
 
 # 40 MiB dirty, 48 MiB clean.
 fio_write "$dm" 0 40M
