@@ -61,7 +61,7 @@ badmsg cache_size $((1 << 30))
 badmsg cache_size 4096
 badmsg cache_size 4M
 badmsg cache_size
-assert_eq "$(dmsetup table m)" "0 $sz bufcache $majmin 4096 10 cache_size 16777216 high_watermark 100 low_watermark 100 max_age_ms 0 readahead 0" "table after cache_size"
+assert_eq "$(dmsetup table m)" "0 $sz bufcache $majmin 4096 12 cache_size 16777216 high_watermark 100 low_watermark 100 max_age_ms 0 readahead 0 sequential_cutoff 0" "table after cache_size"
 
 # mode: writethrough writes back first; then writes stay clean.
 run dd if=/dev/urandom of="$dm" bs=1M seek=20 count=2 oflag=direct status=none
