@@ -23,7 +23,6 @@ CACHE=$((32 * MB))
 HOT=$((16 * MB))
 
 bc_load max_cache_size_bytes=$((160 * MB))
-need_module brd
 # Origins: RAM-backed loop devices (tmpfs), a RAM disk (brd: the limit of
 # "RAM behind DM"), and a loop device behind dm-delay (1 ms per I/O).
 loop="$(make_loop 384)"
