@@ -165,8 +165,8 @@ impl<T: ShrinkerOps> Drop for Shrinker<T> {
 pub(crate) fn as_if_in_reclaim(f: impl FnOnce()) {
     // SAFETY: plain lockdep annotations (no-ops without lockdep), paired
     // on the same task.
-    unsafe { bindings::fs_reclaim_acquire(sys::BUFCACHE_GFP_KERNEL) };
+    unsafe { sys::bufcache_fs_reclaim_acquire() };
     f();
     // SAFETY: as above.
-    unsafe { bindings::fs_reclaim_release(sys::BUFCACHE_GFP_KERNEL) };
+    unsafe { sys::bufcache_fs_reclaim_release() };
 }

@@ -255,6 +255,17 @@ __MODULE_PARM_TYPE(max_cache_size_bytes, "ullong");
 MODULE_PARM_DESC(max_cache_size_bytes,
 		 "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM); writable at run time");
 
+/* Static inline (no-ops) without CONFIG_LOCKDEP, as in the benchmark kernel. */
+void bufcache_fs_reclaim_acquire(void)
+{
+	fs_reclaim_acquire(GFP_KERNEL);
+}
+
+void bufcache_fs_reclaim_release(void)
+{
+	fs_reclaim_release(GFP_KERNEL);
+}
+
 u64 bufcache_max_cache_size_param(void)
 {
 	return READ_ONCE(bufcache_max_cache_size_bytes);

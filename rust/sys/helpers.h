@@ -83,6 +83,9 @@ int bufcache_css_path(struct cgroup_subsys_state *css, char *buf, size_t len);
 unsigned long bufcache_totalram_bytes(void);
 /* The max_cache_size_bytes module parameter (0: the default budget). */
 u64 bufcache_max_cache_size_param(void);
+/* fs_reclaim_acquire/release(GFP_KERNEL): lockdep annotations. */
+void bufcache_fs_reclaim_acquire(void);
+void bufcache_fs_reclaim_release(void);
 void bufcache_cond_resched(void);
 
 #endif
