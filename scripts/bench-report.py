@@ -195,6 +195,8 @@ def rst(s, extra, a):
         lines += ["Other figures", "-------------", ""]
         lines += [f"- ``{k}``: {v} {u}" for k, (v, u) in sorted(extra.items())]
         lines.append("")
+    # The analysis is written by hand, next to the generated figures.
+    lines += [".. include:: benchmarks-notes.rst", ""]
     return "\n".join(lines)
 
 
