@@ -14,13 +14,16 @@
 #                      (scripts/bench.sh; writes Documentation/benchmarks.rst)
 #   make clean
 #
-# KDIR defaults to the test kernel built by scripts/setup.sh (recorded in the
-# cache); point it at another 7.2 build tree with Rust enabled to use that.
+# KDIR defaults to the test kernel of the series KERNEL_SERIES (default in
+# config/versions.mk) built by scripts/setup.sh and recorded in the cache;
+# point it at another build tree of a supported series with Rust enabled to
+# use that.
 
 include $(dir $(lastword $(MAKEFILE_LIST)))config/versions.mk
 
 BUFCACHE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dm-bufcache
-KDIR ?= $(shell cat $(BUFCACHE_CACHE)/kernel-build/current 2>/dev/null)
+KERNEL_SERIES ?= $(KERNEL_SERIES_DEFAULT)
+KDIR ?= $(shell cat $(BUFCACHE_CACHE)/kernel-build/current-$(KERNEL_SERIES) 2>/dev/null)
 LIBCLANG_PATH ?= $(LIBCLANG_PATH_DEFAULT)
 export LIBCLANG_PATH
 export PATH := $(BUFCACHE_CACHE)/tools/bindgen-$(BINDGEN_VERSION)/bin:$(HOME)/.cargo/bin:$(PATH)

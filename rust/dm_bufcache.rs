@@ -91,6 +91,10 @@ bufcache_module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: sequential reads bypass the cache over cached blocks",
         },
+        test_atomic_association: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: fill bios are associated under a spinlock",
+        },
 }
 
 #[pin_data]
@@ -113,6 +117,7 @@ impl kernel::InPlaceModule for BufcacheModule {
             noflush_keeps_dirty: *module_parameters::test_noflush_keeps_dirty.value(),
             drop_failed_writeback: *module_parameters::test_drop_failed_writeback.value(),
             bypass_cached: *module_parameters::test_bypass_cached.value(),
+            atomic_association: *module_parameters::test_atomic_association.value(),
         });
         try_pin_init!(Self {
             registration <- bufcache::register(module),

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Configures and builds the debug test kernel out of tree, under
 # $BUFCACHE_CACHE/kernel-build/<key>, where the key covers the source version,
-# the config fragment, rustc and bindgen. A finished build is never redone.
+# the config fragment, the project's kernel patches (config/patches), rustc
+# and bindgen. A finished build is never redone.
 # KERNEL_FLAVOUR=bench builds the benchmark kernel instead: the same with
 # config/bufcache-bench.config on top (no lockdep, kmemleak, debug lists,
 # slab debugging or Rust debug assertions); scripts/bench.sh asks for it.
@@ -11,11 +12,34 @@
 command -v bindgen >/dev/null || die "bindgen not found; run scripts/setup-host.sh"
 kernel_paths
 
-# The Makefile builds the module against the tree named here.
+# The Makefile builds the module against the tree named here: current-<series>
+# (and current, the last one built).
 record_current() {
 	[ "$KERNEL_FLAVOUR" = test ] || return 0
 	mkdir -p "$BUFCACHE_CACHE/kernel-build"
+	echo "$KBUILD_OUT" >"$BUFCACHE_CACHE/kernel-build/current-$KERNEL_SERIES"
 	echo "$KBUILD_OUT" >"$BUFCACHE_CACHE/kernel-build/current"
+}
+
+# The patched source tree: a copy of Debian's with config/patches applied,
+# made once per set of patches (about a minute), never modified afterwards.
+prepare_source() {
+	local top="${KSRC%/*}" tmp p
+	[ -f "$top/.bufcache-patched" ] && return 0
+	need_cmd patch "run scripts/setup-host.sh"
+	[ -f "$KSRC_PRISTINE/Makefile" ] || die "no kernel source in $KSRC_PRISTINE; run scripts/fetch-kernel.sh"
+	step "patching linux-source-$KERNEL_SERIES: ${#KERNEL_PATCHES[@]} patch(es) from config/patches"
+	tmp="$top.tmp"
+	rm -rf "$tmp" "$top"
+	mkdir -p "$tmp"
+	cp -a "$KSRC_PRISTINE" "$tmp/"
+	for p in "${KERNEL_PATCHES[@]}"; do
+		log "  $(basename "$p")"
+		patch -d "$tmp/linux-source-$KERNEL_SERIES" -p1 --batch --forward --quiet <"$p" ||
+			die "$(basename "$p") does not apply to linux-source-$KERNEL_SERIES $KERNEL_DEB_VERSION"
+	done
+	touch "$tmp/.bufcache-patched"
+	mv "$tmp" "$top"
 }
 
 if [ -f "$KBUILD_OUT/.bufcache-built" ]; then
@@ -23,6 +47,8 @@ if [ -f "$KBUILD_OUT/.bufcache-built" ]; then
 	log "$KERNEL_FLAVOUR kernel: cached build $KBUILD_OUT ($(cat "$KBUILD_OUT/include/config/kernel.release"))"
 	exit 0
 fi
+
+prepare_source
 
 JOBS="${JOBS:-$(($(nproc) + 1))}"
 KMAKE=(make -C "$KSRC" O="$KBUILD_OUT" ARCH=x86_64 -j"$JOBS")

@@ -5,15 +5,16 @@
 # already name (a mirror or proxy is respected), and extracts it under
 # $BUFCACHE_CACHE/kernel-src. The preferred version is pinned in
 # config/versions.mk; another $KERNEL_SERIES.y is accepted as a
-# fallback. The version used is recorded in kernel-src/selected and the .deb
+# fallback. The version used is recorded in kernel-src/selected-<series> and the .deb
 # is kept, so a rebuild does not depend on the archive any more.
 . "$(dirname "$0")/lib.sh"
 
 SRCDIR="$BUFCACHE_CACHE/kernel-src"
 mkdir -p "$SRCDIR/debs"
 
-if [ -f "$SRCDIR/selected" ]; then
-	v="$(cat "$SRCDIR/selected")"
+SELECTED="$(kernel_selected_file)"
+if [ -f "$SELECTED" ]; then
+	v="$(cat "$SELECTED")"
 	if [ -f "$SRCDIR/$v/.extracted" ]; then
 		log "kernel source: linux-source-$KERNEL_SERIES $v (cached)"
 		exit 0
@@ -111,5 +112,5 @@ tar -C "$dest" -xf "$tarball"
 rm -rf "$dest/deb"
 [ -f "$dest/linux-source-$KERNEL_SERIES/Makefile" ] || die "extracted tree has no Makefile"
 touch "$dest/.extracted"
-echo "$v" >"$SRCDIR/selected"
+echo "$v" >"$SELECTED"
 log "kernel source ready: $dest/linux-source-$KERNEL_SERIES ($(make -s -C "$dest/linux-source-$KERNEL_SERIES" kernelversion))"

@@ -28,6 +28,14 @@ die() {
 	exit 1
 }
 
+# The kernel series: the environment's KERNEL_SERIES, else the default.
+KERNEL_SERIES="${KERNEL_SERIES:-$KERNEL_SERIES_DEFAULT}"
+_kv="KERNEL_DEB_VERSION_${KERNEL_SERIES//./_}"
+[ -n "${!_kv:-}" ] ||
+	die "KERNEL_SERIES=$KERNEL_SERIES is not supported (config/versions.mk: $(grep -o '^KERNEL_DEB_VERSION_[0-9_]*' "$REPO_ROOT/config/versions.mk" | sed 's/KERNEL_DEB_VERSION_//; s/_/./g' | tr '\n' ' '))"
+KERNEL_DEB_VERSION_PREFERRED="${!_kv}"
+export KERNEL_SERIES
+
 need_cmd() {
 	command -v "$1" >/dev/null 2>&1 || die "missing command '$1'${2:+ ($2)}"
 }
@@ -77,25 +85,47 @@ sudo_if_needed() {
 
 # Paths derived from the pinned inputs, filled in by kernel_paths.
 kernel_paths() {
-	local rec="$BUFCACHE_CACHE/kernel-src/selected"
-	[ -f "$rec" ] || die "no kernel source selected yet; run scripts/setup.sh"
+	local rec
+	rec="$(kernel_selected_file)"
+	[ -f "$rec" ] || die "no linux-source-$KERNEL_SERIES selected yet; run scripts/setup.sh"
 	KERNEL_DEB_VERSION="$(cat "$rec")"
-	KSRC="$BUFCACHE_CACHE/kernel-src/$KERNEL_DEB_VERSION/linux-source-$KERNEL_SERIES"
+	# The source as Debian ships it, and the tree the kernels are built
+	# from: a copy with the project's patches (config/patches) applied,
+	# keyed by them.
+	KSRC_PRISTINE="$BUFCACHE_CACHE/kernel-src/$KERNEL_DEB_VERSION/linux-source-$KERNEL_SERIES"
+	KERNEL_PATCHES=("$REPO_ROOT"/config/patches/*.patch)
+	KERNEL_PATCH_KEY="$(key_of "${KERNEL_PATCHES[@]}")"
+	KSRC="$BUFCACHE_CACHE/kernel-src/$KERNEL_DEB_VERSION/patched-$KERNEL_PATCH_KEY/linux-source-$KERNEL_SERIES"
 	# KERNEL_FLAVOUR: test (the debug test kernel, default) or bench (the
 	# same without the debug options, config/bufcache-bench.config on top).
 	KERNEL_FLAVOUR="${KERNEL_FLAVOUR:-test}"
 	KCONFIG_FRAGMENTS=("$REPO_ROOT/config/bufcache-test.config")
+	# Options whose name differs between series.
+	[ ! -f "$REPO_ROOT/config/bufcache-test-$KERNEL_SERIES.config" ] ||
+		KCONFIG_FRAGMENTS+=("$REPO_ROOT/config/bufcache-test-$KERNEL_SERIES.config")
 	case "$KERNEL_FLAVOUR" in
 	test) ;;
 	bench) KCONFIG_FRAGMENTS+=("$REPO_ROOT/config/bufcache-bench.config") ;;
 	*) die "KERNEL_FLAVOUR must be test or bench, not '$KERNEL_FLAVOUR'" ;;
 	esac
 	# Rust modules must be built by the same rustc as the kernel: key on it.
-	# (The test flavour's key is what it was before flavours existed.)
 	local extra=()
-	[ "$KERNEL_FLAVOUR" = test ] || extra=("${KCONFIG_FRAGMENTS[1]}" "$KERNEL_FLAVOUR")
-	KCONFIG_KEY="$(key_of "$KERNEL_DEB_VERSION" "$REPO_ROOT/config/bufcache-test.config" \
-		"$(rustc --version)" "$(bindgen --version 2>/dev/null || echo no-bindgen)" build-v1 "${extra[@]}")"
+	[ "$KERNEL_FLAVOUR" = test ] || extra=("$KERNEL_FLAVOUR")
+	KCONFIG_KEY="$(key_of "$KERNEL_DEB_VERSION" "${KCONFIG_FRAGMENTS[@]}" \
+		"$(rustc --version)" "$(bindgen --version 2>/dev/null || echo no-bindgen)" build-v1 \
+		"patches-$KERNEL_PATCH_KEY" "${extra[@]}")"
 	KBUILD_OUT="$BUFCACHE_CACHE/kernel-build/$KCONFIG_KEY"
 	export KSRC KBUILD_OUT KERNEL_DEB_VERSION
+}
+
+# The file recording which linux-source-$KERNEL_SERIES version the cache
+# holds (scripts/fetch-kernel.sh writes it). A cache from before there were
+# several series has one "selected" file: it counts for its own series.
+kernel_selected_file() {
+	local dir="$BUFCACHE_CACHE/kernel-src"
+	local rec="$dir/selected-$KERNEL_SERIES"
+	if [ ! -f "$rec" ] && [ -f "$dir/selected" ] && grep -q "^$KERNEL_SERIES\." "$dir/selected"; then
+		cp "$dir/selected" "$rec"
+	fi
+	echo "$rec"
 }

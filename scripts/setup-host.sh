@@ -8,7 +8,7 @@
 HOST_PACKAGES=(
 	# kernel build
 	build-essential bc flex bison libelf-dev libssl-dev cpio kmod xxd
-	xz-utils rsync python3 "$LIBCLANG_PKG"
+	xz-utils rsync patch python3 "$LIBCLANG_PKG"
 	# make bench: its plot (run with /usr/bin/python3)
 	python3-matplotlib
 	# QEMU and the guest userspace (copied from the host into an initramfs)

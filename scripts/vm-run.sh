@@ -35,6 +35,7 @@ PATTERNS_FILE="$REPO_ROOT/tests/harness/splat-patterns.txt"
 RESULTS_ROOT="$REPO_ROOT/.vm-results"
 BOOT_SLACK="${VM_BOOT_SLACK:-90}"
 SLUB_DEBUG="${VM_SLUB_DEBUG:-Z}"
+BLKCG_ASSOC_SLEEP_MS="${VM_BLKCG_ASSOC_SLEEP_MS:-2}"
 KEEP_RUN_DIRS=20
 GROUP_MAX="${VM_GROUP_MAX:-6}"
 
@@ -78,6 +79,7 @@ for e in "${OPT_ENV[@]}"; do
 done
 valid_int "$GROUP_MAX" || die "VM_GROUP_MAX='$GROUP_MAX' is not a number"
 valid_int "$BOOT_SLACK" || die "VM_BOOT_SLACK='$BOOT_SLACK' is not a number of seconds"
+[[ "$BLKCG_ASSOC_SLEEP_MS" =~ ^[0-9]+$ ]] || die "VM_BLKCG_ASSOC_SLEEP_MS='$BLKCG_ASSOC_SLEEP_MS' is not a number"
 [[ "$SLUB_DEBUG" =~ ^[-A-Za-z0-9,.=_]+$ ]] || die "VM_SLUB_DEBUG='$SLUB_DEBUG' is not a slub_debug= value"
 
 # --- tests and their directives ------------------------------------------
@@ -261,6 +263,9 @@ run_boot() {
 	# pointers hide leaks from kmemleak). See Documentation/testing.rst.
 	cmdline="console=ttyS0 loglevel=8 log_buf_len=4M printk.devkmsg=on panic=-1 norandmaps"
 	cmdline+=" slub_debug=$SLUB_DEBUG"
+	# The test kernel's association contract (config/patches): creating a
+	# blkg sleeps, as under the coming blkcg_mutex.
+	cmdline+=" blkcg_assoc_sleep_ms=$BLKCG_ASSOC_SLEEP_MS"
 	cmdline+=" bufcache.tests=$spec bufcache.boot=$boot bufcache.boots=$T_BOOTS"
 	cmdline+=" bufcache.timeout=$T_TIMEOUT bufcache.kmemleak=$([ "$T_KMEMLEAK" = yes ] && echo 1 || echo 0)"
 	for w in $T_ENV "${OPT_ENV[@]}"; do cmdline+=" bufcache.env.$w"; done

@@ -84,6 +84,11 @@ knobs! {
     /// the cache even over cached blocks (dirty ones included), so a read
     /// returns the origin's older data.
     bypass_cached / BYPASS_CACHED: fn bypass_cached() -> bool;
+    /// `test_atomic_association`: fill bios are associated with their
+    /// cgroup under a spinlock (atomic context), as if under the shard lock.
+    /// On a kernel where association may sleep (config/patches) that is a
+    /// "sleeping function called from invalid context".
+    atomic_association / ATOMIC_ASSOCIATION: fn atomic_association() -> bool;
 }
 
 /// `test_race_delay_ms`: sleeps this long in the race windows of the write

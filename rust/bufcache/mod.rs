@@ -204,9 +204,9 @@ impl dm::Target for Bufcache {
         let (bio, res) = bio.take();
         let again = |bio: dm::OwnedBio| inner.would_block(bio);
         match op {
-            // To the origin, from a worker: association there may sleep.
-            BioOp::Read if bypass && nowait => again(bio),
-            BioOp::Read if bypass => inner.defer(bio),
+            // To the origin from here if its association needs no sleep,
+            // else from a worker (or "would block").
+            BioOp::Read if bypass => inner.bypass_nowait(bio, nowait),
             BioOp::Read | BioOp::Write if bio.size() > 0 => match who {
                 Some(who) => {
                     if let Some(bio) = inner.try_fast(bio, &who, nowait) {

@@ -154,6 +154,11 @@ status_fields! {
     /// Reads of a sequential stream past `sequential_cutoff` sent to the
     /// origin whole, uncached.
     BypassedReads = "bypassed_reads", Counter;
+    /// Bios that `map` sends to the origin itself (bypassed reads) whose
+    /// non-blocking cgroup association failed (no blkg yet, or the kernel
+    /// has no non-blocking association): deferred to a worker, or
+    /// completed with "would block" (`REQ_NOWAIT`). Never charged to root.
+    AssocAgain = "assoc_again", Cgroup;
 }
 
 impl Field {
@@ -253,13 +258,13 @@ mod tests {
         assert_eq!(
             out,
             "1 2 3 4 5 6 7 8 9 10 11 12 writethrough 14 15 16 17 18 19 20 \
-             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43"
+             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44"
         );
     }
 
     #[test]
     fn names_and_sources_line_up() {
-        assert_eq!(Field::COUNT, 43);
+        assert_eq!(Field::COUNT, 44);
         for (i, &f) in Field::ALL.iter().enumerate() {
             assert_eq!(f.index(), i);
             assert_eq!(f.name(), Field::NAMES[i]);

@@ -112,6 +112,7 @@ pub(crate) struct IoBatch<'a> {
     n: Cell<usize>,
     waited: Cell<bool>,
     plugged: Cell<bool>,
+    atomic_assoc: Cell<bool>,
     #[pin]
     plug: Opaque<bindings::blk_plug>,
     #[pin]
@@ -173,10 +174,19 @@ impl<'a> IoBatch<'a> {
             n: Cell::new(0),
             waited: Cell::new(false),
             plugged: Cell::new(false),
+            atomic_assoc: Cell::new(false),
             plug: Opaque::uninit(),
             _pin: core::marker::PhantomPinned,
         }));
         f(batch)
+    }
+
+    /// Test only (negative control of the association contract): from now
+    /// on, associate this batch's bios under a spinlock, that is, from
+    /// atomic context. A kernel where association may sleep must report it.
+    #[cfg_attr(not(bufcache_test), allow(dead_code))]
+    pub(crate) fn associate_atomically(&self) {
+        self.atomic_assoc.set(true);
     }
 
     /// Number of bios added.
@@ -242,8 +252,12 @@ impl<'a> IoBatch<'a> {
         // keeps the batch's address intact (invariants).
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
-            if let Some(css) = css {
-                bindings::bio_associate_blkg_from_css(bio, css.as_ptr());
+            match css {
+                Some(css) if this.atomic_assoc.get() => {
+                    sys::bufcache_test_associate_atomic(bio, css.as_ptr());
+                }
+                Some(css) => bindings::bio_associate_blkg_from_css(bio, css.as_ptr()),
+                None => {}
             }
             for b in bufs {
                 sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());

@@ -347,6 +347,35 @@ impl OwnedBio {
     }
 }
 
+impl OwnedBio {
+    /// Like [`OwnedBio::remap_submit`], but never blocks: for `map`. The
+    /// bio is associated with the cgroup of the original bio only if that
+    /// needs no sleep (the blkg exists); else it is handed back untouched,
+    /// to be completed with "would block" or remapped from a worker. Never
+    /// falls back to the root cgroup. Kernels without a non-blocking
+    /// association API always hand it back (see the shim).
+    pub(crate) fn remap_submit_nowait(self, dev: &DmDev, sector: u64) -> Result<(), Self> {
+        let bio = self.bio.as_ptr();
+        let css = orig_css(self.bio).map_or(core::ptr::null_mut(), |c| c.as_raw());
+        // SAFETY: the bio is ours; `css` (or null: the root) is alive while
+        // the clone is (see `orig_css`); `dev` is open. The shim neither
+        // sleeps nor, on failure, changes the bio.
+        if unsafe { sys::bufcache_bio_remap_nowait(bio, dev.bdev_ptr(), css) } != 0 {
+            return Err(self);
+        }
+        core::mem::forget(self);
+        // SAFETY: the bio is ours and points at `dev`, associated; DM's
+        // `dm_submit_bio_remap` takes it over (its own re-association
+        // with the same css finds the blkg we hold a reference to: a
+        // lookup, no creation).
+        unsafe {
+            (*bio).bi_iter.bi_sector = sector;
+            sys::dm_submit_bio_remap(bio, core::ptr::null_mut());
+        }
+        Ok(())
+    }
+}
+
 impl Drop for OwnedBio {
     fn drop(&mut self) {
         pr_warn!("dm-bufcache: bio dropped without completion; failing it\n");

@@ -21,6 +21,53 @@ void bufcache_bio_set_dev(struct bio *bio, struct block_device *bdev)
 	bio_set_dev(bio, bdev);
 }
 
+/*
+ * Non-blocking association of a bio headed for @bdev with @css (NULL: the
+ * root). Kernels with the non-blocking API (the project's test kernels, see
+ * config/patches; the RFC "blk-cgroup: protect blkgs with blkcg_mutex")
+ * associate when the blkg exists and fail with -EAGAIN otherwise. Other
+ * kernels have no association that is both non-blocking and honest (their
+ * bio_associate_blkg_from_css() may fall back to the root blkg when a
+ * GFP_NOWAIT creation fails), so it always fails there: the caller then
+ * associates from a worker. On failure the bio is left as it was.
+ */
+int bufcache_bio_remap_nowait(struct bio *bio, struct block_device *bdev,
+			      struct cgroup_subsys_state *css)
+{
+#if defined(CONFIG_BLK_CGROUP) && defined(BIO_HAVE_ASSOCIATE_BLKG_NOWAIT)
+	struct block_device *old = bio->bi_bdev;
+	int ret;
+
+	bio->bi_bdev = bdev;
+	ret = bio_associate_blkg_from_css_nowait(bio, css);
+	if (ret) {
+		bio->bi_bdev = old;
+		return ret;
+	}
+	/* What bio_set_dev() does besides its (blocking) association. */
+	bio_clear_flag(bio, BIO_REMAPPED);
+	if (old != bdev)
+		bio_clear_flag(bio, BIO_BPS_THROTTLED);
+	return 0;
+#elif defined(CONFIG_BLK_CGROUP)
+	return -EAGAIN;
+#else
+	bio_set_dev(bio, bdev);
+	return 0;
+#endif
+}
+
+/* Test only (test_atomic_association): association under a spinlock. */
+static DEFINE_SPINLOCK(bufcache_test_assoc_lock);
+
+void bufcache_test_associate_atomic(struct bio *bio,
+				    struct cgroup_subsys_state *css)
+{
+	spin_lock(&bufcache_test_assoc_lock);
+	bio_associate_blkg_from_css(bio, css);
+	spin_unlock(&bufcache_test_assoc_lock);
+}
+
 sector_t bufcache_bdev_nr_sectors(struct block_device *bdev)
 {
 	return bdev_nr_sectors(bdev);

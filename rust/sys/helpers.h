@@ -17,6 +17,17 @@ struct dm_target;
 /* linux/bio.h */
 void bufcache_bio_set_dev(struct bio *bio, struct block_device *bdev);
 
+/*
+ * Exceptions to "no logic": association that must not block, whose kernel
+ * API is not settled yet (helpers.c says what each kernel gets), and a
+ * test-only misuse for a negative control.
+ */
+struct cgroup_subsys_state;
+int bufcache_bio_remap_nowait(struct bio *bio, struct block_device *bdev,
+			      struct cgroup_subsys_state *css);
+void bufcache_test_associate_atomic(struct bio *bio,
+				    struct cgroup_subsys_state *css);
+
 /* linux/blkdev.h */
 sector_t bufcache_bdev_nr_sectors(struct block_device *bdev);
 unsigned int bufcache_bdev_logical_block_size(struct block_device *bdev);

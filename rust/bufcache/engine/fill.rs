@@ -12,6 +12,7 @@ use crate::dm::{BatchResult, IoBatch};
 
 use super::super::budget::Buf;
 use super::super::cgroup::CgEntry;
+use super::super::knobs;
 use super::{assoc, Inner, RA_MAX};
 
 /// A block read ahead with a fill: its distance from the missed block,
@@ -97,6 +98,9 @@ impl Inner {
     ) -> (Option<usize>, BatchResult) {
         let css = assoc(who);
         let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+            if knobs::atomic_association() {
+                batch.associate_atomically();
+            }
             let main =
                 batch
                     .as_mut()

@@ -109,6 +109,28 @@ impl Inner {
         bio.wouldblock();
     }
 
+    /// Sends a bypassed read (a run of uncached blocks of a sequential
+    /// stream, see `stream`) to the origin from `map`, if its association
+    /// with the cgroup of the original bio needs no sleep. Otherwise
+    /// (counted in `assoc_again`): "would block" for a `REQ_NOWAIT` bio,
+    /// else a worker associates (which may sleep) and submits it. Never
+    /// charged to the root cgroup instead.
+    pub(crate) fn bypass_nowait(self: &Arc<Self>, bio: OwnedBio, nowait: bool) {
+        let rel = self.rel_sector(&bio);
+        match bio.remap_submit_nowait(&self.origin, rel) {
+            Ok(()) => self.stats.inc(Field::BypassedReads),
+            Err(bio) => {
+                self.cg.stats.inc(Field::AssocAgain);
+                if nowait {
+                    self.stream_rewind(rel);
+                    self.would_block(bio);
+                } else {
+                    self.defer(bio);
+                }
+            }
+        }
+    }
+
     /// Queues a bio whose cgroup association would block in `map`: the
     /// worker associates it. Counted.
     pub(crate) fn defer_association(self: &Arc<Self>, bio: OwnedBio) {

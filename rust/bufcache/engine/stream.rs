@@ -58,16 +58,17 @@ impl Inner {
     /// (of the mapped device) to keep and whether that part bypasses the
     /// cache (reads only; see the module documentation). Never sleeps.
     ///
-    /// A `REQ_NOWAIT` bio keeps its first block and leaves the stream as
-    /// it is: a bypass would need a worker (so "would block"), and the
-    /// submitter retries without `REQ_NOWAIT` from the same place, which
-    /// must still continue the stream.
+    /// A `REQ_NOWAIT` bio that would stay in the cache leaves the stream as
+    /// it is: it may complete with "would block", and the submitter then
+    /// retries without `REQ_NOWAIT` from the same place, which must still
+    /// continue the stream. One that bypasses advances it, and
+    /// [`Inner::stream_rewind`] takes that back if it would block.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
         let rel = sector - self.begin;
         let sectors = u64::from(size >> dm::SECTOR_SHIFT);
         let first = sectors.min(self.to_block_end(rel));
         let cutoff = self.settings.sequential_cutoff();
-        if !read || cutoff == 0 || nowait {
+        if !read || cutoff == 0 {
             return Plan {
                 keep: first as u32,
                 bypass: false,
@@ -100,13 +101,22 @@ impl Inner {
         }
         // Racy with other readers by design: a lost update only restarts
         // a run (see the module documentation).
-        self.seq_next.store(rel + keep, Relaxed);
-        self.seq_run
-            .store(run + (keep << dm::SECTOR_SHIFT), Relaxed);
+        if !nowait || bypass {
+            self.seq_next.store(rel + keep, Relaxed);
+            self.seq_run
+                .store(run + (keep << dm::SECTOR_SHIFT), Relaxed);
+        }
         Plan {
             keep: keep as u32,
             bypass,
         }
+    }
+
+    /// A bypassed `REQ_NOWAIT` read at `rel` completed with "would block":
+    /// the stream continues where it did before it, so that the retry
+    /// still belongs to it.
+    pub(crate) fn stream_rewind(&self, rel: u64) {
+        self.seq_next.store(rel, Relaxed);
     }
 
     fn is_cached(&self, blk: u64) -> bool {
