@@ -97,6 +97,13 @@ bufcache_module! {
         },
 }
 
+/// A module parameter's value: `value()` returns a reference in 7.2 and the
+/// value itself in 7.3.
+#[cfg(bufcache_test)]
+fn param(v: impl core::borrow::Borrow<u32>) -> u32 {
+    *v.borrow()
+}
+
 #[pin_data]
 struct BufcacheModule {
     #[pin]
@@ -107,17 +114,19 @@ impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         #[cfg(bufcache_test)]
         bufcache::knobs::init(bufcache::knobs::Knobs {
-            unsafe_shrinker_writeback: *module_parameters::test_unsafe_shrinker_writeback.value(),
-            skip_scope_replay: *module_parameters::test_skip_scope_replay.value(),
-            cgroup_knobs: *module_parameters::test_cgroup_knobs.value(),
-            skip_association: *module_parameters::test_skip_association.value(),
-            single_lane: *module_parameters::test_single_writeback_lane.value(),
-            race_delay_ms: *module_parameters::test_race_delay_ms.value(),
-            skip_origin_flush: *module_parameters::test_skip_origin_flush.value(),
-            noflush_keeps_dirty: *module_parameters::test_noflush_keeps_dirty.value(),
-            drop_failed_writeback: *module_parameters::test_drop_failed_writeback.value(),
-            bypass_cached: *module_parameters::test_bypass_cached.value(),
-            atomic_association: *module_parameters::test_atomic_association.value(),
+            unsafe_shrinker_writeback: param(
+                module_parameters::test_unsafe_shrinker_writeback.value(),
+            ),
+            skip_scope_replay: param(module_parameters::test_skip_scope_replay.value()),
+            cgroup_knobs: param(module_parameters::test_cgroup_knobs.value()),
+            skip_association: param(module_parameters::test_skip_association.value()),
+            single_lane: param(module_parameters::test_single_writeback_lane.value()),
+            race_delay_ms: param(module_parameters::test_race_delay_ms.value()),
+            skip_origin_flush: param(module_parameters::test_skip_origin_flush.value()),
+            noflush_keeps_dirty: param(module_parameters::test_noflush_keeps_dirty.value()),
+            drop_failed_writeback: param(module_parameters::test_drop_failed_writeback.value()),
+            bypass_cached: param(module_parameters::test_bypass_cached.value()),
+            atomic_association: param(module_parameters::test_atomic_association.value()),
         });
         try_pin_init!(Self {
             registration <- bufcache::register(module),
