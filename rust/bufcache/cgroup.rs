@@ -104,7 +104,7 @@ impl CgTable {
                 map <- XArray::new(AllocKind::Alloc),
                 create <- new_mutex!(KVec::new(), "bufcache:cgroup_create"),
                 root,
-                stats: Counters::new(),
+                stats <- Counters::init(),
             }? Error),
             GFP_KERNEL,
         )

@@ -6,17 +6,24 @@
 //! cgroup table its association counters; each updates only the fields of
 //! its own [`Source`].
 
+use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::cache::status::{Field, Source};
 
 /// One atomic counter per status field (fields that are not counters stay
 /// 0).
-pub(crate) struct Counters([Atomic<u64>; Field::COUNT]);
+pub(crate) struct Counters {
+    c: [Atomic<u64>; Field::COUNT],
+}
 
 impl Counters {
-    pub(crate) fn new() -> Self {
-        Self(core::array::from_fn(|_| Atomic::new(0)))
+    /// All zero, initialised in place (a value of this size would be built
+    /// on the constructor's stack first).
+    pub(crate) fn init() -> impl Init<Self> {
+        init!(Self {
+            c <- pin_init::init_array_from_fn(|_| Atomic::new(0)),
+        })
     }
 
     /// Counts one event.
@@ -26,16 +33,16 @@ impl Counters {
 
     /// Counts `n` events.
     pub(crate) fn add(&self, f: Field, n: u64) {
-        self.0[f.index()].add(n, Relaxed);
+        self.c[f.index()].add(n, Relaxed);
     }
 
     /// Sets a value (for fields that are not event counts).
     pub(crate) fn store(&self, f: Field, v: u64) {
-        self.0[f.index()].store(v, Relaxed);
+        self.c[f.index()].store(v, Relaxed);
     }
 
     pub(crate) fn get(&self, f: Field) -> u64 {
-        self.0[f.index()].load(Relaxed)
+        self.c[f.index()].load(Relaxed)
     }
 
     /// Resets the counters that `clear_stats` resets ([`Source::Counter`]).

@@ -260,7 +260,7 @@ impl Inner {
                 lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
                 settings <- Settings::new(geo.opts),
-                stats: Counters::new(),
+                stats <- Counters::init(),
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),
                 last_read_miss: Atomic::new(u64::MAX - 1),
