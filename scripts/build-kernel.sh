@@ -26,6 +26,12 @@ record_current() {
 prepare_source() {
 	local top="${KSRC%/*}" tmp p
 	[ -f "$top/.bufcache-patched" ] && return 0
+	[ "${#KERNEL_PATCHES[@]}" -gt 0 ] || die "no kernel patches in config/patches"
+	# One preparer at a time (a test and a benchmark kernel build may start
+	# together); the second finds the tree ready.
+	exec 9>"$top.lock"
+	flock 9
+	[ -f "$top/.bufcache-patched" ] && return 0
 	need_cmd patch "run scripts/setup-host.sh"
 	[ -f "$KSRC_PRISTINE/Makefile" ] || die "no kernel source in $KSRC_PRISTINE; run scripts/fetch-kernel.sh"
 	step "patching linux-source-$KERNEL_SERIES: ${#KERNEL_PATCHES[@]} patch(es) from config/patches"

@@ -93,7 +93,11 @@ kernel_paths() {
 	# from: a copy with the project's patches (config/patches) applied,
 	# keyed by them.
 	KSRC_PRISTINE="$BUFCACHE_CACHE/kernel-src/$KERNEL_DEB_VERSION/linux-source-$KERNEL_SERIES"
+	local nullglob
+	nullglob="$(shopt -p nullglob || true)"
+	shopt -s nullglob
 	KERNEL_PATCHES=("$REPO_ROOT"/config/patches/*.patch)
+	eval "$nullglob"
 	KERNEL_PATCH_KEY="$(key_of "${KERNEL_PATCHES[@]}")"
 	KSRC="$BUFCACHE_CACHE/kernel-src/$KERNEL_DEB_VERSION/patched-$KERNEL_PATCH_KEY/linux-source-$KERNEL_SERIES"
 	# KERNEL_FLAVOUR: test (the debug test kernel, default) or bench (the

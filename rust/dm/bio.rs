@@ -365,9 +365,11 @@ impl OwnedBio {
         }
         core::mem::forget(self);
         // SAFETY: the bio is ours and points at `dev`, associated; DM's
-        // `dm_submit_bio_remap` takes it over (its own re-association
-        // with the same css finds the blkg we hold a reference to: a
-        // lookup, no creation).
+        // `dm_submit_bio_remap` takes it over. Its own re-association with
+        // the same css drops our reference and looks the blkg up again: it
+        // finds it unless the blkg was destroyed in between (the cgroup
+        // removed, or the origin going away), when it would create one, as
+        // every DM target's remap does.
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
             sys::dm_submit_bio_remap(bio, core::ptr::null_mut());

@@ -122,7 +122,6 @@ impl Inner {
             Err(bio) => {
                 self.cg.stats.inc(Field::AssocAgain);
                 if nowait {
-                    self.stream_rewind(rel);
                     self.would_block(bio);
                 } else {
                     self.defer(bio);

@@ -139,6 +139,9 @@ pub(crate) struct Inner {
     /// (`super::stream`).
     seq_next: Atomic<u64>,
     seq_run: Atomic<u64>,
+    /// Where the stream's last `REQ_NOWAIT` bypass started (`u64::MAX`:
+    /// none): its retry continues the stream.
+    seq_retry: Atomic<u64>,
     shrink_cursor: Atomic<u32>,
     /// Set (under the `wq` lock) when the target goes away; no timer is
     /// armed and no lane runs after that.
@@ -266,6 +269,7 @@ impl Inner {
                 last_read_miss: Atomic::new(u64::MAX - 1),
                 seq_next: Atomic::new(u64::MAX),
                 seq_run: Atomic::new(0),
+                seq_retry: Atomic::new(u64::MAX),
                 shrink_cursor: Atomic::new(0),
                 dying: Atomic::new(0),
                 // Until the first resume.

@@ -61,8 +61,10 @@ impl Inner {
     /// A `REQ_NOWAIT` bio that would stay in the cache leaves the stream as
     /// it is: it may complete with "would block", and the submitter then
     /// retries without `REQ_NOWAIT` from the same place, which must still
-    /// continue the stream. One that bypasses advances it, and
-    /// [`Inner::stream_rewind`] takes that back if it would block.
+    /// continue the stream. One that bypasses advances it, and remembers
+    /// where it started, so that its retry (after "would block" from `map`
+    /// or from the origin, which may refuse to split a `REQ_NOWAIT` bio)
+    /// continues the stream too.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
         let rel = sector - self.begin;
         let sectors = u64::from(size >> dm::SECTOR_SHIFT);
@@ -74,7 +76,10 @@ impl Inner {
                 bypass: false,
             };
         }
-        let run = if self.seq_next.load(Relaxed) == rel {
+        // A read where the stream's last bio ended continues it; so does
+        // the retry of its last `REQ_NOWAIT` bypass, which may have
+        // completed with "would block" (here, or from the origin).
+        let run = if self.seq_next.load(Relaxed) == rel || self.seq_retry.load(Relaxed) == rel {
             self.seq_run.load(Relaxed)
         } else {
             0
@@ -105,18 +110,13 @@ impl Inner {
             self.seq_next.store(rel + keep, Relaxed);
             self.seq_run
                 .store(run + (keep << dm::SECTOR_SHIFT), Relaxed);
+            self.seq_retry
+                .store(if nowait { rel } else { u64::MAX }, Relaxed);
         }
         Plan {
             keep: keep as u32,
             bypass,
         }
-    }
-
-    /// A bypassed `REQ_NOWAIT` read at `rel` completed with "would block":
-    /// the stream continues where it did before it, so that the retry
-    /// still belongs to it.
-    pub(crate) fn stream_rewind(&self, rel: u64) {
-        self.seq_next.store(rel, Relaxed);
     }
 
     fn is_cached(&self, blk: u64) -> bool {
