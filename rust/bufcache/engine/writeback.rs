@@ -206,7 +206,7 @@ impl Inner {
     /// Makes a FUA or writethrough write durable (invariant U): `blk` was
     /// written with generation `upto`. Returns whether it is on the origin.
     ///
-    /// Not inlined: its I/O batch (about 700 bytes) stays out of the
+    /// Not inlined: its I/O batch (about 200 bytes) stays out of the
     /// workers' frame, which also calls `fill`.
     #[inline(never)]
     pub(super) fn write_durable(
