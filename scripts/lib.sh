@@ -119,6 +119,9 @@ kernel_paths() {
 		"$(rustc --version)" "$(bindgen --version 2>/dev/null || echo no-bindgen)" build-v1 \
 		"patches-$KERNEL_PATCH_KEY" "${extra[@]}")"
 	KBUILD_OUT="$BUFCACHE_CACHE/kernel-build/$KCONFIG_KEY"
+	# Another kernel build tree for the VM runs (a stock kernel, say):
+	# BUFCACHE_KBUILD_OUT=<tree>; build the module with make KDIR=<tree>.
+	[ -z "${BUFCACHE_KBUILD_OUT:-}" ] || KBUILD_OUT="$BUFCACHE_KBUILD_OUT"
 	export KSRC KBUILD_OUT KERNEL_DEB_VERSION
 }
 
