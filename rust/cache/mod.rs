@@ -13,6 +13,7 @@
 pub mod message;
 pub mod shard;
 pub mod status;
+pub mod stream;
 pub mod table;
 
 #[cfg(test)]

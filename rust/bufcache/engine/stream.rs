@@ -1,16 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sequential read streams and their bypass of the cache.
-//!
-//! DM hands `map` bios of up to [`MAX_IO_SECTORS`]. A write, or a read that
-//! stays in the cache, keeps only the part within its first block
-//! (`dm_accept_partial_bio`; DM maps the rest as a new bio). Reads that
-//! continue one another form a stream; once a stream has run
-//! `sequential_cutoff` bytes (bcache's knob, same default), the run of
-//! uncached blocks at the start of each of its bios (at least two) goes to
-//! the origin as one bio, uncached. A large sequential read then costs the
-//! origin's time, not one fill per block, and it does not evict what the
-//! cache holds. Cached blocks of a stream are still served by the cache.
+//! Sequential read streams and their bypass of the cache: the engine's
+//! side. The decision is [`crate::cache::stream::plan`] (host-tested); the
+//! target keeps its stream in atomics and tells it which blocks are
+//! cached. DM hands `map` bios of up to [`MAX_IO_SECTORS`].
 //!
 //! # Correctness
 //!
@@ -22,12 +15,10 @@
 //! which stops the bypass at that block, or on the origin. A write that
 //! lands after the look is concurrent with the read, which may return the
 //! old or the new data, as from any block device.
-//!
-//! One stream per target: interleaved streams restart each other's run, so
-//! they stay in the cache (the conservative side).
 
 use kernel::sync::atomic::Relaxed;
 
+use crate::cache::stream::{self, Request, Stream};
 use crate::dm;
 
 use super::super::knobs;
@@ -56,66 +47,32 @@ impl Inner {
 
     /// Decides, in `map`, how much of a bio of `size` bytes at `sector`
     /// (of the mapped device) to keep and whether that part bypasses the
-    /// cache (reads only; see the module documentation). Never sleeps.
-    ///
-    /// A `REQ_NOWAIT` bio that would stay in the cache leaves the stream as
-    /// it is: it may complete with "would block", and the submitter then
-    /// retries without `REQ_NOWAIT` from the same place, which must still
-    /// continue the stream. One that bypasses advances it, and remembers
-    /// where it started, so that its retry (after "would block" from `map`
-    /// or from the origin, which may refuse to split a `REQ_NOWAIT` bio)
-    /// continues the stream too.
+    /// cache (reads only; see [`crate::cache::stream`]). Never sleeps.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
-        let rel = sector - self.begin;
-        let sectors = u64::from(size >> dm::SECTOR_SHIFT);
-        let first = sectors.min(self.to_block_end(rel));
-        let cutoff = self.settings.sequential_cutoff();
-        if !read || cutoff == 0 {
-            return Plan {
-                keep: first as u32,
-                bypass: false,
-            };
-        }
-        // A read where the stream's last bio ended continues it; so does
-        // the retry of its last `REQ_NOWAIT` bypass, which may have
-        // completed with "would block" (here, or from the origin).
-        let run = if self.seq_next.load(Relaxed) == rel || self.seq_retry.load(Relaxed) == rel {
-            self.seq_run.load(Relaxed)
-        } else {
-            0
+        let st = Stream {
+            next: self.seq_next.load(Relaxed),
+            run: self.seq_run.load(Relaxed),
+            retry: self.seq_retry.load(Relaxed),
         };
-        let mut keep = first;
-        let mut bypass = false;
-        if run >= cutoff && sectors > first {
-            let (b0, _) = self.locate(rel);
-            let (last, _) = self.locate(rel + sectors - 1);
-            let mut b = b0;
-            while b <= last && (knobs::bypass_cached() || !self.is_cached(b)) {
-                b += 1;
-            }
-            // At least two blocks, so the workers tell a bypassed bio
-            // from a cached one (which never leaves its first block).
-            if b - b0 >= 2 {
-                bypass = true;
-                keep = if b > last {
-                    sectors
-                } else {
-                    self.block_sector(b) - rel
-                };
-            }
-        }
-        // Racy with other readers by design: a lost update only restarts
-        // a run (see the module documentation).
-        if !nowait || bypass {
-            self.seq_next.store(rel + keep, Relaxed);
-            self.seq_run
-                .store(run + (keep << dm::SECTOR_SHIFT), Relaxed);
-            self.seq_retry
-                .store(if nowait { rel } else { u64::MAX }, Relaxed);
+        let req = Request {
+            sector: sector - self.begin,
+            sectors: u64::from(size >> dm::SECTOR_SHIFT),
+            read,
+            nowait,
+        };
+        let cutoff = self.settings.sequential_cutoff();
+        let p = stream::plan(st, req, self.shift, cutoff, |b| {
+            knobs::bypass_cached() || !self.is_cached(b)
+        });
+        // Racy with other readers by design (see `crate::cache::stream`).
+        if let Some(n) = p.stream {
+            self.seq_next.store(n.next, Relaxed);
+            self.seq_run.store(n.run, Relaxed);
+            self.seq_retry.store(n.retry, Relaxed);
         }
         Plan {
-            keep: keep as u32,
-            bypass,
+            keep: p.keep as u32,
+            bypass: p.bypass,
         }
     }
 
