@@ -294,39 +294,23 @@ mod tests {
 
     #[test]
     fn bios_that_start_inside_a_block() {
-        let mut st = Stream {
+        let st = Stream {
             next: 3,
             run: u64::MAX / 2,
             retry: NONE,
         };
-        // Sectors 3..20: blocks 0, 1 and 2, all uncached: one bypass.
-        let p = plan(
-            st,
-            Request {
-                sector: 3,
-                sectors: 17,
-                read: true,
-                nowait: false,
-            },
-            SHIFT,
-            1,
-            |_| true,
-        );
+        // Sectors 3..20: blocks 0, 1 and 2.
+        let req = Request {
+            sector: 3,
+            sectors: 17,
+            read: true,
+            nowait: false,
+        };
+        // All uncached: one bypass.
+        let p = plan(st, req, SHIFT, 1, |_| true);
         assert_eq!((p.keep, p.bypass), (17, true));
         // Block 1 cached: only the rest of block 0 is kept, in the cache.
-        st.next = 3;
-        let p = plan(
-            st,
-            Request {
-                sector: 3,
-                sectors: 17,
-                read: true,
-                nowait: false,
-            },
-            SHIFT,
-            1,
-            |b| b != 1,
-        );
+        let p = plan(st, req, SHIFT, 1, |b| b != 1);
         assert_eq!((p.keep, p.bypass), (5, false));
     }
 }
