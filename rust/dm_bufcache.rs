@@ -95,6 +95,10 @@ bufcache_module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: fill bios are associated under a spinlock",
         },
+        test_no_write_fence: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: fills ignore write-arounds in flight",
+        },
 }
 
 /// A module parameter's value: `value()` returns a reference in 7.2 and the
@@ -127,6 +131,7 @@ impl kernel::InPlaceModule for BufcacheModule {
             drop_failed_writeback: param(module_parameters::test_drop_failed_writeback.value()),
             bypass_cached: param(module_parameters::test_bypass_cached.value()),
             atomic_association: param(module_parameters::test_atomic_association.value()),
+            no_write_fence: param(module_parameters::test_no_write_fence.value()),
         });
         try_pin_init!(Self {
             registration <- bufcache::register(module),

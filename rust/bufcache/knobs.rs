@@ -89,6 +89,10 @@ knobs! {
     /// On a kernel where association may sleep (config/patches) that is a
     /// "sleeping function called from invalid context".
     atomic_association / ATOMIC_ASSOCIATION: fn atomic_association() -> bool;
+    /// `test_no_write_fence`: fills and writes into the cache ignore the
+    /// fence of a write-around in flight (engine `fence`), so a fill can
+    /// cache the origin's older data.
+    no_write_fence / NO_WRITE_FENCE: fn no_write_fence() -> bool;
 }
 
 /// `test_race_delay_ms`: sleeps this long in the race windows of the write

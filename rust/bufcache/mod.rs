@@ -186,7 +186,7 @@ impl dm::Target for Bufcache {
         let mut bypass = false;
         if matches!(op, BioOp::Read | BioOp::Write) && bio.size() > 0 {
             // DM hands us up to 1 MiB; keep the first block, or a bypassed
-            // run of uncached blocks (engine::stream).
+            // run of uncached blocks (engine::stream, engine::fence).
             let plan = inner.plan(bio.sector(), bio.size(), op == BioOp::Read, nowait);
             bypass = plan.bypass;
             if plan.keep < bio.size() >> dm::SECTOR_SHIFT && bio.accept_partial(plan.keep).is_err()
@@ -207,6 +207,8 @@ impl dm::Target for Bufcache {
             // To the origin from here if its association needs no sleep,
             // else from a worker (or "would block").
             BioOp::Read if bypass => inner.bypass_nowait(bio, nowait),
+            // A write-around, its blocks fenced: a worker writes it.
+            BioOp::Write if bypass => inner.queue_write_around(bio),
             BioOp::Read | BioOp::Write if bio.size() > 0 => match who {
                 Some(who) => {
                     if let Some(bio) = inner.try_fast(bio, &who, nowait) {

@@ -1,23 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sequential read streams and their bypass of the cache: the decision,
-//! without the target's state (the engine keeps a [`Stream`] in atomics and
-//! asks the shards whether a block is cached).
+//! Sequential streams and their bypass of the cache: the decision,
+//! without the target's state (the engine keeps a [`Stream`] for reads and
+//! one for writes in atomics, and asks the shards whether a block is
+//! cached).
 //!
-//! DM hands `map` bios that cross block boundaries. A write, or a read
-//! that stays in the cache, keeps only the part within its first block
-//! (DM maps the rest as a new bio). Reads that continue one another form a
+//! DM hands `map` bios that cross block boundaries. A bio that stays in
+//! the cache keeps only the part within its first block (DM maps the rest
+//! as a new bio). Reads (or writes) that continue one another form a
 //! stream; once a stream has run `sequential_cutoff` bytes (bcache's knob,
 //! same default), the run of uncached blocks at the start of each of its
-//! bios (at least two) goes to the origin as one bio, uncached. A large
-//! sequential read then costs the origin's time, not one fill per block,
-//! and it does not evict what the cache holds. Cached blocks of a stream
-//! are still served by the cache.
+//! bios (at least two) goes to the origin as one bio, uncached: a bypassed
+//! read, or a write-around. A large sequential read or write then costs
+//! the origin's time, not one fill or copy per block, and it does not
+//! evict what the cache holds. Cached blocks of a stream are still served
+//! by the cache (a write to them stays a write into the cache).
 //!
-//! One stream per target: interleaved streams restart each other's run,
-//! so they stay in the cache (the conservative side). Updates of the
-//! stream are racy with other readers by design: a lost update only
-//! restarts a run.
+//! One read stream and one write stream per target: interleaved streams
+//! restart each other's run, so they stay in the cache (the conservative
+//! side). Updates of a stream are racy with other submitters by design: a
+//! lost update only restarts a run.
+//!
+//! A `REQ_NOWAIT` write never writes around (the write-around waits for
+//! the origin in a worker); like a `REQ_NOWAIT` read that stays in the
+//! cache, it leaves the stream as it is.
 //!
 //! A `REQ_NOWAIT` bio that would stay in the cache leaves the stream as it
 //! is: it may complete with "would block", and the submitter then retries
@@ -65,7 +71,7 @@ pub struct Request {
     pub sector: u64,
     /// Length in sectors (at least 1).
     pub sectors: u64,
-    /// A read (only reads bypass).
+    /// A read (else a write).
     pub read: bool,
     /// `REQ_NOWAIT`.
     pub nowait: bool,
@@ -97,7 +103,7 @@ pub fn plan(
     let spb = 1u64 << shift;
     let to_block_end = spb - (req.sector & (spb - 1));
     let first = req.sectors.min(to_block_end);
-    if !req.read || cutoff == 0 {
+    if cutoff == 0 || (!req.read && req.nowait) {
         return Plan {
             keep: first,
             bypass: false,
@@ -190,19 +196,74 @@ mod tests {
     }
 
     #[test]
-    fn writes_and_no_cutoff_keep_the_first_block() {
-        let st = Stream::new();
+    fn nowait_writes_and_no_cutoff_keep_the_first_block() {
+        let st = Stream {
+            next: 5,
+            run: u64::MAX / 2,
+            retry: NONE,
+        };
         let w = Request {
             sector: 5,
             sectors: MIB,
             read: false,
-            nowait: false,
+            nowait: true,
         };
         let p = plan(st, w, SHIFT, MIB * 512, |_| true);
         assert_eq!((p.keep, p.bypass, p.stream), (3, false, None));
         let r = Request { read: true, ..w };
         let p = plan(st, r, SHIFT, 0, |_| true);
         assert_eq!((p.keep, p.bypass, p.stream), (3, false, None));
+        let w = Request { nowait: false, ..w };
+        let p = plan(st, w, SHIFT, 0, |_| true);
+        assert_eq!((p.keep, p.bypass, p.stream), (3, false, None));
+    }
+
+    #[test]
+    fn a_write_stream_writes_around_after_its_cutoff() {
+        let mut st = Stream::new();
+        let none = |_| false;
+        let (byp, kept) = write(&mut st, 0, MIB, &none);
+        assert_eq!((byp, kept), (0, MIB), "the first MiB goes into the cache");
+        let (byp, kept) = write(&mut st, MIB, 4 * MIB, &none);
+        assert_eq!((byp, kept), (4 * MIB, 0), "then whole bios write around");
+        // A cached block stops the write-around; the write goes into it.
+        let cached = |b| b == (5 * MIB >> SHIFT) + 3;
+        let (byp, kept) = write(&mut st, 5 * MIB, MIB, &cached);
+        assert_eq!((byp, kept), (MIB - 8, 8));
+        // A jump restarts the stream.
+        let (byp, _) = write(&mut st, 100 * MIB, MIB, &none);
+        assert_eq!(byp, 0);
+    }
+
+    /// Writes `sectors` from `sector` as DM maps a bio (see [`read`]), 1 MiB
+    /// cutoff.
+    fn write(st: &mut Stream, sector: u64, sectors: u64, cached: &dyn Fn(u64) -> bool) -> (u64, u64) {
+        let (mut s, end) = (sector, sector + sectors);
+        let (mut byp, mut kept) = (0, 0);
+        while s < end {
+            let p = plan(
+                *st,
+                Request {
+                    sector: s,
+                    sectors: end - s,
+                    read: false,
+                    nowait: false,
+                },
+                SHIFT,
+                MIB * 512,
+                |b| !cached(b),
+            );
+            if let Some(n) = p.stream {
+                *st = n;
+            }
+            if p.bypass {
+                byp += p.keep;
+            } else {
+                kept += p.keep;
+            }
+            s += p.keep;
+        }
+        (byp, kept)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use kernel::types::Opaque;
 use crate::sys::{self, bindings};
 
 use super::cgroup::Css;
-use super::{BlockBuf, DmDev};
+use super::{BlockBuf, DmDev, OwnedBio};
 
 /// A `struct bio_set`: a mempool of bios, so that the cache's own I/O
 /// (fills, writeback) always makes progress under memory pressure.
@@ -120,6 +120,14 @@ pub(crate) struct IoBatch<'a> {
 }
 const _: () = assert!(core::mem::align_of::<IoBatch<'static>>() == BATCH_ALIGN);
 
+/// What a bio of a batch is made of: an operation and buffers, or a clone
+/// of a bio the target owns.
+#[derive(Clone, Copy)]
+enum Source<'a, 'b> {
+    Bufs(u32, &'b [&'a BlockBuf]),
+    CloneOf(&'a OwnedBio),
+}
+
 /// What became of each bio of a batch, in the order they were added.
 pub(crate) struct BatchResult {
     /// Bit `i` set: bio `i` failed.
@@ -207,11 +215,21 @@ impl<'a> IoBatch<'a> {
         bufs: &[&'a BlockBuf],
         css: Option<&Css>,
     ) -> Option<usize> {
-        if self.waited.get()
-            || self.is_full()
-            || bufs.is_empty()
-            || bufs.len() > usize::from(u16::MAX)
-        {
+        if bufs.is_empty() || bufs.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        self.add_bio(dev, sector, Source::Bufs(opf, bufs), css)
+    }
+
+    /// Allocates, fills and submits one bio of the batch.
+    fn add_bio(
+        self: Pin<&mut Self>,
+        dev: &DmDev,
+        sector: u64,
+        src: Source<'a, '_>,
+        css: Option<&Css>,
+    ) -> Option<usize> {
+        if self.waited.get() || self.is_full() {
             return None;
         }
         // Shared access only (see the invariants).
@@ -226,14 +244,25 @@ impl<'a> IoBatch<'a> {
         // mempool, never fails; the caller runs in process context. This
         // task holds no unsubmitted bio from `bs` (every earlier one was
         // submitted), as `bio_alloc_bioset` requires.
+        //
+        // For a clone: `bio_src` is a live bio whose data outlives the
+        // batch (see `add_clone`); the clone shares its pages.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(
-                dev.bdev_ptr(),
-                bufs.len() as u16,
-                opf,
-                sys::BUFCACHE_GFP_NOIO,
-                this.bs.bs.get(),
-            )
+            match src {
+                Source::Bufs(opf, bufs) => bindings::bio_alloc_bioset(
+                    dev.bdev_ptr(),
+                    bufs.len() as u16,
+                    opf,
+                    sys::BUFCACHE_GFP_NOIO,
+                    this.bs.bs.get(),
+                ),
+                Source::CloneOf(b) => bindings::bio_alloc_clone(
+                    dev.bdev_ptr(),
+                    b.as_ptr(),
+                    sys::BUFCACHE_GFP_NOIO,
+                    this.bs.bs.get(),
+                ),
+            }
         };
         if bio.is_null() {
             return None;
@@ -259,8 +288,10 @@ impl<'a> IoBatch<'a> {
                 Some(css) => bindings::bio_associate_blkg_from_css(bio, css.as_ptr()),
                 None => {}
             }
-            for b in bufs {
-                sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());
+            if let Source::Bufs(_, bufs) = src {
+                for b in bufs {
+                    sys::bufcache_bio_add_buf(bio, b.as_ptr().cast(), b.size());
+                }
             }
             sys::bufcache_bio_set_end_io(
                 bio,
@@ -305,6 +336,20 @@ impl<'a> IoBatch<'a> {
             opf |= sys::BUFCACHE_REQ_FUA;
         }
         self.add(dev, sector, opf, bufs, css)
+    }
+
+    /// Adds (and submits) a clone of `bio` (same operation, flags and
+    /// data, its pages shared) at `sector` of `dev`, charged to `css`: a
+    /// write-around. `bio` must not be completed before the batch has
+    /// been waited for (it is borrowed for the batch's life).
+    pub(crate) fn add_clone(
+        self: Pin<&mut Self>,
+        dev: &DmDev,
+        sector: u64,
+        bio: &'a OwnedBio,
+        css: Option<&Css>,
+    ) -> Option<usize> {
+        self.add_bio(dev, sector, Source::CloneOf(bio), css)
     }
 
     /// Ends the plug and waits for every bio submitted so far. Nothing can

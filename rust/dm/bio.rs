@@ -233,6 +233,11 @@ impl OwnedBio {
         unsafe { self.bio.as_ref() }
     }
 
+    /// The bio, for the DM layer's own use (it stays owned by `self`).
+    pub(super) fn as_ptr(&self) -> *mut bindings::bio {
+        self.bio.as_ptr()
+    }
+
     /// The raw operation and flags (`bi_opf`).
     pub(crate) fn opf(&self) -> u32 {
         self.raw().bi_opf

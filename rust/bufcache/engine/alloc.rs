@@ -66,8 +66,27 @@ impl Inner {
     /// Makes a `Filling` slot for uncached `blk` without ever sleeping:
     /// a free slot, new memory from a non-blocking allocation (if the cap
     /// and the budget allow), or an evicted clean block. `None` if `blk` is
-    /// cached already or nothing is available right now.
+    /// cached already, nothing is available right now, or a write-around
+    /// of `blk` is in flight (`fence`, F2: the slot is taken back).
     pub(super) fn alloc_nowait(
+        &self,
+        si: usize,
+        blk: u64,
+        owner: u32,
+    ) -> Option<(SlotId, Arc<Buf>)> {
+        let (id, buf) = self.alloc_nowait_slot(si, blk, owner)?;
+        if self.fenced(blk) {
+            let mut g = self.lock_shard(si);
+            g.meta.abort_fill(id, true);
+            drop(g);
+            self.notify(si);
+            return None;
+        }
+        Some((id, buf))
+    }
+
+    /// [`Inner::alloc_nowait`] before the fence is looked at.
+    fn alloc_nowait_slot(
         &self,
         si: usize,
         blk: u64,
@@ -142,6 +161,12 @@ impl Inner {
         let mut err_rounds = 0u32;
         loop {
             match self.alloc_pass(si, blk, access, who, stage, &mut err_rounds) {
+                Pass::Done(Ok(Got::Miss(id, buf))) => {
+                    // Neither filled nor written until no write-around of
+                    // it is in flight (`fence`, F2).
+                    self.await_fence(blk);
+                    return Ok(Got::Miss(id, buf));
+                }
                 Pass::Done(r) => return r,
                 Pass::Again => {}
                 Pass::Next(s) => stage = s,

@@ -143,7 +143,11 @@ impl Inner {
     /// plus NOIO.
     pub(super) fn drain_deferred(self: &Arc<Self>) {
         loop {
-            let bio = self.deferred.lock().pop();
+            // Write-arounds first: their fences hold up fills.
+            let (bio, around) = match self.pop_write_around() {
+                Some(bio) => (Some(bio), true),
+                None => (self.deferred.lock().pop(), false),
+            };
             let Some(bio) = bio else { break };
             // Re-apply the submitter's memalloc scope (captured in `map`),
             // then add NOIO for our own I/O path.
@@ -160,7 +164,13 @@ impl Inner {
                         self.stats.inc(Field::ScopeReplayed);
                     }
                 }
-                memalloc::noio(|| self.process(bio));
+                memalloc::noio(|| {
+                    if around {
+                        self.write_around(bio);
+                    } else {
+                        self.process(bio);
+                    }
+                });
             });
         }
     }

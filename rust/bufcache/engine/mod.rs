@@ -21,7 +21,9 @@
 //! - [`alloc`]: buffer allocation (the fallback order of `get_block`) and
 //!   the target's share of the memory budget;
 //! - [`fill`]: fills and readahead;
-//! - [`stream`]: sequential read streams, and their bypass of the cache;
+//! - [`stream`]: sequential streams, and their bypass of the cache;
+//!   [`fence`]: write-arounds, and the fence that keeps their blocks out
+//!   of the cache while they are in flight;
 //! - [`writeback`]: writeback rounds, flush, FUA and writethrough writes,
 //!   with the durability invariants; [`round`]: the steps of one round;
 //!   [`background`]: the background writeback lanes and their stop on
@@ -31,10 +33,10 @@
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_mutex, new_spinlock, new_work};
+use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
@@ -47,6 +49,7 @@ use super::knobs;
 
 mod alloc;
 mod background;
+mod fence;
 mod fill;
 mod io;
 mod reclaim;
@@ -142,6 +145,17 @@ pub(crate) struct Inner {
     /// Where the stream's last `REQ_NOWAIT` bypass started (`u64::MAX`:
     /// none): its retry continues the stream.
     seq_retry: Atomic<u64>,
+    /// The sequential write stream (`super::stream`; never a retry).
+    wseq_next: Atomic<u64>,
+    wseq_run: Atomic<u64>,
+    /// Write-arounds in flight and queued (`fence`).
+    #[pin]
+    fences: SpinLock<fence::Fences>,
+    /// Raised and lowered under `fences`: whether any slot is taken.
+    fences_active: Atomic<i32>,
+    /// Wakes workers waiting for a fence (or for a queued write-around).
+    #[pin]
+    fence_cv: CondVar,
     shrink_cursor: Atomic<u32>,
     /// Set (under the `wq` lock) when the target goes away; no timer is
     /// armed and no lane runs after that.
@@ -270,6 +284,11 @@ impl Inner {
                 seq_next: Atomic::new(u64::MAX),
                 seq_run: Atomic::new(0),
                 seq_retry: Atomic::new(u64::MAX),
+                wseq_next: Atomic::new(u64::MAX),
+                wseq_run: Atomic::new(0),
+                fences <- new_spinlock!(fence::Fences::new(), "bufcache:fences"),
+                fences_active: Atomic::new(0),
+                fence_cv <- new_condvar!("bufcache:fence_cv"),
                 shrink_cursor: Atomic::new(0),
                 dying: Atomic::new(0),
                 // Until the first resume.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sequential read streams and their bypass of the cache: the engine's
+//! Sequential streams and their bypass of the cache: the engine's
 //! side. The decision is [`crate::cache::stream::plan`] (host-tested); the
 //! target keeps its stream in atomics and tells it which blocks are
 //! cached. DM hands `map` bios of up to [`MAX_IO_SECTORS`].
@@ -49,10 +49,15 @@ impl Inner {
     /// (of the mapped device) to keep and whether that part bypasses the
     /// cache (reads only; see [`crate::cache::stream`]). Never sleeps.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
+        let (next, run, retry) = if read {
+            (&self.seq_next, &self.seq_run, &self.seq_retry)
+        } else {
+            (&self.wseq_next, &self.wseq_run, &self.seq_retry)
+        };
         let st = Stream {
-            next: self.seq_next.load(Relaxed),
-            run: self.seq_run.load(Relaxed),
-            retry: self.seq_retry.load(Relaxed),
+            next: next.load(Relaxed),
+            run: run.load(Relaxed),
+            retry: if read { retry.load(Relaxed) } else { stream::NONE },
         };
         let req = Request {
             sector: sector - self.begin,
@@ -61,14 +66,33 @@ impl Inner {
             nowait,
         };
         let cutoff = self.settings.sequential_cutoff();
+        // A write-around's blocks are fenced before they are looked up
+        // (`fence`, F1), on the first look.
+        let mut fence: Option<Option<usize>> = None;
+        let last = (req.sector + req.sectors - 1) >> self.shift;
         let p = stream::plan(st, req, self.shift, cutoff, |b| {
-            knobs::bypass_cached() || !self.is_cached(b)
+            if read {
+                return knobs::bypass_cached() || !self.is_cached(b);
+            }
+            let slot = *fence.get_or_insert_with(|| self.fence_take(b, last + 1));
+            slot.is_some() && !self.is_cached(b)
         });
-        // Racy with other readers by design (see `crate::cache::stream`).
+        if let Some(Some(i)) = fence {
+            // Keep the fence on the blocks written around, if any.
+            let end = if p.bypass {
+                (req.sector + p.keep - 1) >> self.shift
+            } else {
+                req.sector >> self.shift
+            };
+            self.fence_trim(i, end + u64::from(p.bypass));
+        }
+        // Racy with other submitters by design (see `crate::cache::stream`).
         if let Some(n) = p.stream {
-            self.seq_next.store(n.next, Relaxed);
-            self.seq_run.store(n.run, Relaxed);
-            self.seq_retry.store(n.retry, Relaxed);
+            next.store(n.next, Relaxed);
+            run.store(n.run, Relaxed);
+            if read {
+                retry.store(n.retry, Relaxed);
+            }
         }
         Plan {
             keep: p.keep as u32,

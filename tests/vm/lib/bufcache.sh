@@ -10,7 +10,8 @@ BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
 	shrink_scans_noio scope_captured scope_replayed cg_entries cg_found
 	cg_created_locked cg_created_trylock cg_trylock_contended cg_atomic_failed
 	cg_deferred cg_root_fallback nowait_again noslot_errors
-	unwritten_at_suspend spare_rounds bypassed_reads assoc_again)
+	unwritten_at_suspend spare_rounds bypassed_reads assoc_again
+	bypassed_writes fence_waits)
 
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {

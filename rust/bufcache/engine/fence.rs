@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Write-around: a write of a sequential stream past its cutoff, over
+//! blocks that are not cached, goes to the origin whole, uncached (see
+//! [`crate::cache::stream`]), and a fence keeps the cache from caching
+//! those blocks until it is done.
+//!
+//! # The hazard
+//!
+//! While a write-around is in flight, a fill of one of its blocks (a read
+//! miss, a partial write's read-modify-write, readahead) could read the
+//! origin's older data and cache it as clean: every later read would then
+//! return data older than an acknowledged write. A full-block write taken
+//! into the cache meanwhile would be written back in any order with the
+//! write-around, so the cache and the origin could end up disagreeing.
+//!
+//! # Invariants
+//!
+//! - F1 (fence before look). A write-around's range (in blocks) is in
+//!   [`Fences`] before `map` looks up whether its blocks are cached, and
+//!   stays there until its write has completed. The range is trimmed to
+//!   the blocks found uncached, never grown.
+//! - F2 (look after insert). Whoever puts a block into the index (every
+//!   path through `Shard::alloc`) asks [`Inner::fenced`] afterwards, and
+//!   until the block's fence is gone it neither reads the block from the
+//!   origin nor publishes it: a worker waits ([`Inner::await_fence`]), a
+//!   non-blocking path (readahead, a map-time write miss) takes the block
+//!   out of the index again.
+//!
+//! Both looks are made under the shard lock of the block, so for every
+//! block of a write-around either `map` saw it cached (and trimmed the
+//! write-around before it), or its insertion came later, and then (F1,
+//! lock order) its inserter sees the fence. So no block enters the cache
+//! with data read, or written back, while a write-around of it is in
+//! flight: what the cache holds is never older than the origin.
+//!
+//! Progress: a worker waiting for a fence runs queued write-arounds itself
+//! (they wait only for the origin), so even with every worker waiting, the
+//! write-around they wait for is either running or gets run.
+
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+
+use crate::cache::status::Field;
+use crate::dm::{BioList, BlkStatus, IoBatch, OwnedBio};
+
+use super::super::knobs;
+use super::{assoc, Inner};
+
+/// Most write-arounds in flight per target; another one stays in the cache.
+pub(super) const FENCE_SLOTS: usize = 8;
+
+/// The ranges of blocks written around right now, and the write-arounds
+/// waiting for a worker.
+///
+/// # Invariants
+///
+/// A slot `(s, e)` with `s < e` is a fenced range `[s, e)` (F1); `s == e`
+/// is free.
+pub(crate) struct Fences {
+    ranges: [(u64, u64); FENCE_SLOTS],
+    /// Write-arounds waiting for a worker (their ranges are fenced).
+    queued: BioList,
+}
+
+impl Fences {
+    pub(super) fn new() -> Self {
+        Self {
+            ranges: [(0, 0); FENCE_SLOTS],
+            queued: BioList::new(true),
+        }
+    }
+
+    fn covers(&self, blk: u64) -> bool {
+        self.ranges.iter().any(|&(s, e)| s <= blk && blk < e)
+    }
+}
+
+impl Inner {
+    /// Fences blocks `[start, end)` for a write-around about to be planned
+    /// (F1). `None`: every slot is taken (the write stays in the cache).
+    pub(super) fn fence_take(&self, start: u64, end: u64) -> Option<usize> {
+        let mut f = self.fences.lock();
+        let i = f.ranges.iter().position(|&(s, e)| s == e)?;
+        f.ranges[i] = (start, end);
+        self.fences_active.add(1, Relaxed);
+        Some(i)
+    }
+
+    /// Trims fence `i` to `[start, end)`, the blocks found uncached; an
+    /// empty range frees it.
+    pub(super) fn fence_trim(&self, i: usize, end: u64) {
+        let mut f = self.fences.lock();
+        let (s, e) = f.ranges[i];
+        let end = end.clamp(s, e);
+        f.ranges[i] = (s, end);
+        if s == end {
+            self.fences_active.add(-1, Relaxed);
+            drop(f);
+            self.fence_cv.notify_all();
+        }
+    }
+
+    /// Frees the fence of the write-around of blocks `[start, end)`.
+    fn fence_release(&self, start: u64, end: u64) {
+        let mut f = self.fences.lock();
+        if let Some(r) = f.ranges.iter_mut().find(|r| **r == (start, end)) {
+            *r = (0, 0);
+            self.fences_active.add(-1, Relaxed);
+        }
+        drop(f);
+        self.fence_cv.notify_all();
+    }
+
+    /// Whether a write-around of `blk` is in flight (F2).
+    pub(super) fn fenced(&self, blk: u64) -> bool {
+        if knobs::no_write_fence() {
+            return false;
+        }
+        // Read after the caller's insertion under the shard lock, which
+        // `map` took after raising it (F1): it cannot miss that fence.
+        self.fences_active.load(Relaxed) != 0 && self.fences.lock().covers(blk)
+    }
+
+    /// Waits (a worker, holding `blk`'s `Filling` slot) until no
+    /// write-around of `blk` is in flight, running queued write-arounds
+    /// meanwhile (F2, progress).
+    pub(super) fn await_fence(self: &Arc<Self>, blk: u64) {
+        if !self.fenced(blk) {
+            return;
+        }
+        self.stats.inc(Field::FenceWaits);
+        let mut f = self.fences.lock();
+        while f.covers(blk) {
+            if let Some(bio) = f.queued.pop() {
+                drop(f);
+                self.write_around(bio);
+                f = self.fences.lock();
+            } else {
+                self.fence_cv.wait(&mut f);
+            }
+        }
+    }
+
+    /// Queues a write-around planned by `map` (its range fenced) for a
+    /// worker.
+    pub(crate) fn queue_write_around(self: &Arc<Self>, bio: OwnedBio) {
+        self.fences.lock().queued.push(bio);
+        // A worker waiting for a fence may run it.
+        self.fence_cv.notify_all();
+        self.enqueue_workers();
+    }
+
+    /// Takes a queued write-around, for a worker.
+    pub(super) fn pop_write_around(&self) -> Option<OwnedBio> {
+        if self.fences_active.load(Relaxed) == 0 {
+            return None;
+        }
+        self.fences.lock().queued.pop()
+    }
+
+    /// Writes a write-around bio to the origin (a clone of it, charged to
+    /// the cgroup that caused it), waits for it, frees its fence and
+    /// completes it with the outcome. Workers only: association and the
+    /// wait may sleep.
+    pub(super) fn write_around(self: &Arc<Self>, bio: OwnedBio) {
+        let rel = self.rel_sector(&bio);
+        let sectors = u64::from(bio.size() >> crate::dm::SECTOR_SHIFT);
+        let (start, end) = (rel >> self.shift, ((rel + sectors - 1) >> self.shift) + 1);
+        let who = self.cg.get(bio.orig_css());
+        knobs::race_delay();
+        let ok = IoBatch::run(&self.bioset, |mut batch| {
+            let i = batch
+                .as_mut()
+                .add_clone(&self.origin, rel, &bio, assoc(&who));
+            let res = batch.wait();
+            i.is_some_and(|i| res.ok(i))
+        });
+        if ok {
+            self.stats.inc(Field::BypassedWrites);
+            who.writeback_bytes
+                .add(sectors << crate::dm::SECTOR_SHIFT, Relaxed);
+        } else {
+            self.stats.inc(Field::WritebackErrors);
+        }
+        self.fence_release(start, end);
+        bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
+    }
+}
