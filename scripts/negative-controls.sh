@@ -22,6 +22,7 @@ CONTROLS=(
 	"no-origin-flush|safety_powercut|test_skip_origin_flush=1|-|LOST: block [0-9]+ holds generation"
 	"failed-writeback-dropped|safety_origin_faults|test_drop_failed_writeback=1|-|is not on the origin|flush message succeeded although the origin fails"
 	"bypass-over-cached|cache_seq_bypass|test_bypass_cached=1|-|stale read: byte [0-9]+ of a sequential read over blocks dirty in the cache"
+	"no-write-fence|cache_write_around|test_no_write_fence=1|-|stale read: [0-9]+ of 7 blocks read during their write-around"
 	"atomic-association|cgroup_attribution|test_atomic_association=1|-|sleeping function called from invalid context at block/blk-cgroup.c"
 	"noflush-keeps-dirty|safety_lifecycle_load|test_noflush_keeps_dirty=1|-|stale read: 4 blocks written before a --noflush reload|fio verification failed|does not verify on the loop device"
 )

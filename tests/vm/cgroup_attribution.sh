@@ -64,7 +64,7 @@ read -r aw bw tw ar br tr < <(run_case dm-linear "$lin")
 log "dm-linear: writes A=$((aw / MB))M B=$((bw / MB))M root/other=$(((tw - aw - bw) / MB))M of $((tw / MB))M; reads A=$((ar / MB))M B=$((br / MB))M root/other=$(((tr - ar - br) / MB))M of $((tr / MB))M"
 run dmsetup remove lin
 
-dm="$(bc_create at "$loop" 4096 cache_size $((64 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
+dm="$(bc_create at "$loop" 4096 cache_size $((64 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0 sequential_cutoff 0)"
 read -r aw bw tw ar br tr < <(run_case bufcache "$dm")
 log "bufcache:  writes A=$((aw / MB))M B=$((bw / MB))M root/other=$(((tw - aw - bw) / MB))M of $((tw / MB))M; reads A=$((ar / MB))M B=$((br / MB))M root/other=$(((tr - ar - br) / MB))M of $((tr / MB))M"
 log "$(bc_status at)"

@@ -17,7 +17,7 @@
 bc_load
 loop="$(make_loop 64)"
 mm="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
-dm="$(bc_create th "$loop" 4096 cache_size $((32 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
+dm="$(bc_create th "$loop" 4096 cache_size $((32 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0 sequential_cutoff 0)"
 P="$(cg_setup throttle "+io")"
 mkdir -p "$P/A" "$P/B"
 on_cleanup rmdir "$P/A" "$P/B" "$P"
