@@ -237,7 +237,12 @@ mod tests {
 
     /// Writes `sectors` from `sector` as DM maps a bio (see [`read`]), 1 MiB
     /// cutoff.
-    fn write(st: &mut Stream, sector: u64, sectors: u64, cached: &dyn Fn(u64) -> bool) -> (u64, u64) {
+    fn write(
+        st: &mut Stream,
+        sector: u64,
+        sectors: u64,
+        cached: &dyn Fn(u64) -> bool,
+    ) -> (u64, u64) {
         let (mut s, end) = (sector, sector + sectors);
         let (mut byp, mut kept) = (0, 0);
         while s < end {

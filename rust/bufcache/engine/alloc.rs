@@ -86,12 +86,7 @@ impl Inner {
     }
 
     /// [`Inner::alloc_nowait`] before the fence is looked at.
-    fn alloc_nowait_slot(
-        &self,
-        si: usize,
-        blk: u64,
-        owner: u32,
-    ) -> Option<(SlotId, Arc<Buf>)> {
+    fn alloc_nowait_slot(&self, si: usize, blk: u64, owner: u32) -> Option<(SlotId, Arc<Buf>)> {
         let mut g = self.lock_shard(si);
         if g.meta.lookup(blk).is_some() {
             return None;

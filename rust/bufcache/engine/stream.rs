@@ -57,7 +57,11 @@ impl Inner {
         let st = Stream {
             next: next.load(Relaxed),
             run: run.load(Relaxed),
-            retry: if read { retry.load(Relaxed) } else { stream::NONE },
+            retry: if read {
+                retry.load(Relaxed)
+            } else {
+                stream::NONE
+            },
         };
         let req = Request {
             sector: sector - self.begin,
