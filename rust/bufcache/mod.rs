@@ -194,6 +194,9 @@ impl dm::Target for Bufcache {
                 // Not reached: DM allows it for every read and write with
                 // data that reaches `map`. Never handle part of a bio
                 // silently.
+                if bypass && op == BioOp::Write {
+                    inner.cancel_write_around(bio.sector(), u64::from(plan.keep));
+                }
                 let (bio, res) = bio.take();
                 bio.endio(dm::BlkStatus::IOERR);
                 return res;

@@ -281,6 +281,13 @@ impl<'a> IoBatch<'a> {
         // keeps the batch's address intact (invariants).
         unsafe {
             (*bio).bi_iter.bi_sector = sector;
+            if let Source::CloneOf(_) = src {
+                // We wait for the clone ourselves: nobody would poll it
+                // (`bio_clear_polled`), and the flags for the driver and
+                // for not waiting were the submitter's, not ours.
+                (*bio).bi_opf &=
+                    !(sys::BUFCACHE_REQ_POLLED | sys::BUFCACHE_REQ_DRV | sys::BUFCACHE_REQ_NOWAIT);
+            }
             match css {
                 Some(css) if this.atomic_assoc.get() => {
                     sys::bufcache_test_associate_atomic(bio, css.as_ptr());

@@ -50,6 +50,10 @@ use super::{assoc, Inner};
 /// Most write-arounds in flight per target; another one stays in the cache.
 pub(super) const FENCE_SLOTS: usize = 8;
 
+/// Most workers running a write-around from the queue at once (of
+/// [`super::NR_WORKERS`]).
+const WA_WORKERS: u32 = 2;
+
 /// The ranges of blocks written around right now, and the write-arounds
 /// waiting for a worker.
 ///
@@ -61,6 +65,9 @@ pub(crate) struct Fences {
     ranges: [(u64, u64); FENCE_SLOTS],
     /// Write-arounds waiting for a worker (their ranges are fenced).
     queued: BioList,
+    /// Workers running a write-around they took from `queued` in their
+    /// drain loop.
+    running: u32,
 }
 
 impl Fences {
@@ -68,6 +75,7 @@ impl Fences {
         Self {
             ranges: [(0, 0); FENCE_SLOTS],
             queued: BioList::new(true),
+            running: 0,
         }
     }
 
@@ -96,9 +104,26 @@ impl Inner {
         f.ranges[i] = (s, end);
         if s == end {
             self.fences_active.add(-1, Relaxed);
-            drop(f);
-            self.fence_cv.notify_all();
         }
+        drop(f);
+        // Fills of the blocks trimmed off may go on.
+        self.fence_cv.notify_all();
+    }
+
+    /// Frees the fence of a write-around that `map` could not keep (the
+    /// bio is failed instead): sectors `[sector, sector + sectors)` of
+    /// the mapped device.
+    pub(crate) fn cancel_write_around(&self, sector: u64, sectors: u64) {
+        let (start, end) = self.fence_range(sector - self.begin, sectors);
+        self.fence_release(start, end);
+    }
+
+    /// The blocks `[start, end)` of sectors `[sector, sector + sectors)`.
+    fn fence_range(&self, sector: u64, sectors: u64) -> (u64, u64) {
+        (
+            sector >> self.shift,
+            ((sector + sectors.max(1) - 1) >> self.shift) + 1,
+        )
     }
 
     /// Frees the fence of the write-around of blocks `[start, end)`.
@@ -151,12 +176,28 @@ impl Inner {
         self.enqueue_workers();
     }
 
-    /// Takes a queued write-around, for a worker.
+    /// Takes a queued write-around, for a worker, unless
+    /// [`WA_WORKERS`] workers run one already (each waits for the origin;
+    /// the others serve other bios, a throttled writer's included). A
+    /// worker that finishes one looks again, and fills that wait for one
+    /// run it themselves ([`Inner::await_fence`]), so none is left behind.
     pub(super) fn pop_write_around(&self) -> Option<OwnedBio> {
         if self.fences_active.load(Relaxed) == 0 {
             return None;
         }
-        self.fences.lock().queued.pop()
+        let mut f = self.fences.lock();
+        if f.running >= WA_WORKERS {
+            return None;
+        }
+        let bio = f.queued.pop()?;
+        f.running += 1;
+        Some(bio)
+    }
+
+    /// A worker is done with a write-around it took with
+    /// [`Inner::pop_write_around`].
+    pub(super) fn write_around_done(&self) {
+        self.fences.lock().running -= 1;
     }
 
     /// Writes a write-around bio to the origin (a clone of it, charged to
@@ -166,7 +207,7 @@ impl Inner {
     pub(super) fn write_around(self: &Arc<Self>, bio: OwnedBio) {
         let rel = self.rel_sector(&bio);
         let sectors = u64::from(bio.size() >> crate::dm::SECTOR_SHIFT);
-        let (start, end) = (rel >> self.shift, ((rel + sectors - 1) >> self.shift) + 1);
+        let (start, end) = self.fence_range(rel, sectors);
         let who = self.cg.get(bio.orig_css());
         knobs::race_delay();
         let ok = IoBatch::run(&self.bioset, |mut batch| {

@@ -142,13 +142,19 @@ impl Inner {
     /// Serves the deferred bios, each in its submitter's memalloc scope
     /// plus NOIO.
     pub(super) fn drain_deferred(self: &Arc<Self>) {
+        // Write-arounds and other bios in turn: a long write stream must
+        // not hold up others' misses and flushes (nor they its fences).
+        let mut around_first = true;
         loop {
-            // Write-arounds first: their fences hold up fills.
-            let (bio, around) = match self.pop_write_around() {
-                Some(bio) => (Some(bio), true),
-                None => (self.deferred.lock().pop(), false),
+            let wa = |this: &Self| this.pop_write_around().map(|b| (b, true));
+            let other = |this: &Self| this.deferred.lock().pop().map(|b| (b, false));
+            let next = if around_first {
+                wa(self).or_else(|| other(self))
+            } else {
+                other(self).or_else(|| wa(self))
             };
-            let Some(bio) = bio else { break };
+            let Some((bio, around)) = next else { break };
+            around_first = !around;
             // Re-apply the submitter's memalloc scope (captured in `map`),
             // then add NOIO for our own I/O path.
             let scope = bio.captured_scope();
@@ -167,6 +173,7 @@ impl Inner {
                 memalloc::noio(|| {
                     if around {
                         self.write_around(bio);
+                        self.write_around_done();
                     } else {
                         self.process(bio);
                     }

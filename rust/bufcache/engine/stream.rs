@@ -15,6 +15,10 @@
 //! which stops the bypass at that block, or on the origin. A write that
 //! lands after the look is concurrent with the read, which may return the
 //! old or the new data, as from any block device.
+//!
+//! A write-around likewise covers only blocks not in the cache when `map`
+//! looked, after fencing them; see [`super::fence`] for why no block then
+//! enters the cache with older data.
 
 use kernel::sync::atomic::Relaxed;
 
@@ -47,7 +51,9 @@ impl Inner {
 
     /// Decides, in `map`, how much of a bio of `size` bytes at `sector`
     /// (of the mapped device) to keep and whether that part bypasses the
-    /// cache (reads only; see [`crate::cache::stream`]). Never sleeps.
+    /// cache (see [`crate::cache::stream`]): a bypassed read, or a
+    /// write-around, whose blocks it fences first (`super::fence`, F1).
+    /// Never sleeps.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
         let (next, run, retry) = if read {
             (&self.seq_next, &self.seq_run, &self.seq_retry)
