@@ -10,6 +10,8 @@
  *	One DM_TABLE_LOAD (the table goes into NAME's inactive slot), one
  *	target, PARAMS as they are (the kernel splits them). LEN may be 0:
  *	DM core refuses that itself. Reply: "ok" or "failed ERRNO TEXT".
+ *   clear NAME
+ *	DM_TABLE_CLEAR (NAME's inactive slot). Reply: "ok" or "failed ..."
  *   info NAME
  *	DM_DEV_STATUS. Reply: "tables none|live|inactive|live,inactive" or
  *	"failed ERRNO TEXT".
@@ -129,6 +131,16 @@ static int do_info(char *s)
 	return 0;
 }
 
+static int do_clear(char *s)
+{
+	char *name = word(&s);
+
+	if (!name || word(&s) || begin(name))
+		return -1;
+	reply_ioctl(DM_TABLE_CLEAR);
+	return 0;
+}
+
 static int do_message(char *s)
 {
 	char *name = word(&s), *sec = word(&s);
@@ -169,6 +181,8 @@ int main(void)
 			r = -1;
 		else if (!strcmp(cmd, "load"))
 			r = do_load(s);
+		else if (!strcmp(cmd, "clear"))
+			r = do_clear(s);
 		else if (!strcmp(cmd, "info"))
 			r = do_info(s);
 		else if (!strcmp(cmd, "message"))
