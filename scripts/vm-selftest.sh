@@ -8,7 +8,7 @@
 #  2. the negative checks FAIL, each alone, with vm-run.sh exiting non-zero
 #     for the right reason:
 #       harness_negative  exits 0 but provokes a WARN      -> kernel splat
-#       harness_timeout   sleeps past its 20 s timeout     -> timeout (guest)
+#       harness_timeout   sleeps past its 10 s timeout     -> timeout (guest)
 #       harness_hang      freezes the whole VM             -> timeout (the
 #                         host kills QEMU)
 #       harness_triple_fault  resets the CPU silently      -> triple fault
@@ -71,7 +71,7 @@ if [ "$NEGATIVE_ONLY" -eq 0 ]; then
 fi
 
 expect_vm_failure harness_negative "kernel splat: .*WARNING"
-expect_vm_failure harness_timeout "timeout: the test ran longer than its 20s"
+expect_vm_failure harness_timeout "timeout: the test ran longer than its 10s"
 # The frozen VM can only end by the host's timeout: keep the wait short.
 expect_vm_failure harness_hang "timeout: the VM did not finish" 40
 expect_vm_failure harness_triple_fault "the guest triple-faulted"

@@ -39,18 +39,18 @@ P="$(cg_setup assoc "+io")"
 mkdir -p "$P/C" "$P/E" "$P/F" "$P/F2" "$P/G" "$P/H"
 on_cleanup rmdir "$P/C" "$P/E" "$P/F" "$P/F2" "$P/G" "$P/H" "$P"
 
-# nowait_read CGROUP DEV KIB_OFFSET: one 256 KiB RWF_NOWAIT read (fio
-# pvsync2) from CGROUP; prints ok or EAGAIN, dies on any other error.
+# nowait_read CGROUP DEV KIB_OFFSET: one 256 KiB RWF_NOWAIT direct read
+# (tests/tools/bc-nowait: preadv2, as fio's pvsync2 engine makes it) from
+# CGROUP; prints ok or EAGAIN, dies on any other error.
 nowait_read() {
-	if in_cg "$1" fio --name=nw --filename="$2" --rw=read --offset=$(($3 * 1024)) --size=256k \
-		--bs=256k --direct=1 --ioengine=pvsync2 --nowait=1 --output-format=json \
-		--output=/tmp/nw.json >/dev/null 2>&1; then
-		echo ok
-	else
-		grep -q '"error" : 11' /tmp/nw.json ||
-			die "RWF_NOWAIT read failed, but not with EAGAIN: $(grep -o '"error" : [0-9]*' /tmp/nw.json | head -n1)"
-		echo EAGAIN
-	fi
+	local out
+	out="$(in_cg "$1" /tests/tools/bc-nowait read "$2" $(($3 * 1024)) 1 0 262144 2>&1)" ||
+		die "RWF_NOWAIT read failed, but not with EAGAIN: $out"
+	case "$out" in
+	0) echo ok ;;
+	1) echo EAGAIN ;;
+	*) die "bc-nowait: $out" ;;
+	esac
 }
 
 # 1. A new cgroup's fills, writeback and bypassed stream.

@@ -6,7 +6,7 @@
 # vm-run.sh must report the test as FAILED by timeout.
 # vm-manual: yes
 # vm-modules: bufcache_splat
-# vm-timeout: 20
+# vm-timeout: 10
 # vm-kmemleak: no
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/splat.sh"

@@ -4,9 +4,9 @@
 # timeout. vm-run.sh must report it as FAILED by timeout (killed in the
 # guest).
 # vm-manual: yes
-# vm-timeout: 20
+# vm-timeout: 10
 # vm-kmemleak: no
 . "$(dirname "$0")/lib/common.sh"
 
-log "sleeping 600 s with a 20 s timeout"
+log "sleeping 600 s with a 10 s timeout"
 sleep 600

@@ -14,7 +14,9 @@
 #    blocks at random through a 1 MiB writeback cache (evictions and
 #    background writeback all the time), every 8th with O_DSYNC (FUA),
 #    and fsync after each round; after each O_DSYNC write and each fsync
-#    they put a mark into the log and record what is acknowledged. At
+#    they put a mark into the log (the message to dm-log-writes, sent by
+#    the tool itself, not by a dmsetup started for each mark) and
+#    record what is acknowledged. At
 #    each point, every acknowledged block must hold its generation or a
 #    newer one (lost = 0) and every block must be whole (torn = 0); the
 #    replayed end state must equal the origin byte for byte (a check of
@@ -53,7 +55,7 @@ blocks() {
 	dm="$(dm_create "${n}c" "0 $sz bufcache $lw 4096 8 cache_size $MB max_age_ms 200 high_watermark 50 low_watermark 20")"
 	for i in 1 2; do
 		bg_start "${n}w$i" "$TOOL" work "$dm" 4096 "/tmp/$n.m$i" "$n$i" $(((i - 1) * 2048)) 2048 20 48 \
-			"dmsetup message ${n}l 0 mark" $mode
+			"dm-mark:${n}l" $mode
 	done
 	for i in 1 2; do
 		rc="$(bg_wait "${n}w$i" 300)" || die "$n: writer $i still running after 300 s; $(bc_status "${n}c")"

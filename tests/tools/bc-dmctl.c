@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bc-dmctl: device-mapper ioctls read from stdin, one request a line, one
+ * reply line each, for tests that make hundreds of them. Under TCG every
+ * dmsetup run costs about 0.1 s of process start-up (a dynamic binary and
+ * its libraries); this one process makes the ioctls themselves, the same
+ * ones dmsetup would, and a test drives it as a bash coprocess.
+ *
+ *   load NAME START LEN TYPE [PARAMS]
+ *	One DM_TABLE_LOAD (the table goes into NAME's inactive slot), one
+ *	target, PARAMS as they are (the kernel splits them). LEN may be 0:
+ *	DM core refuses that itself. Reply: "ok" or "failed ERRNO TEXT".
+ *   clear NAME
+ *	DM_TABLE_CLEAR (NAME's inactive slot). Reply: "ok" or "failed ..."
+ *   info NAME
+ *	DM_DEV_STATUS. Reply: "tables none|live|inactive|live,inactive" or
+ *	"failed ERRNO TEXT".
+ *   message NAME SECTOR TEXT
+ *	DM_TARGET_MSG with TEXT as it is (the kernel splits it into words;
+ *	unlike dmsetup, nothing here takes "-1" for an option). Reply: "ok"
+ *	or "failed ERRNO TEXT".
+ *
+ * A request it cannot parse gets "bad REQUEST" (the test then stops). Exits
+ * 0 at the end of its input, 2 if /dev/mapper/control cannot be opened.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/dm-ioctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define BUF_SIZE (64 * 1024)
+/* Room for a message's reply (status-like messages return text). */
+#define MSG_SIZE (16 * 1024)
+
+static int ctl = -1;
+static union {
+	struct dm_ioctl io;
+	char bytes[BUF_SIZE];
+} buf;
+
+/* A fresh request for NAME; 0, or -1 if NAME is too long. */
+static int begin(const char *name)
+{
+	memset(&buf, 0, sizeof(buf));
+	if (strlen(name) >= DM_NAME_LEN)
+		return -1;
+	buf.io.version[0] = DM_VERSION_MAJOR;
+	buf.io.data_size = sizeof(buf.io);
+	buf.io.data_start = sizeof(buf.io);
+	strcpy(buf.io.name, name);
+	return 0;
+}
+
+static void reply_ioctl(unsigned long cmd)
+{
+	if (ioctl(ctl, cmd, &buf.io))
+		printf("failed %d %s\n", errno, strerror(errno));
+	else
+		printf("ok\n");
+}
+
+/* Next space-separated word of *s (NUL-terminated in place), or NULL. */
+static char *word(char **s)
+{
+	char *w = *s + strspn(*s, " \t");
+
+	if (!*w)
+		return NULL;
+	*s = w + strcspn(w, " \t");
+	if (**s)
+		*(*s)++ = '\0';
+	return w;
+}
+
+static int number(const char *w, unsigned long long *v)
+{
+	char *end;
+
+	if (!w || !*w || *w == '-')
+		return -1;
+	errno = 0;
+	*v = strtoull(w, &end, 10);
+	return *end || errno ? -1 : 0;
+}
+
+static int do_load(char *s)
+{
+	char *name = word(&s), *st = word(&s), *ln = word(&s), *type = word(&s);
+	char *params = s + strspn(s, " \t");
+	struct dm_target_spec *spec;
+	unsigned long long start, len;
+
+	if (!name || !type || number(st, &start) || number(ln, &len) ||
+	    begin(name) || strlen(type) >= DM_MAX_TYPE_NAME ||
+	    sizeof(buf.io) + sizeof(*spec) + strlen(params) + 8 > BUF_SIZE)
+		return -1;
+	buf.io.target_count = 1;
+	spec = (struct dm_target_spec *)(buf.bytes + buf.io.data_start);
+	spec->sector_start = start;
+	spec->length = len;
+	strcpy(spec->target_type, type);
+	strcpy((char *)(spec + 1), params);
+	buf.io.data_size = (sizeof(buf.io) + sizeof(*spec) + strlen(params) + 1 + 7) & ~7UL;
+	reply_ioctl(DM_TABLE_LOAD);
+	return 0;
+}
+
+static int do_info(char *s)
+{
+	char *name = word(&s);
+	unsigned int f;
+
+	if (!name || word(&s) || begin(name))
+		return -1;
+	if (ioctl(ctl, DM_DEV_STATUS, &buf.io)) {
+		printf("failed %d %s\n", errno, strerror(errno));
+		return 0;
+	}
+	f = buf.io.flags;
+	if (!(f & (DM_ACTIVE_PRESENT_FLAG | DM_INACTIVE_PRESENT_FLAG)))
+		printf("tables none\n");
+	else
+		printf("tables %s%s%s\n", f & DM_ACTIVE_PRESENT_FLAG ? "live" : "",
+		       (f & DM_ACTIVE_PRESENT_FLAG) && (f & DM_INACTIVE_PRESENT_FLAG) ? "," : "",
+		       f & DM_INACTIVE_PRESENT_FLAG ? "inactive" : "");
+	return 0;
+}
+
+static int do_clear(char *s)
+{
+	char *name = word(&s);
+
+	if (!name || word(&s) || begin(name))
+		return -1;
+	reply_ioctl(DM_TABLE_CLEAR);
+	return 0;
+}
+
+static int do_message(char *s)
+{
+	char *name = word(&s), *sec = word(&s);
+	char *text = s + strspn(s, " \t");
+	struct dm_target_msg *msg;
+	unsigned long long sector;
+
+	if (!name || number(sec, &sector) || begin(name) ||
+	    sizeof(buf.io) + sizeof(*msg) + strlen(text) + 1 > MSG_SIZE)
+		return -1;
+	msg = (struct dm_target_msg *)(buf.bytes + buf.io.data_start);
+	msg->sector = sector;
+	strcpy(msg->message, text);
+	buf.io.data_size = MSG_SIZE;
+	reply_ioctl(DM_TARGET_MSG);
+	return 0;
+}
+
+int main(void)
+{
+	char *line = NULL, *s, *cmd;
+	size_t cap = 0;
+	ssize_t n;
+	int r;
+
+	ctl = open("/dev/mapper/control", O_RDWR);
+	if (ctl < 0) {
+		perror("bc-dmctl: /dev/mapper/control");
+		return 2;
+	}
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		s = line;
+		cmd = word(&s);
+		r = -1;
+		if (!cmd)
+			r = -1;
+		else if (!strcmp(cmd, "load"))
+			r = do_load(s);
+		else if (!strcmp(cmd, "clear"))
+			r = do_clear(s);
+		else if (!strcmp(cmd, "info"))
+			r = do_info(s);
+		else if (!strcmp(cmd, "message"))
+			r = do_message(s);
+		if (r)
+			printf("bad request\n");
+		fflush(stdout);
+	}
+	free(line);
+	close(ctl);
+	return 0;
+}
