@@ -166,21 +166,48 @@ mod tests {
         cutoff: u64,
         cached: &dyn Fn(u64) -> bool,
     ) -> (u64, u64) {
-        let (mut s, end) = (sector, sector + sectors);
+        let req = Request {
+            sector,
+            sectors,
+            read: true,
+            nowait,
+        };
+        map_bios(st, req, cutoff, cached)
+    }
+
+    /// Writes `sectors` from `sector` as DM maps a bio (see [`read`]), 1 MiB
+    /// cutoff.
+    fn write(
+        st: &mut Stream,
+        sector: u64,
+        sectors: u64,
+        cached: &dyn Fn(u64) -> bool,
+    ) -> (u64, u64) {
+        let req = Request {
+            sector,
+            sectors,
+            read: false,
+            nowait: false,
+        };
+        map_bios(st, req, MIB * 512, cached)
+    }
+
+    /// `req` planned bio by bio, as DM maps it (see [`read`]).
+    fn map_bios(
+        st: &mut Stream,
+        req: Request,
+        cutoff: u64,
+        cached: &dyn Fn(u64) -> bool,
+    ) -> (u64, u64) {
+        let (mut s, end) = (req.sector, req.sector + req.sectors);
         let (mut byp, mut kept) = (0, 0);
         while s < end {
-            let p = plan(
-                *st,
-                Request {
-                    sector: s,
-                    sectors: end - s,
-                    read: true,
-                    nowait,
-                },
-                SHIFT,
-                cutoff,
-                |b| !cached(b),
-            );
+            let r = Request {
+                sector: s,
+                sectors: end - s,
+                ..req
+            };
+            let p = plan(*st, r, SHIFT, cutoff, |b| !cached(b));
             assert!(p.keep >= 1 && p.keep <= end - s);
             if let Some(n) = p.stream {
                 *st = n;
@@ -233,42 +260,6 @@ mod tests {
         // A jump restarts the stream.
         let (byp, _) = write(&mut st, 100 * MIB, MIB, &none);
         assert_eq!(byp, 0);
-    }
-
-    /// Writes `sectors` from `sector` as DM maps a bio (see [`read`]), 1 MiB
-    /// cutoff.
-    fn write(
-        st: &mut Stream,
-        sector: u64,
-        sectors: u64,
-        cached: &dyn Fn(u64) -> bool,
-    ) -> (u64, u64) {
-        let (mut s, end) = (sector, sector + sectors);
-        let (mut byp, mut kept) = (0, 0);
-        while s < end {
-            let p = plan(
-                *st,
-                Request {
-                    sector: s,
-                    sectors: end - s,
-                    read: false,
-                    nowait: false,
-                },
-                SHIFT,
-                MIB * 512,
-                |b| !cached(b),
-            );
-            if let Some(n) = p.stream {
-                *st = n;
-            }
-            if p.bypass {
-                byp += p.keep;
-            } else {
-                kept += p.keep;
-            }
-            s += p.keep;
-        }
-        (byp, kept)
     }
 
     #[test]
