@@ -99,6 +99,18 @@ bufcache_module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: fills ignore write-arounds in flight",
         },
+        test_no_discard_fence: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: discards passed down are not fenced",
+        },
+        test_no_refill_writeback: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: a miss never writes back other shards and waits without bound",
+        },
+        test_reserve_blocks: u32 {
+            default: 0,
+            description: "TEST ONLY: a reserve of this many blocks per target (fewer than its shards)",
+        },
 }
 
 /// A module parameter's value: `value()` returns a reference in 7.2 and the
@@ -132,6 +144,9 @@ impl kernel::InPlaceModule for BufcacheModule {
             bypass_cached: param(module_parameters::test_bypass_cached.value()),
             atomic_association: param(module_parameters::test_atomic_association.value()),
             no_write_fence: param(module_parameters::test_no_write_fence.value()),
+            no_discard_fence: param(module_parameters::test_no_discard_fence.value()),
+            no_refill_writeback: param(module_parameters::test_no_refill_writeback.value()),
+            reserve_blocks: param(module_parameters::test_reserve_blocks.value()),
         });
         try_pin_init!(Self {
             registration <- bufcache::register(module),

@@ -34,11 +34,14 @@ static STARVING: Atomic<u64> = Atomic::new(0);
 /// Percentage of RAM used as the default budget.
 pub(crate) const DEFAULT_PERCENT: u64 = 2;
 
-/// The budget in bytes: `max_cache_size_bytes`, or 2% of RAM if it is 0.
+/// The budget in bytes: `max_cache_size_bytes`, or 2% of RAM if it is 0;
+/// never more than RAM (the parameter refuses more; this bound keeps every
+/// sum below from overflowing whatever the parameter holds).
 pub(crate) fn budget() -> u64 {
+    let ram = crate::dm::totalram_bytes();
     match crate::dm::max_cache_size_param() {
-        0 => crate::dm::totalram_bytes() * DEFAULT_PERCENT / 100,
-        b => b,
+        0 => ram / 100 * DEFAULT_PERCENT,
+        b => b.min(ram),
     }
 }
 
@@ -49,7 +52,7 @@ pub(crate) fn used() -> u64 {
 
 /// Whether `bytes` more would fit (a hint; [`Buf::alloc`] decides).
 pub(crate) fn has_room(bytes: u64) -> bool {
-    used() + bytes <= budget()
+    used().saturating_add(bytes) <= budget()
 }
 
 /// Counts a new target, whose reserve is `reserve` bytes.
@@ -75,7 +78,7 @@ pub(crate) fn fair_share() -> u64 {
 /// fair share then give back (see the module documentation). Reserves
 /// alone never overdraw it.
 pub(crate) fn contended() -> bool {
-    STARVING.load(Relaxed) > 0 || used() > budget() + RESERVES.load(Relaxed)
+    STARVING.load(Relaxed) > 0 || used() > budget().saturating_add(RESERVES.load(Relaxed))
 }
 
 /// A target starts (`true`) or stops starving. Callers report transitions
@@ -91,7 +94,7 @@ pub(crate) fn set_starving(on: bool) {
 fn try_charge(bytes: u64) -> bool {
     let mut cur = USED.load(Relaxed);
     loop {
-        if cur + bytes > budget() {
+        if cur.saturating_add(bytes) > budget() {
             return false;
         }
         match USED.cmpxchg(cur, cur + bytes, Relaxed) {

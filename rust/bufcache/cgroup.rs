@@ -46,6 +46,9 @@ pub(crate) struct CgEntry {
     cached: Atomic<i64>,
     dirty: Atomic<i64>,
     active: Atomic<i64>,
+    /// Live [`CgRef`]s: a worker holding one may still tag blocks with
+    /// this entry's id, so `prune` keeps it. Raised under the map lock.
+    users: Atomic<i64>,
     pub(crate) hits: Atomic<u64>,
     pub(crate) misses: Atomic<u64>,
     pub(crate) writeback_bytes: Atomic<u64>,
@@ -61,6 +64,7 @@ impl CgEntry {
             cached: Atomic::new(0),
             dirty: Atomic::new(0),
             active: Atomic::new(0),
+            users: Atomic::new(0),
             hits: Atomic::new(0),
             misses: Atomic::new(0),
             writeback_bytes: Atomic::new(0),
@@ -78,6 +82,38 @@ impl CgEntry {
         if t.active {
             self.active.add(sign, Relaxed);
         }
+    }
+}
+
+/// An entry looked up for a bio: while it lives, [`CgTable::prune`] keeps
+/// the entry in the table, so blocks tagged with its id meanwhile are
+/// accounted to it and their writeback charged to its cgroup, never to
+/// root or to a later cgroup that reuses the css id.
+///
+/// # Invariants
+///
+/// `e.users` counts this reference (raised when it was made).
+pub(crate) struct CgRef {
+    e: Arc<CgEntry>,
+}
+
+impl CgRef {
+    fn new(e: &Arc<CgEntry>) -> Self {
+        e.users.add(1, Relaxed);
+        Self { e: e.clone() }
+    }
+}
+
+impl core::ops::Deref for CgRef {
+    type Target = CgEntry;
+    fn deref(&self) -> &CgEntry {
+        &self.e
+    }
+}
+
+impl Drop for CgRef {
+    fn drop(&mut self) {
+        self.e.users.add(-1, Relaxed);
     }
 }
 
@@ -110,21 +146,22 @@ impl CgTable {
         )
     }
 
-    /// The entry for css id `id`, if there is one; never sleeps.
-    fn lookup(&self, id: u32) -> Option<Arc<CgEntry>> {
+    /// The entry for css id `id`, if there is one; never sleeps. Held
+    /// under the map lock, as `prune` checks `users` under it.
+    fn lookup(&self, id: u32) -> Option<CgRef> {
         if id == self.root.id {
-            return Some(self.root.clone());
+            return Some(CgRef::new(&self.root));
         }
         let g = self.map.lock();
-        g.get(id as usize).map(Arc::from)
+        g.get(id as usize).map(|e| CgRef::new(&Arc::from(e)))
     }
 
     /// Non-blocking association: an existing entry, or one created under
     /// `try_lock` with `GFP_ATOMIC`. `None` if that would block or fails:
     /// the caller must not sleep (would-block, or defer to a worker).
-    pub(crate) fn get_nowait(&self, css: Option<CssRef<'_>>) -> Option<Arc<CgEntry>> {
+    pub(crate) fn get_nowait(&self, css: Option<CssRef<'_>>) -> Option<CgRef> {
         let Some(css) = css else {
-            return Some(self.root.clone());
+            return Some(CgRef::new(&self.root));
         };
         if let Some(e) = self.lookup(css.id()) {
             self.stats.inc(Field::CgFound);
@@ -153,9 +190,9 @@ impl CgTable {
     /// Sleepable association: an existing entry, or one created under the
     /// mutex with a normal allocation (callers run in a NOIO scope). Falls
     /// back to the root entry if even that allocation fails.
-    pub(crate) fn get(&self, css: Option<CssRef<'_>>) -> Arc<CgEntry> {
+    pub(crate) fn get(&self, css: Option<CssRef<'_>>) -> CgRef {
         let Some(css) = css else {
-            return self.root.clone();
+            return CgRef::new(&self.root);
         };
         if let Some(e) = self.lookup(css.id()) {
             self.stats.inc(Field::CgFound);
@@ -173,40 +210,43 @@ impl CgTable {
             }
             None => {
                 self.stats.inc(Field::CgRootFallback);
-                self.root.clone()
+                CgRef::new(&self.root)
             }
         }
     }
 
-    /// Creates and stores an entry; the caller holds the mutex.
+    /// Creates and stores an entry; the caller holds the mutex (which
+    /// `prune` holds too, so the new entry's reference is made before
+    /// `prune` can look at it).
     fn insert(
         &self,
         ids: &mut KVec<u32>,
         css: CssRef<'_>,
         gfp: kernel::alloc::Flags,
-    ) -> Option<Arc<CgEntry>> {
+    ) -> Option<CgRef> {
         let id = css.id();
         let e = Arc::new(CgEntry::new(css.get()), gfp).ok()?;
         ids.push(id, gfp).ok()?;
-        let stored = self.map.lock().store(id as usize, e.clone(), gfp);
+        let r = CgRef::new(&e);
+        let stored = self.map.lock().store(id as usize, e, gfp);
         if stored.is_err() {
             ids.pop();
             return None;
         }
-        Some(e)
+        Some(r)
     }
 
     /// The entry of a block's owner (its writeback is charged there); the
     /// root entry for blocks without one.
-    pub(crate) fn by_owner(&self, owner: u32) -> Arc<CgEntry> {
+    pub(crate) fn by_owner(&self, owner: u32) -> CgRef {
         if owner == 0 {
-            return self.root.clone();
+            return CgRef::new(&self.root);
         }
         match self.lookup(owner) {
             Some(e) => e,
             None => {
                 self.stats.inc(Field::CgRootFallback);
-                self.root.clone()
+                CgRef::new(&self.root)
             }
         }
     }
@@ -225,8 +265,13 @@ impl CgTable {
             // blocks that writeback would charge to root or to a new
             // cgroup reusing the id.
             let mut g = self.map.lock();
+            // Nor can one be looked up meanwhile (`lookup` raises
+            // `users` under the map lock): an entry a worker holds stays,
+            // since that worker may still tag blocks with its id.
             let drop_it = match g.get(id as usize) {
-                Some(e) => e.active.load(Relaxed) <= 0 && e.css.is_dying(),
+                Some(e) => {
+                    e.active.load(Relaxed) <= 0 && e.users.load(Relaxed) <= 0 && e.css.is_dying()
+                }
                 None => true,
             };
             if drop_it {

@@ -93,6 +93,33 @@ knobs! {
     /// fence of a write-around in flight (engine `fence`), so a fill can
     /// cache the origin's older data.
     no_write_fence / NO_WRITE_FENCE: fn no_write_fence() -> bool;
+    /// `test_no_discard_fence`: a discard passed down to the origin is not
+    /// fenced (data-safety defect 3): a fill during it can cache the
+    /// origin's pre-discard data.
+    no_discard_fence / NO_DISCARD_FENCE: fn no_discard_fence() -> bool;
+    /// `test_no_refill_writeback`: a miss that finds the reserve empty
+    /// only evicts other shards' clean blocks, never writes back their
+    /// dirty ones, and waits without bound (the code before data-safety
+    /// defect 1 was fixed): it can wait for ever.
+    no_refill_writeback / NO_REFILL_WRITEBACK: fn no_refill_writeback() -> bool;
+    /// `test_reserve_blocks` is set (see [`reserve_blocks`]).
+    #[cfg_attr(not(bufcache_test), allow(dead_code))]
+    reserve_blocks / RESERVE_BLOCKS: fn reserve_blocks_on() -> bool;
+}
+
+/// `test_reserve_blocks`: targets built from now on have a reserve of
+/// this many blocks instead of up to 16 (one per shard at least). With
+/// fewer reserve blocks than shards, a shard can find the reserve empty
+/// and every other shard's memory dirty, as it can when concurrent misses
+/// of pinned blocks have spent the reserve: the path where `get_block`
+/// must write back another shard to make progress (data-safety defect 1).
+#[inline(always)]
+pub(crate) fn reserve_blocks() -> Option<usize> {
+    #[cfg(bufcache_test)]
+    if reserve_blocks_on() {
+        return Some(store::RESERVE_BLOCKS.load(kernel::sync::atomic::Relaxed) as usize);
+    }
+    None
 }
 
 /// `test_race_delay_ms`: sleeps this long in the race windows of the write

@@ -137,6 +137,13 @@ impl dm::Target for Bufcache {
                 c"Module budget (max_cache_size_bytes) too small for 16 blocks",
             ));
         }
+        // The index is allocated whole at load: it may take at most an
+        // eighth of RAM (a cap of all RAM in 512-byte blocks would not).
+        if engine::index_bytes(cap_bytes, t.block_size) > dm::totalram_bytes() / 8 {
+            return Err(CtrError::inval(
+                c"Cache index too large for the machine's RAM",
+            ));
+        }
         set_limits(ti, t.block_size)?;
         let geo = Geometry {
             begin,
@@ -320,12 +327,15 @@ impl dm::Target for Bufcache {
             self.inner.suspend_without_writeback();
             return;
         }
-        let left = memalloc::noio(|| self.inner.suspend_writeback());
-        if left > 0 {
-            pr_err!(
+        match memalloc::noio(|| self.inner.suspend_writeback()) {
+            Ok(()) => {}
+            Err(0) => pr_err!(
+                "suspend: every dirty block was written back, but the origin flush failed: they may not be durable\n"
+            ),
+            Err(left) => pr_err!(
                 "suspend: writeback failed; {} dirty blocks stay cached, and are lost if this table is replaced or removed\n",
                 left
-            );
+            ),
         }
     }
 

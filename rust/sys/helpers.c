@@ -283,6 +283,15 @@ static int bufcache_budget_set(const char *val, const struct kernel_param *kp)
 
 	if (r)
 		return r;
+	/*
+	 * Bounded by RAM: the budget sizes the slot index of a target loaded
+	 * without cache_size, and the budget arithmetic must not overflow.
+	 */
+	if (v > ((u64)totalram_pages() << PAGE_SHIFT)) {
+		pr_warn("dm-bufcache: max_cache_size_bytes %llu refused: larger than the machine's RAM (%llu bytes)\n",
+			v, (u64)totalram_pages() << PAGE_SHIFT);
+		return -EINVAL;
+	}
 	WRITE_ONCE(bufcache_max_cache_size_bytes, v);
 	return 0;
 }
@@ -300,7 +309,7 @@ static const struct kernel_param_ops bufcache_budget_ops = {
 module_param_cb(max_cache_size_bytes, &bufcache_budget_ops, NULL, 0644);
 __MODULE_PARM_TYPE(max_cache_size_bytes, "ullong");
 MODULE_PARM_DESC(max_cache_size_bytes,
-		 "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM); writable at run time");
+		 "Memory budget shared by all bufcache targets, in bytes (0: 2% of RAM; at most RAM); writable at run time");
 
 /* Static inline (no-ops) without CONFIG_LOCKDEP, as in the benchmark kernel. */
 void bufcache_fs_reclaim_acquire(void)

@@ -66,6 +66,41 @@ within 2 "$cap" "$want" || die "cap_bytes $cap is not 2% of RAM ($want) with max
 expect_fail "a budget that is not a number" sh -c "echo lots >$P"
 assert_eq "$(cat $P)" 0 "max_cache_size_bytes after a refused write"
 
+# Bounded by RAM (data-safety defect 2: "unlimited", 2^64-1, was accepted
+# and a kworker died of an overflow in the budget's sum within a second;
+# 2^60 made a target without cache_size with zero slots, whose every miss
+# hung). Both are refused, with a reason, and change nothing.
+ram=$(($(mem_kb MemTotal) * 1024))
+dmesg -C
+expect_fail "a budget of 2^64-1 bytes" sh -c "echo 18446744073709551615 >$P"
+dmesg | grep -q "max_cache_size_bytes 18446744073709551615 refused: larger than the machine's RAM" ||
+	die "no reason in the kernel log for a refused budget: $(dmesg | tail -2)"
+expect_fail "a budget of 2^60 bytes" sh -c "echo $((1 << 60)) >$P"
+expect_fail "a budget of RAM + 1 byte" sh -c "echo $((ram + 1)) >$P"
+assert_eq "$(cat $P)" 0 "max_cache_size_bytes after refused writes"
+# All of RAM is accepted: the live target keeps working (its cap is its
+# cache_size), and a target without cache_size (cap: the budget) loads
+# with 4 KiB blocks and serves I/O. With 512-byte blocks its index alone
+# would need more than an eighth of RAM: refused, with that reason.
+run sh -c "echo $ram >$P"
+assert_eq "$(cat $P)" "$ram" "max_cache_size_bytes = RAM"
+sleep 1.5 # a background pass of bp runs with the new budget
+assert_eq "$(bc_field bp cap_bytes)" $((32 * MB)) "cap_bytes of bp under a budget of all RAM"
+big="$(bc_create bpbig "$loop" 4096 readahead 0)"
+capb="$(bc_field bpbig cap_bytes)"
+[ "$capb" -gt $((ram / 2)) ] || die "cap_bytes $capb of a target without cache_size under a budget of all RAM ($ram)"
+run dd if=/dev/urandom of=/tmp/big bs=1M count=4 status=none
+run dd if=/tmp/big of="$big" bs=1M seek=48 count=4 oflag=direct status=none
+assert_eq "$(sha_range "$big" 48 4)" "$(sha_of </tmp/big)" "4 MiB through a target whose cap is all RAM"
+run dmsetup remove bpbig
+assert_eq "$(sha_range "$loop" 48 4)" "$(sha_of </tmp/big)" "4 MiB on the origin after remove"
+dmesg -C
+expect_fail "a target of 512-byte blocks whose index would not fit" \
+	dmsetup create bpidx --table "0 $sz bufcache $loop 512"
+dmesg | grep -q "bufcache: Cache index too large for the machine's RAM" ||
+	die "no reason in the kernel log for the refused table: $(dmesg | tail -2)"
+run sh -c "echo 0 >$P"
+
 # Nothing written was lost on the way.
 run dmsetup remove bp
 fio_verify "$loop" $((40 * MB)) $((2 * MB))

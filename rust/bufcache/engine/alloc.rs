@@ -15,9 +15,10 @@ use crate::dm::{memalloc, Gfp};
 
 use super::super::budget::{self, Buf};
 use super::super::cgroup::CgEntry;
+use super::super::knobs;
 use super::shard::{pin_write, ShardGuard};
 use super::writeback::WbSelect;
-use super::{Inner, NOSLOT_ERROR_ROUNDS};
+use super::{Inner, NOSLOT_ERROR_ROUNDS, NOSLOT_WAIT_MS};
 
 /// How a block was obtained by [`Inner::get_block`].
 pub(super) enum Got {
@@ -54,6 +55,17 @@ enum Pass {
     Again,
     /// Try again at this stage.
     Next(AllocStage),
+}
+
+/// How long [`Inner::get_block`] has tried (see [`NOSLOT_ERROR_ROUNDS`]
+/// and [`NOSLOT_WAIT_MS`]).
+#[derive(Default)]
+struct Tries {
+    /// Writeback rounds of the block's shard that failed in a row.
+    err_rounds: u32,
+    /// When (the target's clock, ms) the request first waited after a full
+    /// round of the allocation order; reset when a writeback made room.
+    waiting_since: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,10 +108,10 @@ impl Inner {
         let grow = budget::has_room(u64::from(self.block_size))
             && !(budget::contended() && self.mem_bytes() >= budget::fair_share());
         match g.meta.alloc(blk, owner, grow) {
-            Alloc::Ready(id) => g.bufs[id as usize].clone().map(|b| (id, b)),
+            Alloc::Ready(id) => Self::slot_buf(&mut g, id).map(|b| (id, b)),
             Alloc::Evicted { id, .. } => {
                 self.stats.inc(Field::Evictions);
-                g.bufs[id as usize].clone().map(|b| (id, b))
+                Self::slot_buf(&mut g, id).map(|b| (id, b))
             }
             Alloc::NeedMemory(id) => {
                 drop(g);
@@ -122,6 +134,19 @@ impl Inner {
             }
             Alloc::Full => None,
         }
+    }
+
+    /// The memory of `Filling` slot `id`, which `Shard::alloc` gave with
+    /// memory. `None` is not reached (a slot with memory has a buffer);
+    /// if it were, the slot is abandoned, never left `Filling` (a flush
+    /// or a reader of the block would wait for it for ever); its waiters
+    /// see that at their next look (they wait 10 ms at most).
+    fn slot_buf(g: &mut ShardGuard<'_>, id: SlotId) -> Option<Arc<Buf>> {
+        let b = g.bufs[id as usize].clone();
+        if b.is_none() {
+            g.meta.abort_fill(id, false);
+        }
+        b
     }
 
     /// Returns memory to the reserve if it is short, else frees it.
@@ -153,9 +178,9 @@ impl Inner {
     ) -> Result<Got> {
         let si = self.shard_index(blk);
         let mut stage = AllocStage::Nowait;
-        let mut err_rounds = 0u32;
+        let mut tries = Tries::default();
         loop {
-            match self.alloc_pass(si, blk, access, who, stage, &mut err_rounds) {
+            match self.alloc_pass(si, blk, access, who, stage, &mut tries) {
                 Pass::Done(Ok(Got::Miss(id, buf))) => {
                     // Neither filled nor written until no write-around of
                     // it is in flight (`fence`, F2).
@@ -164,8 +189,36 @@ impl Inner {
                 }
                 Pass::Done(r) => return r,
                 Pass::Again => {}
-                Pass::Next(s) => stage = s,
+                Pass::Next(s) => {
+                    if stage == AllocStage::Blocking && self.gave_up(&mut tries) {
+                        // Bounded: no slot after NOSLOT_WAIT_MS without
+                        // progress. Fail cleanly, as after write errors.
+                        self.stats.inc(Field::NoslotErrors);
+                        return match access {
+                            Access::Read => Ok(Got::Bypass),
+                            Access::Write => Err(EIO),
+                        };
+                    }
+                    stage = s
+                }
             }
+        }
+    }
+
+    /// After a full round of the allocation order that ended in a wait
+    /// ([`Inner::next_stage`]): whether the request has waited
+    /// [`NOSLOT_WAIT_MS`] since the last progress without getting a slot.
+    fn gave_up(&self, tries: &mut Tries) -> bool {
+        if knobs::no_refill_writeback() {
+            return false;
+        }
+        let now = self.now_ms();
+        match tries.waiting_since {
+            None => {
+                tries.waiting_since = Some(now);
+                false
+            }
+            Some(t) => now.saturating_sub(t) >= NOSLOT_WAIT_MS,
         }
     }
 
@@ -178,7 +231,7 @@ impl Inner {
         access: Access,
         who: &CgEntry,
         stage: AllocStage,
-        err_rounds: &mut u32,
+        tries: &mut Tries,
     ) -> Pass {
         let now = self.now_ms();
         let mut g = self.lock_shard(si);
@@ -210,8 +263,7 @@ impl Inner {
         let id = match g.meta.alloc(blk, who.id, grow) {
             Alloc::Ready(id) => {
                 return Pass::Done(
-                    g.bufs[id as usize]
-                        .clone()
+                    Self::slot_buf(&mut g, id)
                         .ok_or(EIO)
                         .map(|b| Got::Miss(id, b)),
                 )
@@ -219,8 +271,7 @@ impl Inner {
             Alloc::Evicted { id, .. } => {
                 self.stats.inc(Field::Evictions);
                 return Pass::Done(
-                    g.bufs[id as usize]
-                        .clone()
+                    Self::slot_buf(&mut g, id)
                         .ok_or(EIO)
                         .map(|b| Got::Miss(id, b)),
                 );
@@ -228,7 +279,7 @@ impl Inner {
             Alloc::NeedMemory(id) => id,
             Alloc::Full => {
                 drop(g);
-                return self.shard_full(si, access, stage, err_rounds);
+                return self.shard_full(si, access, stage, tries);
             }
         };
         let (mut g, buf) = self.stage_memory(g, si, stage);
@@ -282,30 +333,25 @@ impl Inner {
     /// The shard has no slot to give (`Alloc::Full`): writes back its
     /// oldest dirty blocks, then starts over, backs off after failed
     /// writebacks (giving up after `NOSLOT_ERROR_ROUNDS`), or moves on.
-    fn shard_full(
-        &self,
-        si: usize,
-        access: Access,
-        stage: AllocStage,
-        err_rounds: &mut u32,
-    ) -> Pass {
+    fn shard_full(&self, si: usize, access: Access, stage: AllocStage, tries: &mut Tries) -> Pass {
         self.stats.inc(Field::FullWaits);
         let r = self.writeback_shard(si, WbSelect::Oldest, None);
         if r.written > 0 {
-            *err_rounds = 0;
+            *tries = Tries::default();
             return Pass::Next(AllocStage::Nowait);
         }
         if r.errors > 0 {
             // The origin refuses writes: back off, then give up.
-            *err_rounds += 1;
-            if *err_rounds >= NOSLOT_ERROR_ROUNDS {
+            tries.err_rounds += 1;
+            let err_rounds = tries.err_rounds;
+            if err_rounds >= NOSLOT_ERROR_ROUNDS {
                 self.stats.inc(Field::NoslotErrors);
                 return Pass::Done(match access {
                     Access::Read => Ok(Got::Bypass),
                     Access::Write => Err(EIO),
                 });
             }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10i64 << *err_rounds));
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10i64 << err_rounds));
             return Pass::Again;
         }
         // Nothing free, clean or writable here: the budget is held by
@@ -324,7 +370,7 @@ impl Inner {
             (AllocStage::Evict | AllocStage::Reserve, false) => AllocStage::Blocking,
             (AllocStage::Reserve, true) => AllocStage::Blocking,
             (AllocStage::Blocking, _) => {
-                if full && self.reserve.lock().is_empty() {
+                if self.reserve.lock().is_empty() {
                     self.refill_reserve(si);
                 }
                 self.lock_shard(si).wait();

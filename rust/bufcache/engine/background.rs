@@ -159,16 +159,18 @@ impl Inner {
         }
     }
 
-    /// Stops background writeback for a suspend (invariant B): no timer,
-    /// no lane runs after this returns, until [`Inner::resume_background`].
+    /// Stops background writeback for a suspend (invariant B): no
+    /// writeback lane runs after this returns, and the timer does no I/O,
+    /// until [`Inner::resume_background`]. (The timer keeps ticking: a
+    /// suspended target gives clean memory back to a starving sibling.)
     pub(crate) fn quiesce(&self) {
         {
             let _wq = self.wq.lock();
             self.suspended.store(1, Relaxed);
         }
-        // Runs a pending timer now; it sees `suspended` and neither writes
-        // nor re-arms. Then the kicked writeback, which may have passed its
-        // check before the flag was set, and the lanes.
+        // Runs a pending timer now; it sees `suspended` and writes nothing
+        // (its next ticks neither). Then the kicked writeback, which may
+        // have passed its check before the flag was set, and the lanes.
         dm::flush_delayed_work(&self.wb_timer);
         dm::flush_work(&self.wb_now);
         self.wait_lanes_idle();
@@ -190,14 +192,17 @@ impl Inner {
 
     /// The suspend's writeback (invariant F): everything dirty goes to the
     /// origin before the table can be replaced. Returns how many dirty
-    /// blocks are left (0 on success).
-    pub(crate) fn suspend_writeback(&self) -> u64 {
+    /// blocks are left (0 on success, and also when every block was
+    /// written but the origin flush failed: then `Err(0)`; a failed
+    /// writeback leaves its blocks dirty, so `Err(n)` has `n > 0`).
+    pub(crate) fn suspend_writeback(&self) -> Result<(), u64> {
         self.quiesce();
-        let left = match self.flush_all() {
-            Ok(()) => 0,
-            Err(_) => self.dirty_blocks().max(1),
-        };
+        let r = self.flush_all();
+        let left = self.dirty_blocks();
         self.stats.store(Field::UnwrittenAtSuspend, left);
-        left
+        match r {
+            Ok(()) => Ok(()),
+            Err(_) => Err(left),
+        }
     }
 }

@@ -127,7 +127,7 @@ impl Inner {
     }
 
     /// Frees the fence of the write-around of blocks `[start, end)`.
-    fn fence_release(&self, start: u64, end: u64) {
+    pub(super) fn fence_release(&self, start: u64, end: u64) {
         let mut f = self.fences.lock();
         if let Some(r) = f.ranges.iter_mut().find(|r| **r == (start, end)) {
             *r = (0, 0);
@@ -137,7 +137,32 @@ impl Inner {
         self.fence_cv.notify_all();
     }
 
-    /// Whether a write-around of `blk` is in flight (F2).
+    /// Fences the blocks of sectors `[sector, sector + sectors)` for a
+    /// discard passed down to the origin (see [`Inner::do_discard`]),
+    /// waiting for a free slot and running queued write-arounds meanwhile
+    /// (every slot is held by a write-around, which waits only for the
+    /// origin, or by another discard, which waits for no fence). Returns
+    /// the blocks fenced, for [`Inner::fence_release`].
+    pub(super) fn fence_discard(self: &Arc<Self>, sector: u64, sectors: u64) -> (u64, u64) {
+        let (start, end) = self.fence_range(sector, sectors);
+        let mut f = self.fences.lock();
+        loop {
+            if let Some(i) = f.ranges.iter().position(|&(s, e)| s == e) {
+                f.ranges[i] = (start, end);
+                self.fences_active.add(1, Relaxed);
+                return (start, end);
+            }
+            if let Some(bio) = f.queued.pop() {
+                drop(f);
+                self.write_around(bio);
+                f = self.fences.lock();
+            } else {
+                self.fence_cv.wait(&mut f);
+            }
+        }
+    }
+
+    /// Whether a write-around or a discard of `blk` is in flight (F2).
     pub(super) fn fenced(&self, blk: u64) -> bool {
         if knobs::no_write_fence() {
             return false;

@@ -8,10 +8,11 @@
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
+use crate::cache::shard::State;
 use crate::cache::status::Field;
 use crate::cache::table::Mode;
 use crate::dm::memalloc::MemallocFlags;
-use crate::dm::{self, memalloc, BioOp, BlkStatus, OwnedBio};
+use crate::dm::{self, memalloc, BioOp, BlkStatus, IoBatch, OwnedBio};
 
 use super::super::cgroup::CgEntry;
 use super::super::knobs;
@@ -293,10 +294,28 @@ impl Inner {
         self.arm_timer();
     }
 
-    /// Drops `blk` from the cache once nobody uses it.
-    pub(super) fn drop_block(&self, si: usize, blk: u64) {
+    /// Drops `blk` from the cache once nobody uses it. With `skip_filling`,
+    /// a block being filled is left alone (its filler may be waiting for
+    /// the caller's fence): returns whether one was. With `clean_only`,
+    /// a dirty block is kept.
+    pub(super) fn drop_block(
+        &self,
+        si: usize,
+        blk: u64,
+        skip_filling: bool,
+        clean_only: bool,
+    ) -> bool {
         let mut g = self.lock_shard(si);
+        let mut skipped = false;
         while let Some(id) = g.meta.lookup(blk) {
+            let st = g.meta.state(id);
+            if skip_filling && st == Some(State::Filling) {
+                skipped = true;
+                break;
+            }
+            if clean_only && st == Some(State::Dirty) {
+                break;
+            }
             match g.meta.invalidate(id) {
                 Ok(_) => break,
                 Err(_) => g.wait(),
@@ -304,55 +323,150 @@ impl Inner {
         }
         drop(g);
         self.notify(si);
+        skipped
     }
 
-    pub(super) fn do_discard(self: &Arc<Self>, bio: OwnedBio) {
-        self.stats.inc(Field::Discards);
-        let start = self.rel_sector(&bio);
-        let end = start + (u64::from(bio.size()) >> dm::SECTOR_SHIFT);
+    /// Zeroes bytes `[off, off + len)` of cached `blk`, which stays (or
+    /// becomes) dirty under its owner, so no stale data can come back.
+    /// With `skip_filling`, as for [`Inner::drop_block`]; with
+    /// `clean_only`, a clean copy is dropped instead and a dirty one kept
+    /// (written concurrently with the discard: either order is right).
+    fn zero_part(
+        &self,
+        si: usize,
+        blk: u64,
+        off: u32,
+        len: u32,
+        skip_filling: bool,
+        clean_only: bool,
+    ) -> bool {
+        let now = self.now_ms();
+        let mut g = self.lock_shard(si);
+        let mut skipped = false;
+        while let Some(id) = g.meta.lookup(blk) {
+            let st = g.meta.state(id);
+            if skip_filling && st == Some(State::Filling) {
+                skipped = true;
+                break;
+            }
+            if clean_only {
+                if st == Some(State::Dirty) {
+                    break;
+                }
+                match g.meta.invalidate(id) {
+                    Ok(_) => break,
+                    Err(_) => {
+                        g.wait();
+                        continue;
+                    }
+                }
+            }
+            // The block keeps its owner: the cgroup that dirtied it is
+            // charged for its writeback, not root.
+            let owner = g.meta.owner(id);
+            match pin_write(&mut g, id, now, owner) {
+                Ok(()) => {
+                    if let Some(b) = g.bufs[id as usize].clone() {
+                        drop(g);
+                        b.zero(off, len);
+                        g = self.lock_shard(si);
+                    }
+                    g.meta.unpin_write(id, now);
+                    break;
+                }
+                Err(_) => g.wait(),
+            }
+        }
+        drop(g);
+        self.notify(si);
+        skipped
+    }
+
+    /// Drops (or, for a partly covered block, zeroes the covered part of)
+    /// the cached blocks of sectors `[start, end)`. `skip_filling`: the
+    /// pass made under the discard's fence (blocks being filled are
+    /// skipped, their fillers may wait for the fence; returns the range of
+    /// those skipped). `clean_only`: the pass after the origin completed
+    /// the discard, which drops what such a fill cached.
+    fn discard_pass(
+        &self,
+        start: u64,
+        end: u64,
+        skip_filling: bool,
+        clean_only: bool,
+    ) -> Option<(u64, u64)> {
         let spb = 1u64 << self.shift;
+        let mut skipped: Option<(u64, u64)> = None;
         let mut s = start;
         while s < end {
             let (blk, off) = self.locate(s);
             let blk_end = self.block_sector(blk) + spb;
             let e = end.min(blk_end);
             let si = self.shard_index(blk);
-            if off == 0 && e == blk_end {
-                self.drop_block(si, blk);
+            let was_filling = if off == 0 && e == blk_end {
+                self.drop_block(si, blk, skip_filling, clean_only)
             } else {
-                // Partial block: zero the discarded part of a cached copy,
-                // which stays dirty, so no stale data can come back.
                 let len = ((e - s) << dm::SECTOR_SHIFT) as u32;
-                let now = self.now_ms();
-                let mut g = self.lock_shard(si);
-                while let Some(id) = g.meta.lookup(blk) {
-                    match pin_write(&mut g, id, now, 0) {
-                        Ok(()) => {
-                            if let Some(b) = g.bufs[id as usize].clone() {
-                                drop(g);
-                                b.zero(off, len);
-                                g = self.lock_shard(si);
-                            }
-                            g.meta.unpin_write(id, now);
-                            drop(g);
-                            self.notify(si);
-                            g = self.lock_shard(si);
-                            break;
-                        }
-                        Err(_) => g.wait(),
-                    }
-                }
-                drop(g);
-                self.notify(si);
+                self.zero_part(si, blk, off, len, skip_filling, clean_only)
+            };
+            if was_filling {
+                let (lo, _) = skipped.unwrap_or((s, e));
+                skipped = Some((lo, e));
             }
             s = e;
             // A huge discard walks many blocks: let others run.
             dm::cond_resched();
         }
-        if self.origin.max_discard_sectors() > 0 {
-            bio.remap_submit(&self.origin, start);
-        } else {
+        skipped
+    }
+
+    /// A discard (see "Discard" in `bufcache.rst`).
+    ///
+    /// The hazard: a fill of a block of the range that reads the origin
+    /// before the discard reaches it, and publishes after the discard
+    /// dropped the block, would cache pre-discard data while the origin
+    /// then reads zeroes (or anything else). So a discard passed down is
+    /// fenced like a write-around (`fence`, F1/F2): its range is fenced
+    /// before its blocks are dropped and until the origin has completed
+    /// it, so a fill that inserts a block afterwards waits and reads the
+    /// origin after the discard. A fill already in progress when the
+    /// discard looked (its slot `Filling`) is not waited for (its filler
+    /// may be waiting for this very fence): once the discard completed
+    /// and the fence is gone, the blocks of that part of the range are
+    /// looked at again and clean ones dropped. A block dirty by then was
+    /// written concurrently with the discard, and either order is right.
+    pub(super) fn do_discard(self: &Arc<Self>, bio: OwnedBio) {
+        self.stats.inc(Field::Discards);
+        let start = self.rel_sector(&bio);
+        let sectors = u64::from(bio.size()) >> dm::SECTOR_SHIFT;
+        let end = start + sectors;
+        if self.origin.max_discard_sectors() == 0 || knobs::no_discard_fence() {
+            // Negative control: the pass, then the origin, no fence.
+            if self.origin.max_discard_sectors() > 0 {
+                let _ = self.discard_pass(start, end, false, false);
+                bio.remap_submit(&self.origin, start);
+                return;
+            }
+            // Nothing changes on the origin: dropping is enough.
+            let _ = self.discard_pass(start, end, false, false);
             bio.endio(BlkStatus::OK);
+            return;
         }
+        let (fs, fe) = self.fence_discard(start, sectors);
+        let skipped = self.discard_pass(start, end, true, false);
+        knobs::race_delay();
+        let who = self.cg.get(bio.orig_css());
+        let ok = IoBatch::run(&self.bioset, |mut batch| {
+            let i = batch
+                .as_mut()
+                .add_clone(&self.origin, start, &bio, super::assoc(&who));
+            let res = batch.wait();
+            i.is_some_and(|i| res.ok(i))
+        });
+        self.fence_release(fs, fe);
+        if let Some((s, e)) = skipped {
+            let _ = self.discard_pass(s, e, false, true);
+        }
+        bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
     }
 }

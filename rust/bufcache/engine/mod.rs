@@ -77,6 +77,15 @@ const RA_MAX: usize = 15;
 /// then goes straight to the origin, a write fails with EIO.
 const NOSLOT_ERROR_ROUNDS: u32 = 4;
 
+/// How long a request waits for a slot without any progress (no slot, no
+/// memory, no writeback of its shard making room) before it gives up as
+/// after [`NOSLOT_ERROR_ROUNDS`]: a read goes to the origin, a write fails
+/// with EIO. Not reached while the target's own reserve can be refilled
+/// (`refill_reserve` writes back other shards' blocks if it must), so
+/// only when every block of the target is pinned or unwritable, or its
+/// memory is held by requests that themselves wait.
+const NOSLOT_WAIT_MS: u64 = 10_000;
+
 /// The css a bio issued for `who` is charged to.
 fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
     if knobs::skip_association() {
@@ -213,7 +222,13 @@ impl WorkItem<11> for Inner {
     type Pointer = Arc<Inner>;
     fn run(this: Arc<Inner>) {
         this.expire_starving();
-        this.background_writeback();
+        if this.suspended.load(Relaxed) != 0 {
+            // Suspended: no writeback, no I/O; only clean memory is given
+            // back to a starving sibling (`give_back_budget`).
+            dm::memalloc::noio(|| this.give_back_budget());
+        } else {
+            this.background_writeback();
+        }
         this.arm_timer();
     }
 }
@@ -227,16 +242,40 @@ pub(crate) struct Geometry {
     pub(crate) opts: Options,
 }
 
+/// Bytes of the slot index of a target whose cap is `cap_bytes` in blocks
+/// of `block_size`: per slot its metadata, its buffer pointer and two hash
+/// buckets (see [`ShardLock::new`]). Saturates.
+pub(crate) fn index_bytes(cap_bytes: u64, block_size: u32) -> u64 {
+    let per_slot = core::mem::size_of::<crate::cache::shard::Slot>()
+        + core::mem::size_of::<Option<Arc<Buf>>>()
+        + 2 * core::mem::size_of::<u32>();
+    (cap_bytes >> block_size.trailing_zeros())
+        .max(1)
+        .saturating_mul(per_slot as u64)
+}
+
 impl Inner {
     /// Builds the cache for `origin`.
     pub(crate) fn new(origin: DmDev, geo: Geometry) -> Result<Arc<Self>> {
         let bs = geo.block_size;
         let cap_blocks = (geo.cap_bytes >> bs.trailing_zeros()).max(1);
         let nshards = (cap_blocks / 64).clamp(1, MAX_SHARDS as u64) as usize;
-        let reserve_target = (cap_blocks / 8).clamp(1, 16) as usize;
+        // At least one block per shard (nshards <= cap / 64 <= cap / 8, and
+        // both are at most 16): every shard can get memory of its own
+        // whatever the other targets hold. Concurrent misses of a pinned
+        // block can still spend it in one shard; `refill_reserve` then
+        // writes back another shard.
+        let reserve_target = knobs::reserve_blocks()
+            .unwrap_or((cap_blocks / 8).clamp(1, 16) as usize)
+            .max(1);
         let cg = CgTable::new()?;
         let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
-        let per = cap_blocks.div_ceil(nshards as u64) as u32;
+        // At least one slot per shard (a shard without one could never
+        // serve a miss); the caller checked the index fits in RAM
+        // (`index_bytes`), so this never saturates in practice.
+        let per = u32::try_from(cap_blocks.div_ceil(nshards as u64))
+            .unwrap_or(u32::MAX)
+            .max(1);
         for _ in 0..nshards {
             shards.push(ShardLock::new(per, per, &cg)?, GFP_KERNEL)?;
         }
@@ -382,9 +421,12 @@ impl Inner {
             (age / 2).clamp(50, 1000)
         };
         let guard = self.wq.lock();
-        // Checked under the lock that `shutdown` and `quiesce` set them
-        // under, so no timer is armed after those.
-        if self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0 {
+        // Checked under the lock that `shutdown` sets it under, so no
+        // timer is armed after that. A suspended target keeps its timer
+        // (once resumed at least once: the constructor arms none): its
+        // tick then only gives clean memory back (invariant B holds: no
+        // writeback while suspended).
+        if self.dying.load(Relaxed) != 0 {
             return;
         }
         if let Some(wq) = guard.as_ref() {

@@ -21,6 +21,9 @@ impl Inner {
     /// Gives memory back to the budget while another target is starving
     /// and this one holds more than its fair share: frees clean blocks and,
     /// if that is not enough, starts writeback so that more become clean.
+    /// A suspended target only frees clean blocks (no I/O while
+    /// suspended; its suspend wrote its dirty blocks back): called by its
+    /// timer, which keeps ticking while it is suspended for this alone.
     pub(super) fn give_back_budget(self: &Arc<Self>) {
         if !budget::contended() {
             return;
@@ -34,7 +37,7 @@ impl Inner {
         let mut want = ((mem - fair) / bs) as u32;
         let n = self.nshards();
         for k in 0..n {
-            if want == 0 || self.background_stopped() {
+            if want == 0 || self.dying.load(Relaxed) != 0 {
                 return;
             }
             let share = want.div_ceil((n - k) as u32);
@@ -52,11 +55,27 @@ impl Inner {
 
     /// Puts one buffer of another shard of this target (a free one, or the
     /// next clean block to evict's) into the empty reserve, for a
-    /// shard that has no memory of its own.
+    /// shard that has no memory of its own. If the other shards hold only
+    /// dirty blocks (`low_watermark 100`, `max_age_ms 0`, and the budget
+    /// held by other targets, which may be suspended and give nothing
+    /// back), writes back the oldest of one and takes it: the target's
+    /// reserve is its own, so it always progresses on it, whatever the
+    /// others hold. Workers only (writeback waits for the origin).
     pub(super) fn refill_reserve(&self, si: usize) {
-        for k in 1..self.nshards() {
-            let other = (si + k) % self.nshards();
-            if self.shrink_shard(other, 1) > 0 {
+        let n = self.nshards();
+        for k in 1..n {
+            if self.shrink_shard((si + k) % n, 1) > 0 {
+                return;
+            }
+        }
+        if knobs::no_refill_writeback() {
+            return;
+        }
+        for k in 1..n {
+            let other = (si + k) % n;
+            if self.writeback_shard(other, WbSelect::Oldest, None).written > 0
+                && self.shrink_shard(other, 1) > 0
+            {
                 return;
             }
         }

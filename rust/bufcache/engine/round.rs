@@ -17,7 +17,7 @@ use crate::cache::status::Field;
 use crate::dm::{self, BlockBuf, IoBatch};
 
 use super::super::budget::Buf;
-use super::super::cgroup::CgEntry;
+use super::super::cgroup::CgRef;
 use super::writeback::{WbRound, WbSelect};
 use super::{assoc, Inner};
 
@@ -57,7 +57,7 @@ pub(super) struct Round {
     /// Per bio of the batch in flight: its index in the batch, or `NO_BIO`.
     bios: [u8; dm::batch::BATCH_MAX],
     /// Per bio of the batch in flight: the cgroup it is charged to.
-    whos: [Option<Arc<CgEntry>>; dm::batch::BATCH_MAX],
+    whos: [Option<CgRef>; dm::batch::BATCH_MAX],
 }
 
 impl Round {

@@ -38,11 +38,13 @@
 //!   copy did; in the latter case a FUA write then flushes the origin. A
 //!   failed write leaves the block dirty in the cache: another writer's
 //!   newer data in the same block is never dropped.
-//! - **(B) Background.** Lanes, the age timer and the kicked writeback work
-//!   never run while the target is suspended or going away: `quiesce` sets
-//!   the flag, then waits for the timer, the kicked work item and every
-//!   lane before the suspend's flush, so no write of an old table
-//!   reaches the origin after its last suspend. After failed rounds,
+//! - **(B) Background.** Lanes, the age timer's writeback and the kicked
+//!   writeback work never run while the target is suspended or going
+//!   away: `quiesce` sets the flag, then waits for the timer, the kicked
+//!   work item and every lane before the suspend's flush, so no write of
+//!   an old table reaches the origin after its last suspend. (While
+//!   suspended, the timer's tick only frees clean blocks for a starving
+//!   sibling: no I/O.) After failed rounds,
 //!   background writeback backs off (doubling, up to `BACKOFF_MAX_MS`).
 
 use kernel::prelude::*;
@@ -132,19 +134,34 @@ impl Inner {
     /// other covered blocks (failed blocks go to the tail of the dirty
     /// list, so the rounds reach every block) and stops once it has tried
     /// as many blocks as were pending, then fails.
+    ///
+    /// `pending_upto` walks the shard's dirty and writing lists under its
+    /// lock: it is asked at the start and whenever a round leaves no
+    /// covered dirty block behind it, not once per round (a flush of D
+    /// dirty blocks makes D / 32 rounds: walking every list each time
+    /// was quadratic in D).
     fn write_upto(&self, si: usize, upto: u64) -> Result {
         let (d0, w0) = self.lock_shard(si).meta.pending_upto(upto);
         let quota = u64::from(d0) + u64::from(w0);
         let mut tried = 0u64;
         let mut failed = false;
+        // The last round wrote (or failed) blocks and saw more covered
+        // dirty blocks than it took.
+        let mut more = false;
         loop {
-            let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
-            if dirty == 0 && writing == 0 {
-                break;
-            }
             if failed && tried >= quota {
                 break;
             }
+            let dirty = if more {
+                1
+            } else {
+                let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
+                if dirty == 0 && writing == 0 {
+                    break;
+                }
+                dirty
+            };
+            more = false;
             if dirty > 0 {
                 let r = self.writeback_shard(si, WbSelect::Upto(upto), None);
                 tried += u64::from(r.written + r.errors);
@@ -154,6 +171,7 @@ impl Inner {
                     failed = true;
                 }
                 if r.written + r.errors > 0 {
+                    more = r.more;
                     continue;
                 }
             }
