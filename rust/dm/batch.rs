@@ -13,7 +13,7 @@ use kernel::types::Opaque;
 use crate::sys::{self, bindings};
 
 use super::cgroup::Css;
-use super::{BlockBuf, DmDev, OwnedBio};
+use super::{BlkStatus, BlockBuf, DmDev, OwnedBio};
 
 /// A `struct bio_set`: a mempool of bios, so that the cache's own I/O
 /// (fills, writeback) always makes progress under memory pressure.
@@ -99,7 +99,9 @@ const _: () = assert!(BATCH_MAX <= BATCH_ALIGN && BATCH_MAX <= u32::BITS as usiz
 ///   (completions on other CPUs touch `pending`, `failed` and `done`); `n`,
 ///   `waited` and `plugged` are touched by the owning task only.
 /// - Bit `i` of `failed` is set, once, by the completion of bio `i` if it
-///   failed, before that completion drops its count in `pending`.
+///   failed, before that completion drops its count in `pending`; so is
+///   `first_err` (the `blk_status_t` of the first failure, 0 if none),
+///   by the first failing completion.
 /// - `plugged` is true while `plug` is started on the owning task.
 #[pin_data(PinnedDrop)]
 #[repr(C, align(32))]
@@ -107,6 +109,7 @@ pub(crate) struct IoBatch<'a> {
     bs: &'a BioSet,
     pending: Atomic<i32>,
     failed: Atomic<u32>,
+    first_err: Atomic<u32>,
     #[pin]
     done: Completion,
     n: Cell<usize>,
@@ -132,6 +135,8 @@ enum Source<'a, 'b> {
 pub(crate) struct BatchResult {
     /// Bit `i` set: bio `i` failed.
     failed: u32,
+    /// The status of the first failure (0: none).
+    first_err: u32,
     n: usize,
 }
 
@@ -139,6 +144,17 @@ impl BatchResult {
     /// Whether bio `i` completed successfully.
     pub(crate) fn ok(&self, i: usize) -> bool {
         i < self.n && self.failed & (1 << i) == 0
+    }
+
+    /// The status to complete a bio with whose whole data was bio `i`
+    /// (a write-around, a discard): `OK`, the first failure's status, or
+    /// an I/O error if bio `i` was never submitted.
+    pub(crate) fn status(&self, i: Option<usize>) -> BlkStatus {
+        match i {
+            Some(i) if self.ok(i) => BlkStatus::OK,
+            Some(_) if self.first_err != 0 => BlkStatus::from_raw(self.first_err as u8),
+            _ => BlkStatus::IOERR,
+        }
     }
 }
 
@@ -152,17 +168,19 @@ unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     let tag = unsafe { sys::bufcache_bio_private(bio) } as usize;
     let i = tag & (BATCH_ALIGN - 1);
     // SAFETY: as above.
-    let failed = unsafe { sys::bufcache_bio_status(bio) } != sys::BUFCACHE_BLK_STS_OK;
+    let status = unsafe { sys::bufcache_bio_status(bio) };
+    let failed = status != sys::BUFCACHE_BLK_STS_OK;
     // SAFETY: each batch bio holds one reference, dropped here.
     unsafe { bindings::bio_put(bio) };
     // SAFETY: by the caller's contract, `tag` less its index is the address
     // of the submitting batch, which waits until every bio completed
-    // before it goes away; only its `failed`, `pending` and `done` are
-    // touched, which are shared by design.
+    // before it goes away; only its `failed`, `first_err`, `pending` and
+    // `done` are touched, which are shared by design.
     let b = unsafe { &*((tag & !(BATCH_ALIGN - 1)) as *const IoBatch<'static>) };
     if failed {
         // Each bit is set once (one completion per bio), so adding is or.
         b.failed.add(1u32 << i, Relaxed);
+        let _ = b.first_err.cmpxchg(0, u32::from(status), Relaxed);
     }
     // Full: orders the store to `failed` before the waiter sees 0.
     if b.pending.fetch_sub(1, kernel::sync::atomic::Full) == 1 {
@@ -178,6 +196,7 @@ impl<'a> IoBatch<'a> {
             bs,
             pending: Atomic::new(1),
             failed: Atomic::new(0),
+            first_err: Atomic::new(0),
             done <- Completion::new(),
             n: Cell::new(0),
             waited: Cell::new(false),
@@ -368,6 +387,7 @@ impl<'a> IoBatch<'a> {
         // to 0, with full ordering), so `failed` is final.
         BatchResult {
             failed: this.failed.load(Relaxed),
+            first_err: this.first_err.load(Relaxed),
             n: this.n.get(),
         }
     }

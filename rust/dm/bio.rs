@@ -207,6 +207,11 @@ impl BlkStatus {
     pub(crate) const IOERR: Self = Self(sys::BUFCACHE_BLK_STS_IOERR);
     /// `BLK_STS_NOTSUPP`.
     pub(crate) const NOTSUPP: Self = Self(sys::BUFCACHE_BLK_STS_NOTSUPP);
+
+    /// A status as the block layer gave it (`blk_status_t`).
+    pub(super) fn from_raw(v: u8) -> Self {
+        Self(v)
+    }
 }
 
 /// A bio the target took over from `map`: it must be completed exactly

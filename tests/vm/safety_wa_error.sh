@@ -39,7 +39,7 @@ for variant in "writeback plain" "writeback fua" "writethrough plain"; do
 	oflag=direct
 	[ "$how" = fua ] && oflag=direct,dsync
 	name="wee$n"
-	dm="$(bc_create "$name" "$origin" 4096 cache_size $((8 * MB)) readahead 0 sequential_cutoff $MB max_age_ms 0 high_watermark 100 low_watermark 100 mode "$mode")"
+	dm="$(bc_create "$name" "$origin" 4096 cache_size $((8 * MB)) readahead 0 sequential_cutoff $MB max_age_ms 0 high_watermark 100 low_watermark 100 "$mode")"
 	base=$((n * 4))
 	# MiB base: the stream up to the cutoff, into the cache.
 	run dd if=/tmp/new of="$dm" bs=1M skip=$base seek=$base count=1 oflag=$oflag status=none

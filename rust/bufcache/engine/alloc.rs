@@ -207,19 +207,30 @@ impl Inner {
 
     /// After a full round of the allocation order that ended in a wait
     /// ([`Inner::next_stage`]): whether the request has waited
-    /// [`NOSLOT_WAIT_MS`] since the last progress without getting a slot.
+    /// [`NOSLOT_WAIT_MS`] without getting a slot while nothing could
+    /// change. Any fill or writeback in flight in the target (a slow or
+    /// stalled origin, a throttled cgroup's lane) restarts the clock: it
+    /// will free or clean a block when it completes.
     fn gave_up(&self, tries: &mut Tries) -> bool {
         if knobs::no_refill_writeback() {
             return false;
         }
         let now = self.now_ms();
         match tries.waiting_since {
-            None => {
+            Some(t) if !self.io_in_flight() => now.saturating_sub(t) >= NOSLOT_WAIT_MS,
+            _ => {
                 tries.waiting_since = Some(now);
                 false
             }
-            Some(t) => now.saturating_sub(t) >= NOSLOT_WAIT_MS,
         }
+    }
+
+    /// Whether any block of the target is being filled or written back.
+    fn io_in_flight(&self) -> bool {
+        (0..self.nshards()).any(|si| {
+            let c = self.lock_shard(si).meta.counts();
+            c.filling > 0 || c.writing > 0
+        })
     }
 
     /// One pass of [`Inner::get_block`] at `stage`: a hit, a slot with

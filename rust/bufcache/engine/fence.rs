@@ -235,13 +235,13 @@ impl Inner {
         let (start, end) = self.fence_range(rel, sectors);
         let who = self.cg.get(bio.orig_css());
         knobs::race_delay();
-        let ok = IoBatch::run(&self.bioset, |mut batch| {
+        let st = IoBatch::run(&self.bioset, |mut batch| {
             let i = batch
                 .as_mut()
                 .add_clone(&self.origin, rel, &bio, assoc(&who));
-            let res = batch.wait();
-            i.is_some_and(|i| res.ok(i))
+            batch.wait().status(i)
         });
+        let ok = st == BlkStatus::OK;
         if ok {
             self.stats.inc(Field::BypassedWrites);
             who.writeback_bytes
@@ -250,6 +250,6 @@ impl Inner {
             self.stats.inc(Field::WritebackErrors);
         }
         self.fence_release(start, end);
-        bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
+        bio.endio(st);
     }
 }

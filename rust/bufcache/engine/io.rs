@@ -196,7 +196,7 @@ impl Inner {
             }
             BioOp::Read => self.do_read(bio, &who),
             BioOp::Write => self.do_write(bio, &who),
-            BioOp::Discard => self.do_discard(bio),
+            BioOp::Discard => self.do_discard(bio, &who),
             _ => bio.endio(BlkStatus::NOTSUPP),
         }
     }
@@ -362,9 +362,13 @@ impl Inner {
                 }
             }
             // The block keeps its owner: the cgroup that dirtied it is
-            // charged for its writeback, not root.
-            let owner = g.meta.owner(id);
-            match pin_write(&mut g, id, now, owner) {
+            // charged for its writeback, not root. Its entry is held
+            // (`CgRef`) while the block is tagged, so `prune` cannot drop
+            // it meanwhile (a clean block does not keep its entry alive:
+            // if it is gone, the block goes to root, never to a new
+            // cgroup that reused the id).
+            let who = self.cg.by_owner(g.meta.owner(id));
+            match pin_write(&mut g, id, now, who.id) {
                 Ok(()) => {
                     if let Some(b) = g.bufs[id as usize].clone() {
                         drop(g);
@@ -435,7 +439,7 @@ impl Inner {
     /// and the fence is gone, the blocks of that part of the range are
     /// looked at again and clean ones dropped. A block dirty by then was
     /// written concurrently with the discard, and either order is right.
-    pub(super) fn do_discard(self: &Arc<Self>, bio: OwnedBio) {
+    pub(super) fn do_discard(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         self.stats.inc(Field::Discards);
         let start = self.rel_sector(&bio);
         let sectors = u64::from(bio.size()) >> dm::SECTOR_SHIFT;
@@ -455,18 +459,20 @@ impl Inner {
         let (fs, fe) = self.fence_discard(start, sectors);
         let skipped = self.discard_pass(start, end, true, false);
         knobs::race_delay();
-        let who = self.cg.get(bio.orig_css());
-        let ok = IoBatch::run(&self.bioset, |mut batch| {
+        let st = IoBatch::run(&self.bioset, |mut batch| {
             let i = batch
                 .as_mut()
-                .add_clone(&self.origin, start, &bio, super::assoc(&who));
-            let res = batch.wait();
-            i.is_some_and(|i| res.ok(i))
+                .add_clone(&self.origin, start, &bio, super::assoc(who));
+            batch.wait().status(i)
         });
         self.fence_release(fs, fe);
         if let Some((s, e)) = skipped {
             let _ = self.discard_pass(s, e, false, true);
         }
-        bio.endio(if ok { BlkStatus::OK } else { BlkStatus::IOERR });
+        if st != BlkStatus::OK {
+            self.stats.inc(Field::WritebackErrors);
+        }
+        // The origin's status: `EOPNOTSUPP` stays that, not `EIO`.
+        bio.endio(st);
     }
 }

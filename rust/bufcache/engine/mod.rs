@@ -243,12 +243,13 @@ pub(crate) struct Geometry {
 }
 
 /// Bytes of the slot index of a target whose cap is `cap_bytes` in blocks
-/// of `block_size`: per slot its metadata, its buffer pointer and two hash
-/// buckets (see [`ShardLock::new`]). Saturates.
+/// of `block_size`: per slot its metadata, its buffer pointer and up to
+/// four hash buckets (`ShardLock::new` makes the next power of two above
+/// twice the slots). Saturates.
 pub(crate) fn index_bytes(cap_bytes: u64, block_size: u32) -> u64 {
     let per_slot = core::mem::size_of::<crate::cache::shard::Slot>()
         + core::mem::size_of::<Option<Arc<Buf>>>()
-        + 2 * core::mem::size_of::<u32>();
+        + 4 * core::mem::size_of::<u32>();
     (cap_bytes >> block_size.trailing_zeros())
         .max(1)
         .saturating_mul(per_slot as u64)

@@ -29,18 +29,19 @@ impl Inner {
             return;
         }
         let fair = budget::fair_share();
-        let bs = u64::from(self.block_size);
         let mem = self.mem_bytes();
         if mem <= fair {
             return;
         }
-        let mut want = ((mem - fair) / bs) as u32;
+        // Blocks above the fair share (the block size is a power of two).
+        let mut want =
+            u32::try_from((mem - fair) >> self.block_size.trailing_zeros()).unwrap_or(u32::MAX);
         let n = self.nshards();
         for k in 0..n {
             if want == 0 || self.dying.load(Relaxed) != 0 {
                 return;
             }
-            let share = want.div_ceil((n - k) as u32);
+            let share = want.div_ceil(((n - k) as u32).max(1));
             want -= self.shrink_shard(k, share).min(want);
         }
         if want > 0 && self.dirty_blocks() > 0 {
@@ -68,14 +69,20 @@ impl Inner {
                 return;
             }
         }
-        if knobs::no_refill_writeback() {
+        // After failed writebacks, as often as background writeback retries
+        // (the back-off of `note_round`): over a failing origin every
+        // waiter would otherwise write every shard each 10 ms.
+        if knobs::no_refill_writeback() || self.now_ms() < self.wb_retry_at.load(Relaxed) {
             return;
         }
         for k in 1..n {
             let other = (si + k) % n;
-            if self.writeback_shard(other, WbSelect::Oldest, None).written > 0
-                && self.shrink_shard(other, 1) > 0
-            {
+            let r = self.writeback_shard(other, WbSelect::Oldest, None);
+            self.note_round(&r);
+            if r.written > 0 && self.shrink_shard(other, 1) > 0 {
+                return;
+            }
+            if r.errors > 0 {
                 return;
             }
         }
