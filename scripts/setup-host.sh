@@ -43,7 +43,7 @@ fi
 	die "libclang not found in $LIBCLANG_PATH (package $LIBCLANG_PKG)"
 
 step "rust toolchain"
-need_cmd rustup "install Rust with rustup first: https://rustup.rs"
+need_cmd rustup "install Rust with rustup first (stable toolchain; see Requirements in README.md)"
 need_cmd rustc
 rustup component list --installed | grep -q '^rust-src' || {
 	log "adding rust-src"

@@ -16,7 +16,9 @@
 # must fail. Checked against the source bytes: the origin still holds the
 # old data, and so does every read through the cache; the cache holds no
 # dirty block of it; a retry after healing reads back as the new data,
-# through the cache and on the origin.
+# through the cache and on the origin. Last, a writethrough target (nothing
+# dirty) suspended over the failing origin: only its origin flush fails,
+# and unwritten_at_suspend is 0, not 1.
 # vm-timeout: 240
 # vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
@@ -66,6 +68,23 @@ for variant in "writeback plain" "writeback fua" "writethrough plain"; do
 	# The retry, a stream of its own, writes it.
 	run dd if=/tmp/new of="$dm" bs=1M skip=$base seek=$base count=2 oflag=$oflag status=none
 	assert_eq "$(sha_range "$dm" $base 2)" "$(dd if=/tmp/new bs=1M skip=$base count=2 status=none | sha_of)" "$variant: the stream retried, through the cache"
+	if [ "$mode" = writethrough ]; then
+		# Nothing dirty (writethrough), and the origin fails: a suspend
+		# writes nothing and its origin flush fails. unwritten_at_suspend
+		# counts dirty blocks left, 0 here (it said 1), and the kernel log
+		# says the flush failed.
+		assert_eq "$(bc_field "$name" dirty_blocks)" 0 "$variant: dirty blocks before the suspend"
+		run dmsetup reload wee_orig --table "0 $sz error"
+		run dmsetup resume wee_orig
+		dmesg -C
+		run dmsetup suspend "$name"
+		assert_eq "$(bc_field "$name" unwritten_at_suspend)" 0 "$variant: unwritten_at_suspend after a suspend whose origin flush failed"
+		dmesg | grep -q "every dirty block was written back, but the origin flush failed" ||
+			die "$variant: no kernel-log line for the failed origin flush at suspend: $(dmesg | tail -2)"
+		run dmsetup reload wee_orig --table "0 $sz linear $loop 0"
+		run dmsetup resume wee_orig
+		run dmsetup resume "$name"
+	fi
 	run dmsetup remove "$name"
 	assert_eq "$(sha_range "$loop" $base 2)" "$(dd if=/tmp/new bs=1M skip=$base count=2 status=none | sha_of)" "$variant: the stream retried, on the origin"
 	n=$((n + 1))
