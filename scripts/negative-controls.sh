@@ -45,7 +45,7 @@ for c in "${CONTROLS[@]}"; do
 	rc=0
 	opts=(--keep --env "BC_MODPARAMS=$params")
 	[ "$tmo" = - ] || opts+=(--timeout "$tmo")
-	"$REPO_ROOT/scripts/vm-run.sh" "${opts[@]}" "$test" >"$out" 2>&1 || rc=$?
+	VM_TIMES_TAG="control $name" "$REPO_ROOT/scripts/vm-run.sh" "${opts[@]}" "$test" >"$out" 2>&1 || rc=$?
 	run_dir="$(sed -n 's/.*logs in \(.*\)$/\1/p' "$out" | head -n1)"
 	if [ "$rc" -eq 0 ]; then
 		log "CONTROL FAILED: $test passed with $params; it cannot detect the hazard"

@@ -106,6 +106,11 @@ count "$OUT/tools.log"
 
 # The positive self-tests (harness_clean, harness_boots, harness_splat_*)
 # are VM tests and run in the vm stage; here only the checks that must fail.
+# Per-test times of the VM tests and the negative controls, one row each
+# (written by vm-run.sh; see times_row there); the ten slowest are listed
+# at the end.
+export VM_TIMES_CSV="$OUT/times.csv"
+echo "boot,test,verdict,test_s,boot_s,first_test_at_s,run_by" >"$VM_TIMES_CSV"
 check selftest "$REPO_ROOT/scripts/vm-selftest.sh" --negative-only
 stage vm "$REPO_ROOT/scripts/vm-run.sh" || true
 count "$OUT/vm.log"
@@ -118,6 +123,11 @@ check bench-smoke "$REPO_ROOT/scripts/bench.sh" --smoke
 echo
 echo "==== summary ($((SECONDS - total_start))s; logs in $OUT)"
 printf '  %s\n' "${summary[@]}"
+if [ "$(wc -l <"$VM_TIMES_CSV")" -gt 1 ]; then
+	echo "the ten slowest VM tests and controls (seconds of the test itself; $VM_TIMES_CSV has all, with their boots):"
+	tail -n +2 "$VM_TIMES_CSV" | sort -t, -k4,4 -g -r | head -n 10 |
+		awk -F, '{ printf "  %7.1f  %-28s %-5s %s (boot %s: %.1f s)\n", $4, $2, $3, $7, $1, $5 }'
+fi
 if grep -q '^  figure: ' "$OUT/vm.log" 2>/dev/null; then
 	echo "figures (from the VM tests):"
 	sed -n 's/^  figure: /  /p' "$OUT/vm.log"

@@ -370,9 +370,21 @@ judge() {
 	fi
 }
 
-# verdict NAME PREFIX TIMES: count and report a test judged by judge().
+# times_row NAME VERDICT TEST_S: one row of $VM_TIMES_CSV (if set): the
+# boot (unit) the test ran in, the test, its verdict, its own seconds, the
+# whole boot's seconds (QEMU start to end, shared by a group's tests), the
+# seconds from QEMU start to the boot's first test, and $VM_TIMES_TAG
+# (what ran it: the VM tests, a negative control).
+times_row() {
+	[ -n "${VM_TIMES_CSV:-}" ] || return 0
+	printf '%s,%s,%s,%s,%s,%s,%s\n' "$CUR_UNIT" "$1" "$2" "$3" "$(secs "${B_MS:-0}")" \
+		"$([ -n "${B_START_MS:-}" ] && secs "$B_START_MS" || echo -)" "${VM_TIMES_TAG:-vm}" >>"$VM_TIMES_CSV"
+}
+
+# verdict NAME PREFIX TIMES [TEST_S]: count and report a test judged by
+# judge() (TEST_S: its own seconds, for times_row).
 verdict() {
-	local name="$1" prefix="$2" times="$3"
+	local name="$1" prefix="$2" times="$3" test_s="${4:-?}"
 	if [ "$T_EXPECT" = splat ]; then
 		[ "$J_SPLAT" -eq 1 ] || J_REASONS+=("expected a kernel splat (vm-expect: splat), none was seen")
 	elif [ "$J_SPLAT" -eq 1 ]; then
@@ -383,11 +395,14 @@ verdict() {
 		FAILED_NAMES+=("$name")
 		log "FAIL $name ($times): $(printf '%s; ' "${J_REASONS[@]}" | sed 's/; $//')"
 		show_failure "$name" "$prefix"
+		times_row "$name" FAIL "$test_s"
 	elif [ "$J_SKIP" -eq 1 ]; then
 		SKIPPED=$((SKIPPED + 1))
 		log "SKIP $name ($times): $(test_output "$prefix.results.log" "$name" | tail -n1)"
+		times_row "$name" SKIP "$test_s"
 	else
 		PASSED=$((PASSED + 1))
+		times_row "$name" PASS "$test_s"
 		if [ "$T_EXPECT" = splat ]; then
 			log "PASS $name ($times), expected splat caught: $J_CAUGHT"
 		else
@@ -412,7 +427,7 @@ log_base() {
 
 # run_test NAME: one test in boots of its own (vm-boots of them).
 run_test() {
-	local name="$1" boot prefix total=0 b_started="" base
+	local name="$1" boot prefix total=0 b_started="" base el
 	load_test "$name"
 	base="$(log_base "$name")"
 	J_REASONS=() J_SKIP=0 J_SPLAT=0 J_CAUGHT=""
@@ -437,7 +452,10 @@ run_test() {
 		[ "$J_CRASHED" -eq 0 ] || log "  boot $boot ended by crash_now, as planned ($(secs "$B_MS")s)"
 		if [ "${#J_REASONS[@]}" -gt 0 ] || [ "$J_SKIP" -eq 1 ]; then break; fi
 	done
-	verdict "$name" "$prefix" "$(secs "$total")s, test started at ${b_started:-never}"
+	CUR_UNIT="$base"
+	B_MS="$total"
+	el="$(sed -n "s/^RESULT $name [A-Z]* rc=[0-9]* elapsed=\([0-9.]*\)s.*/\1/p" "$prefix.results.log" 2>/dev/null | head -n1)"
+	verdict "$name" "$prefix" "$(secs "$total")s, test started at ${b_started:-never}" "${el:-$(secs "$total")}"
 }
 
 # run_group NAME...: tests marked "# vm-group: yes" that need the same VM
@@ -477,7 +495,8 @@ run_group() {
 		J_REASONS=() J_SKIP=0 J_SPLAT=0 J_CAUGHT=""
 		judge "$t" "$tprefix" 1 "$Q_RC" "$([ -n "$next" ] && echo 0 || echo 1)"
 		el="$(sed -n "s/^RESULT $t [A-Z]* rc=[0-9]* elapsed=\([0-9.]*s\).*/\1/p" "$tprefix.results.log" | head -n1)"
-		verdict "$t" "$tprefix" "${el:-?} in $gname"
+		CUR_UNIT="$gname"
+		verdict "$t" "$tprefix" "${el:-?} in $gname" "${el%s}"
 	done
 }
 
