@@ -4,6 +4,11 @@
 # and verified with fio, in writeback and writethrough mode and with 512 B,
 # 4 KiB and 64 KiB blocks; afterwards the data is verified on the loop
 # device itself. (512 B blocks use a smaller set: every bio is one block.)
+# sequential_cutoff 0: fio's sequential pass goes through the cache (with
+# the default 4 MiB cutoff all but its first 4 MiB would go around it).
+# Every block of that pass enters the cache and at most blocks_cached are
+# still there, so evictions must be at least the set's blocks minus
+# blocks_cached right after it, with nothing bypassed.
 # vm-timeout: 900
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
@@ -18,9 +23,18 @@ for run in writeback:4096 writeback:512 writeback:65536 writethrough:4096 writet
 	writeback:*) cache=$((4 << 20)) ws=48M ;;
 	writethrough:*) cache=$((1 << 20)) ws=16M ;;
 	esac
-	dm="$(bc_create ev "$loop" "$bs" cache_size "$cache" "$mode")"
+	dm="$(bc_create ev "$loop" "$bs" cache_size "$cache" "$mode" sequential_cutoff 0)"
 	# Sequential write + verify, then a random-order pass over it.
 	fio_write "$dm" 0 "$ws"
+	# Each of the set's blocks was written into the cache, which holds
+	# blocks_cached of them now: the others were evicted (blocks leave the
+	# cache no other way here).
+	nblk=$((${ws%M} * 1048576 / bs))
+	cached="$(bc_field ev blocks_cached)" evs="$(bc_field ev evictions)"
+	log "$mode bs=$bs after the sequential pass: $(bc_status ev)"
+	assert_eq "$(bc_field ev bypassed_writes)" 0 "$mode bs=$bs: writes that bypassed the cache"
+	[ "$evs" -ge $((nblk - cached)) ] ||
+		die "$mode bs=$bs: $evs evictions after writing $nblk blocks into a cache that holds $cached: the sequential pass did not go through the cache"
 	fio_write "$dm" 0 "$ws" --rw=randwrite --bs=16k --randseed=$RANDOM
 	st="$(bc_status ev)"
 	log "$mode bs=$bs: $st"

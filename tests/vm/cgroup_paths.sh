@@ -6,6 +6,15 @@
 # module fails the GFP_ATOMIC create; many new cgroups at once contend.
 # Every path must show in the counters, with no "sleeping function called
 # from invalid context", no lockdep report and no data loss.
+# The REQ_NOWAIT case reads cached blocks from a new cgroup while the mutex
+# is held: all 8 must fail with EAGAIN (counted in nowait_again, no hit
+# served), where a hit would otherwise succeed; a miss would get EAGAIN
+# anyway (cgroup.rst: every REQ_NOWAIT miss "would block") and prove
+# nothing about association. Every write copies its blocks from a source
+# file in /tmp; at the end the first 16 MiB, through the cache and on the
+# origin after a flush, must equal the source bytes (zeroes where nothing
+# was written): comparing the cache with the origin would pass if a
+# deferred bio were dropped.
 # vm-timeout: 400
 # vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
@@ -18,19 +27,41 @@ P="$(cg_setup paths "+io")"
 on_cleanup rmdir "$P"
 f() { bc_field cp "$1"; }
 
+# The source bytes. Every write below copies blocks of /tmp/cp_src to the
+# same blocks of the device, and want BLK COUNT copies them into
+# /tmp/cp_want: what the first 16 MiB (zeroes on the fresh origin) must
+# hold at the end.
+run dd if=/dev/urandom of=/tmp/cp_src bs=1M count=16 status=none
+rm -f /tmp/cp_want
+run truncate -s 16M /tmp/cp_want
+want() {
+	run dd if=/tmp/cp_src of=/tmp/cp_want bs=4k skip="$1" seek="$1" count="$2" conv=notrunc status=none
+}
+
 # 1. Mutex held: a new cgroup's I/O cannot create its entry in map.
 mkdir -p "$P/c1" "$P/c2"
 on_cleanup rmdir "$P/c1" "$P/c2"
+# 8 blocks for c2 to read, cached (dirty) before the mutex is held.
+hit=3840
+run dd if=/tmp/cp_src of="$dm" bs=4k skip=$hit seek=$hit count=8 oflag=direct status=none
+want $hit 8
 dmsetup message cp 0 test_hold_cgroup_mutex 3000 &
 holder=$!
 sleep 0.5
-in_cg "$P/c1" dd if=/dev/urandom of="$dm" bs=4k count=16 oflag=direct status=none ||
+# REQ_NOWAIT reads of those cached blocks from c2, which has no entry: the
+# contract (cgroup.rst, non-blocking context, step 3) is that map finds
+# the mutex taken and completes each with "would block", EAGAIN for
+# RWF_NOWAIT, instead of serving the hit.
+again0="$(f nowait_again)" hits0="$(f read_hits)"
+out="$(in_cg "$P/c2" /tests/tools/bc-nowait read "$dm" $((hit * 4096)) 8 4096 4096 2>&1)" ||
+	die "RWF_NOWAIT reads from a new cgroup while the mutex was held failed, but not with EAGAIN: $out"
+assert_eq "$out" 8 "RWF_NOWAIT reads of cached blocks from a new cgroup, mutex held, that failed with EAGAIN (0: the mutex was not held yet, or the hits were served)"
+assert_eq "$(($(f nowait_again) - again0))" 8 "nowait_again after 8 REQ_NOWAIT reads refused for association"
+assert_eq "$(f read_hits)" "$hits0" "read hits served to REQ_NOWAIT reads that could not associate"
+in_cg "$P/c1" dd if=/tmp/cp_src of="$dm" bs=4k count=16 oflag=direct status=none ||
 	die "I/O from a new cgroup failed while the mutex was held"
-fio --name=nw --filename="$dm" --rw=read --offset=$((20 << 20)) --size=64k --bs=4k --direct=1 \
-	--ioengine=pvsync2 --nowait=1 --continue_on_error=all --output=/tmp/fio.out >/dev/null 2>&1 &
-in_cg "$P/c2" true
+want 0 16
 wait "$holder" || die "test_hold_cgroup_mutex failed"
-wait || true
 log "after holding the mutex: $(bc_status cp)"
 [ "$(f cg_trylock_contended)" -gt 0 ] || die "try_lock was never contended"
 [ "$(f cg_deferred)" -gt 0 ] || die "no bio was deferred for association"
@@ -53,24 +84,35 @@ echo 0 >"$d/verbose"
 on_cleanup sh -c "echo 0 >$d/probability"
 mkdir -p "$P/c3"
 on_cleanup rmdir "$P/c3"
-in_cg "$P/c3" dd if=/dev/urandom of="$dm" bs=4k seek=1024 count=16 oflag=direct status=none ||
+in_cg "$P/c3" dd if=/tmp/cp_src of="$dm" bs=4k skip=1024 seek=1024 count=16 oflag=direct status=none ||
 	die "I/O failed while GFP_ATOMIC allocations failed"
+want 1024 16
 echo 0 >"$d/probability"
 log "after failing GFP_ATOMIC: $(bc_status cp)"
 [ "$(f cg_atomic_failed)" -gt 0 ] || die "no GFP_ATOMIC create failed"
 
-# 3. Churn: 24 new cgroups doing I/O at once, then removed.
+# 3. Churn: 24 new cgroups doing I/O at once, then removed. Each writes
+# 32 blocks, next to each other: blocks 2080 to 2847.
+# ("wait" without a job returns 0 whatever the jobs did: wait for each.)
+pids=()
 for i in $(seq 1 24); do
 	mkdir -p "$P/n$i"
-	in_cg "$P/n$i" dd if=/dev/urandom of="$dm" bs=4k seek=$((2048 + i * 64)) count=32 oflag=direct status=none &
+	in_cg "$P/n$i" dd if=/tmp/cp_src of="$dm" bs=4k skip=$((2048 + i * 32)) seek=$((2048 + i * 32)) count=32 oflag=direct status=none &
+	pids+=($!)
 done
-wait || die "I/O from the churning cgroups failed"
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || die "I/O from churning cgroup n$((i + 1)) failed"
+done
+want 2080 768
 for i in $(seq 1 24); do rmdir "$P/n$i"; done
 run sync "$dm"
 log "after churn: $(bc_status cp)"
 [ "$(f cg_created_trylock)" -gt 0 ] || die "no entry was created with try_lock + GFP_ATOMIC"
 
-# Data written through all paths is on the origin.
+# Data written through all paths, deferred ones included, reads back
+# through the cache and is on the origin after a flush: the source bytes.
 run dmsetup message cp 0 flush
-assert_eq "$(sha_range "$loop" 0 16)" "$(sha_range "$dm" 0 16)" "origin after flush"
+want_sha="$(sha_of </tmp/cp_want)"
+assert_eq "$(sha_range "$dm" 0 16)" "$want_sha" "first 16 MiB through the cache against the source"
+assert_eq "$(sha_range "$loop" 0 16)" "$want_sha" "first 16 MiB on the origin after flush against the source"
 log "OK"

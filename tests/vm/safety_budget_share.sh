@@ -3,8 +3,13 @@
 # One target must not starve another of the shared module budget, and a
 # warm reload (same table, old table still holding its memory) must work.
 # Module budget 8 MiB; targets A and B without cache_size (each one's cap
-# is the whole budget), readahead 0. Reading 16 MiB of A makes A take the
-# whole budget. Then a 4 KiB read from B must complete (bounded wait, 20 s)
+# is the whole budget), readahead 0, sequential_cutoff 0 (a 1 MiB dd is a
+# sequential stream: with the default 4 MiB cutoff A would cache only its
+# first 4 MiB and bypass the rest, and never fill the budget). Reading
+# 16 MiB of A makes A take the whole budget: its bytes_used must be within
+# 128 KiB of 8 MiB (B's 64 KiB reserve is charged to the budget too)
+# before B is asked for anything. Then a 4 KiB read from B must complete
+# (bounded wait, 20 s)
 # and B must be able to cache a fair amount (> 64 blocks of a 4 MiB
 # range). All data read matches the loop devices. Finally a reload of A
 # with its own table line must succeed and A still read correctly.
@@ -24,14 +29,18 @@ run dd if=/tmp/pa of="$la" bs=1M count=16 oflag=direct conv=notrunc status=none
 run dd if=/tmp/pb of="$lb" bs=1M count=4 oflag=direct conv=notrunc status=none
 sha_a="$(sha_of </tmp/pa)"
 sha_b="$(sha_of </tmp/pb)"
-a="$(bc_create bsa "$la" 4096 readahead 0)"
-b="$(bc_create bsb "$lb" 4096 readahead 0)"
+a="$(bc_create bsa "$la" 4096 readahead 0 sequential_cutoff 0)"
+b="$(bc_create bsb "$lb" 4096 readahead 0 sequential_cutoff 0)"
 
 fails=()
 # A takes the whole budget.
 run dd if="$a" of=/dev/null bs=1M count=16 iflag=direct status=none
 log "A after reading 16 MiB: $(bc_status bsa)"
 log "B: $(bc_status bsb)"
+# Everything below is about B under a full budget: make sure it is full.
+used_a="$(bc_field bsa bytes_used)"
+[ "$used_a" -ge $(((8 << 20) - (128 << 10))) ] ||
+	die "A holds only $used_a bytes after reading 16 MiB under an 8 MiB budget: the budget is not full, so the rest proves nothing"
 
 bg_start bread dd if="$b" of=/tmp/b0 bs=4k count=1 iflag=direct status=none
 if ! rc="$(bg_wait bread 20)"; then
