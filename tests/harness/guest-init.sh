@@ -147,7 +147,9 @@ case "$TIMEOUT" in '' | *[!0-9]*) fatal "bad bufcache.timeout=$TIMEOUT" ;; esac
 
 KMEMLEAK_FILE=/sys/kernel/debug/kmemleak
 if [ "$KMEMLEAK" = 1 ] && ! [ -w "$KMEMLEAK_FILE" ]; then
-	say "note: kmemleak is not available (no $KMEMLEAK_FILE): leak checks off"
+	# Asked for (bufcache.kmemleak=1, the default) but missing or off:
+	# every test of this boot would pass unjudged for leaks.
+	kmsg "JUDGE FAILED: kmemleak is not available (no writable $KMEMLEAK_FILE): no leak checks in this boot"
 	KMEMLEAK=0
 fi
 
@@ -171,7 +173,9 @@ kmemleak_check() {
 	local name="$1" ended="$2" last="$3" report line wait
 	[ "$KMEMLEAK" = 1 ] || return 0
 	echo scan >"$KMEMLEAK_FILE" 2>/dev/null || {
-		say "note: kmemleak scan failed (kmemleak disabled itself?)"
+		# kmemleak disabled itself: no leak after this one can be seen.
+		kmsg "JUDGE FAILED: kmemleak scan failed after $name (kmemleak disabled itself?)"
+		KMEMLEAK=0
 		return 0
 	}
 	if [ "$last" = 1 ]; then
@@ -243,6 +247,18 @@ reset_after() {
 	fi
 }
 
+# lockdep_check NAME: lockdep must still be on after the test (it turns
+# itself off after its first report, and on any kernel taint but an
+# out-of-tree module's): a test that ran with it off was not judged by it.
+# The report that turned it off is a splat of its own; this line makes the
+# harness say so for every later test of the same boot too.
+lockdep_check() {
+	local l
+	[ -r /proc/lockdep_stats ] || return 0
+	l="$($BB awk '$1 == "debug_locks:" { print $2 }' /proc/lockdep_stats 2>/dev/null)"
+	[ "$l" != 0 ] || kmsg "JUDGE FAILED: lockdep is off (debug_locks 0) after $1"
+}
+
 # guest_run_test NAME LAST [TIMEOUT]: LAST=1 for the boot's last test.
 guest_run_test() {
 	local name="$1" script="$TESTDIR/$1.sh" rc start ended elapsed verdict extra="" left
@@ -281,6 +297,7 @@ guest_run_test() {
 		kmsg "$name ${left//$'\n'/; }"
 	fi
 	kmemleak_check "$name" "$ended" "$last"
+	lockdep_check "$name"
 	elapsed="$((ended - 10#${start/./}))"
 	elapsed="$((elapsed / 100)).$(((elapsed % 100) / 10))"
 	kmsg "END $name rc=$rc elapsed=${elapsed}s"

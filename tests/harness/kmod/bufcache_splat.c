@@ -24,6 +24,9 @@
  *   leak           kzalloc() 8 objects and drop the pointers
  *                  -> kmemleak "unreferenced object" on the next scan
  *                  that comes 5 s or more after the allocation
+ *   redzone        one byte written past a kmalloc(32) object, then
+ *                  kfree(): with slub_debug=FZ the free's check
+ *                  -> "BUG kmalloc-32 (...): Right Redzone overwritten"
  *   hang           the writer sleeps uninterruptibly forever: SIGKILL
  *                  cannot end it (the guest's timeout abandons it)
  *   freeze         every CPU spins forever with interrupts off
@@ -107,6 +110,21 @@ static noinline void provoke_leak(void)
 	pr_info("bufcache_splat: leaked %d objects of 256 bytes\n", n);
 }
 
+/*
+ * One byte past a kmalloc'ed object, into its right red zone
+ * (slub_debug=Z); the free's consistency check (F) reports it.
+ */
+static noinline void provoke_redzone(void)
+{
+	char *p = kmalloc(32, GFP_KERNEL);
+
+	if (!p)
+		return;
+	OPTIMIZER_HIDE_VAR(p);
+	p[32] = 0x5a;
+	kfree(p);
+}
+
 static noinline void provoke_hang(void)
 {
 	for (;;)
@@ -143,6 +161,7 @@ static const struct {
 	{ "atomic_msleep", provoke_atomic_msleep },
 	{ "lockdep", provoke_lockdep },
 	{ "leak", provoke_leak },
+	{ "redzone", provoke_redzone },
 	{ "hang", provoke_hang },
 	{ "freeze", provoke_freeze },
 	{ "triple_fault", provoke_triple_fault },
