@@ -45,14 +45,24 @@ on_cleanup rmdir "$P/c1" "$P/c2"
 hit=3840
 run dd if=/tmp/cp_src of="$dm" bs=4k skip=$hit seek=$hit count=8 oflag=direct status=none
 want $hit 8
-dmsetup message cp 0 test_hold_cgroup_mutex 3000 &
+# The counters before: a status read takes the mutex too (cg_entries), so
+# none can be read while it is held.
+again0="$(f nowait_again)" hits0="$(f read_hits)"
+dmsetup message cp 0 test_hold_cgroup_mutex 4000 &
 holder=$!
 sleep 0.5
+# c2's blkg on the device must exist first: a REQ_NOWAIT bio of a cgroup
+# without one is charged to the nearest existing ancestor (its creation may
+# sleep), and its css would then be root's, which has an entry. A blocking
+# read from c2 creates the blkg; in the target it waits in a worker for the
+# mutex (c2 has no entry yet), so c2 still has none below.
+bg_start c2blk in_cg "$P/c2" dd if="$dm" of=/dev/null bs=4k skip=$((hit + 8)) count=1 iflag=direct status=none
+sleep 0.5
+[ ! -f /tmp/c2blk.rc ] || die "c2's read completed while the mutex was held: $(cat /tmp/c2blk.out)"
 # REQ_NOWAIT reads of those cached blocks from c2, which has no entry: the
 # contract (cgroup.rst, non-blocking context, step 3) is that map finds
 # the mutex taken and completes each with "would block", EAGAIN for
 # RWF_NOWAIT, instead of serving the hit.
-again0="$(f nowait_again)" hits0="$(f read_hits)"
 out="$(in_cg "$P/c2" /tests/tools/bc-nowait read "$dm" $((hit * 4096)) 8 4096 4096 2>&1)" ||
 	die "RWF_NOWAIT reads from a new cgroup while the mutex was held failed, but not with EAGAIN: $out"
 assert_eq "$out" 8 "RWF_NOWAIT reads of cached blocks from a new cgroup, mutex held, that failed with EAGAIN (0: the mutex was not held yet, or the hits were served)"
@@ -62,6 +72,8 @@ in_cg "$P/c1" dd if=/tmp/cp_src of="$dm" bs=4k count=16 oflag=direct status=none
 	die "I/O from a new cgroup failed while the mutex was held"
 want 0 16
 wait "$holder" || die "test_hold_cgroup_mutex failed"
+rc="$(bg_wait c2blk 30)" || die "c2's blocking read is still waiting 30 s after the mutex was released"
+assert_eq "$rc" 0 "exit status of c2's blocking read ($(cat /tmp/c2blk.out))"
 log "after holding the mutex: $(bc_status cp)"
 [ "$(f cg_trylock_contended)" -gt 0 ] || die "try_lock was never contended"
 [ "$(f cg_deferred)" -gt 0 ] || die "no bio was deferred for association"

@@ -69,12 +69,14 @@ for variant in "writeback plain" "writeback fua" "writethrough plain"; do
 	run dd if=/tmp/new of="$dm" bs=1M skip=$base seek=$base count=2 oflag=$oflag status=none
 	assert_eq "$(sha_range "$dm" $base 2)" "$(dd if=/tmp/new bs=1M skip=$base count=2 status=none | sha_of)" "$variant: the stream retried, through the cache"
 	if [ "$mode" = writethrough ]; then
-		# Nothing dirty (writethrough), and the origin fails: a suspend
-		# writes nothing and its origin flush fails. unwritten_at_suspend
-		# counts dirty blocks left, 0 here (it said 1), and the kernel log
-		# says the flush failed.
+		# Nothing dirty (writethrough), and the origin fails writes and
+		# flushes (dm-flakey error_writes, always down; the error target
+		# would not do: DM completes an empty flush to it without asking
+		# it): a suspend writes nothing and its origin flush fails.
+		# unwritten_at_suspend counts dirty blocks left, 0 here (it said
+		# 1), and the kernel log says the flush failed.
 		assert_eq "$(bc_field "$name" dirty_blocks)" 0 "$variant: dirty blocks before the suspend"
-		run dmsetup reload wee_orig --table "0 $sz error"
+		run dmsetup reload wee_orig --table "0 $sz flakey $loop 0 0 1 1 error_writes"
 		run dmsetup resume wee_orig
 		dmesg -C
 		run dmsetup suspend "$name"
