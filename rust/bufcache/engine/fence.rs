@@ -39,6 +39,8 @@
 //! write-around they wait for is either running or gets run.
 
 use kernel::sync::atomic::Relaxed;
+use kernel::sync::lock::spinlock::SpinLockBackend;
+use kernel::sync::lock::Guard;
 use kernel::sync::Arc;
 
 use crate::cache::status::Field;
@@ -46,6 +48,9 @@ use crate::dm::{BioList, BlkStatus, IoBatch, OwnedBio};
 
 use super::super::knobs;
 use super::{assoc, Inner};
+
+/// The fences, locked.
+type FencesGuard<'a> = Guard<'a, Fences, SpinLockBackend>;
 
 /// Most write-arounds in flight per target; another one stays in the cache.
 pub(super) const FENCE_SLOTS: usize = 8;
@@ -152,13 +157,22 @@ impl Inner {
                 self.fences_active.add(1, Relaxed);
                 return (start, end);
             }
-            if let Some(bio) = f.queued.pop() {
-                drop(f);
-                self.write_around(bio);
-                f = self.fences.lock();
-            } else {
-                self.fence_cv.wait(&mut f);
-            }
+            f = self.help_or_wait(f);
+        }
+    }
+
+    /// One step of waiting for a fence to go: runs a queued write-around
+    /// (it waits only for the origin, so waiters never all wait for one
+    /// nobody runs), else sleeps until a fence is freed. Returns the lock
+    /// held again.
+    fn help_or_wait<'a>(self: &'a Arc<Self>, mut f: FencesGuard<'a>) -> FencesGuard<'a> {
+        if let Some(bio) = f.queued.pop() {
+            drop(f);
+            self.write_around(bio);
+            self.fences.lock()
+        } else {
+            self.fence_cv.wait(&mut f);
+            f
         }
     }
 
@@ -182,13 +196,7 @@ impl Inner {
         self.stats.inc(Field::FenceWaits);
         let mut f = self.fences.lock();
         while f.covers(blk) {
-            if let Some(bio) = f.queued.pop() {
-                drop(f);
-                self.write_around(bio);
-                f = self.fences.lock();
-            } else {
-                self.fence_cv.wait(&mut f);
-            }
+            f = self.help_or_wait(f);
         }
     }
 

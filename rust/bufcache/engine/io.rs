@@ -294,49 +294,19 @@ impl Inner {
         self.arm_timer();
     }
 
-    /// Drops `blk` from the cache once nobody uses it. With `skip_filling`,
-    /// a block being filled is left alone (its filler may be waiting for
-    /// the caller's fence): returns whether one was. With `clean_only`,
-    /// a dirty block is kept.
-    pub(super) fn drop_block(
+    /// Discards cached `blk` once nobody uses it: drops it, or with `part`
+    /// (bytes `[off, off + len)` of it) zeroes that part of a cached copy,
+    /// which stays (or becomes) dirty under its owner, so no stale data can
+    /// come back. With `skip_filling`, a block being filled is left alone
+    /// (its filler may be waiting for the caller's fence): returns whether
+    /// one was. With `clean_only` (the pass after the origin completed the
+    /// discard), a clean copy is dropped, partial or not, and a dirty one
+    /// kept (written concurrently with the discard: either order is right).
+    fn discard_block(
         &self,
         si: usize,
         blk: u64,
-        skip_filling: bool,
-        clean_only: bool,
-    ) -> bool {
-        let mut g = self.lock_shard(si);
-        let mut skipped = false;
-        while let Some(id) = g.meta.lookup(blk) {
-            let st = g.meta.state(id);
-            if skip_filling && st == Some(State::Filling) {
-                skipped = true;
-                break;
-            }
-            if clean_only && st == Some(State::Dirty) {
-                break;
-            }
-            match g.meta.invalidate(id) {
-                Ok(_) => break,
-                Err(_) => g.wait(),
-            }
-        }
-        drop(g);
-        self.notify(si);
-        skipped
-    }
-
-    /// Zeroes bytes `[off, off + len)` of cached `blk`, which stays (or
-    /// becomes) dirty under its owner, so no stale data can come back.
-    /// With `skip_filling`, as for [`Inner::drop_block`]; with
-    /// `clean_only`, a clean copy is dropped instead and a dirty one kept
-    /// (written concurrently with the discard: either order is right).
-    fn zero_part(
-        &self,
-        si: usize,
-        blk: u64,
-        off: u32,
-        len: u32,
+        part: Option<(u32, u32)>,
         skip_filling: bool,
         clean_only: bool,
     ) -> bool {
@@ -349,10 +319,10 @@ impl Inner {
                 skipped = true;
                 break;
             }
-            if clean_only {
-                if st == Some(State::Dirty) {
-                    break;
-                }
+            if clean_only && st == Some(State::Dirty) {
+                break;
+            }
+            let Some((off, len)) = part.filter(|_| !clean_only) else {
                 match g.meta.invalidate(id) {
                     Ok(_) => break,
                     Err(_) => {
@@ -360,7 +330,7 @@ impl Inner {
                         continue;
                     }
                 }
-            }
+            };
             // The block keeps its owner: the cgroup that dirtied it is
             // charged for its writeback, not root. Its entry is held
             // (`CgRef`) while the block is tagged, so `prune` cannot drop
@@ -407,12 +377,9 @@ impl Inner {
             let blk_end = self.block_sector(blk) + spb;
             let e = end.min(blk_end);
             let si = self.shard_index(blk);
-            let was_filling = if off == 0 && e == blk_end {
-                self.drop_block(si, blk, skip_filling, clean_only)
-            } else {
-                let len = ((e - s) << dm::SECTOR_SHIFT) as u32;
-                self.zero_part(si, blk, off, len, skip_filling, clean_only)
-            };
+            let part =
+                (off != 0 || e != blk_end).then(|| (off, ((e - s) << dm::SECTOR_SHIFT) as u32));
+            let was_filling = self.discard_block(si, blk, part, skip_filling, clean_only);
             if was_filling {
                 let (lo, _) = skipped.unwrap_or((s, e));
                 skipped = Some((lo, e));
