@@ -8,13 +8,18 @@
 //! needed (it can be written at run time, as dm-bufio's can); 0 (the
 //! default) means 2% of RAM, dm-bufio's default share.
 //!
-//! Sharing: each target's reserve (up to 16 blocks, allocated at
-//! construction) is its own minimum, charged even beyond the budget, so a
-//! target always progresses and a warm table reload never fails for want of
-//! budget. Beyond that, targets grow into the budget as they need; when a
+//! Sharing: each target's reserve (up to 16 blocks, at least one per
+//! shard, allocated at construction) is its own minimum, charged even
+//! beyond the budget, so a target always progresses (a miss that finds it
+//! spent writes back and takes a block of another of its shards:
+//! `refill_reserve`; after 10 s with nothing in flight it gives up:
+//! `get_block`) and a warm table reload never fails for want of budget.
+//! The budget is at most RAM (the parameter refuses more) and every sum
+//! over it saturates. Beyond that, targets grow into the budget as they need; when a
 //! target under its fair share (budget / live targets) finds it used up, it
 //! is *starving*, and the others give back memory above their fair share
-//! (clean blocks first, at their next background pass, within a second) and
+//! (clean blocks first, at their next background pass, within a second; a
+//! suspended target too, from clean blocks only) and
 //! stop growing beyond it until no target starves. The same happens while
 //! the budget is overdrawn (lowered below what the targets hold): every
 //! target gives back what it holds above its fair share.

@@ -3,7 +3,11 @@
 //! Write-around: a write of a sequential stream past its cutoff, over
 //! blocks that are not cached, goes to the origin whole, uncached (see
 //! [`crate::cache::stream`]), and a fence keeps the cache from caching
-//! those blocks until it is done.
+//! those blocks until it is done. A discard passed down to the origin
+//! takes a fence the same way, for the same hazard (pre-discard data
+//! cached after the discard): see `Inner::do_discard`; F1 and F2 below
+//! hold for it with "discard" for "write-around" (it fences before it
+//! drops the blocks, in place of `map`'s look).
 //!
 //! # The hazard
 //!
