@@ -107,6 +107,34 @@ bufcache_module! {
             default: 0,
             description: "TEST ONLY, UNSAFE: a miss never writes back other shards and waits without bound",
         },
+        test_flush_ignores_writing: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: a flush ignores writebacks started by others",
+        },
+        test_durable_any_write: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: FUA/writethrough completes on any writeback of its block",
+        },
+        test_wt_error_drops_block: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: a failed writethrough write drops its block",
+        },
+        test_noslot_unbounded: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: a full shard over a failing origin retries for ever",
+        },
+        test_ctor_arms_timer: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: the constructor arms the writeback timer",
+        },
+        test_shutdown_leaves_timer: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: shutdown leaves the writeback timer pending",
+        },
+        test_no_fair_share: u32 {
+            default: 0,
+            description: "TEST ONLY, UNSAFE: no fair share of the module budget",
+        },
         test_reserve_blocks: u32 {
             default: 0,
             description: "TEST ONLY: a reserve of this many blocks per target (fewer than its shards)",
@@ -146,6 +174,13 @@ impl kernel::InPlaceModule for BufcacheModule {
             no_write_fence: param(module_parameters::test_no_write_fence.value()),
             no_discard_fence: param(module_parameters::test_no_discard_fence.value()),
             no_refill_writeback: param(module_parameters::test_no_refill_writeback.value()),
+            flush_ignores_writing: param(module_parameters::test_flush_ignores_writing.value()),
+            durable_any_write: param(module_parameters::test_durable_any_write.value()),
+            wt_error_drops: param(module_parameters::test_wt_error_drops_block.value()),
+            noslot_unbounded: param(module_parameters::test_noslot_unbounded.value()),
+            ctor_arms_timer: param(module_parameters::test_ctor_arms_timer.value()),
+            shutdown_leaves_timer: param(module_parameters::test_shutdown_leaves_timer.value()),
+            no_fair_share: param(module_parameters::test_no_fair_share.value()),
             reserve_blocks: param(module_parameters::test_reserve_blocks.value()),
         });
         try_pin_init!(Self {

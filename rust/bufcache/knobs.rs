@@ -102,6 +102,35 @@ knobs! {
     /// dirty ones, and waits without bound (the code before data-safety
     /// defect 1 was fixed): it can wait for ever.
     no_refill_writeback / NO_REFILL_WRITEBACK: fn no_refill_writeback() -> bool;
+    /// `test_flush_ignores_writing`: a flush stops waiting once no covered block is
+    /// dirty, ignoring writebacks in flight that others started (a failing one
+    /// leaves its blocks dirty after the flush reported success).
+    flush_ignores_writing / FLUSH_IGNORES_WRITING: fn flush_ignores_writing() -> bool;
+    /// `test_durable_any_write`: a FUA or writethrough write that finds its block
+    /// being written back by someone else completes when that writeback ends,
+    /// whatever it wrote and however it ended (completing on someone else's write).
+    durable_any_write / DURABLE_ANY_WRITE: fn durable_any_write() -> bool;
+    /// `test_wt_error_drops_block`: a failed FUA or writethrough write drops its
+    /// block from the cache, with any newer data another writer put there (that
+    /// writer then finds the block gone, "written", and reports success).
+    wt_error_drops / WT_ERROR_DROPS: fn wt_error_drops() -> bool;
+    /// `test_noslot_unbounded`: a request whose shard is full of blocks the origin
+    /// refuses to take retries the writeback for ever (the error retry loop),
+    /// instead of giving up after `NOSLOT_ERROR_ROUNDS`.
+    noslot_unbounded / NOSLOT_UNBOUNDED: fn noslot_unbounded() -> bool;
+    /// `test_ctor_arms_timer`: the constructor arms the age timer (before
+    /// the target is live), and a load that fails in the shrinker's
+    /// registration drops the target without stopping it (the code before
+    /// the fix): the timer outlives the failed load, and the module.
+    ctor_arms_timer / CTOR_ARMS_TIMER: fn ctor_arms_timer() -> bool;
+    /// `test_shutdown_leaves_timer`: `shutdown` neither marks the target dying nor
+    /// waits for its timer, so a pending timer outlives the work queue it queues
+    /// on.
+    shutdown_leaves_timer / SHUTDOWN_LEAVES_TIMER: fn shutdown_leaves_timer() -> bool;
+    /// `test_no_fair_share`: a target takes whatever the module budget has room for
+    /// and never marks itself starving, so no sibling gives memory back (budget
+    /// starvation).
+    no_fair_share / NO_FAIR_SHARE: fn no_fair_share() -> bool;
     /// `test_reserve_blocks` is set (see [`reserve_blocks`]).
     #[cfg_attr(not(bufcache_test), allow(dead_code))]
     reserve_blocks / RESERVE_BLOCKS: fn reserve_blocks_on() -> bool;

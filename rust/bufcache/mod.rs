@@ -91,7 +91,9 @@ fn register_shrinker(inner: &Arc<Inner>) -> Result<dm::shrinker::Shrinker<Inner>
     ) {
         Ok(s) => Ok(s),
         Err(_) => {
-            inner.shutdown();
+            if !knobs::ctor_arms_timer() {
+                inner.shutdown();
+            }
             Err(nomem(c"Cannot register the shrinker"))
         }
     }
@@ -156,6 +158,9 @@ impl dm::Target for Bufcache {
             Inner::new(origin, geo).map_err(|_| nomem(c"Cannot allocate memory for the cache"))?;
         // `inner` drops (and with it the origin) if anything below fails;
         // it has no background work running yet.
+        if knobs::ctor_arms_timer() {
+            inner.arm_timer();
+        }
         pr_info!(
             "{}: {} byte blocks, cap {} bytes, module budget {} of {} bytes in use\n",
             inner.origin.name().to_str().unwrap_or("?"),

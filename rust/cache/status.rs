@@ -165,6 +165,10 @@ status_fields! {
     /// Times a worker had to wait for a write-around of the block it was
     /// about to fill or write (see the engine's `fence`).
     FenceWaits = "fence_waits", Counter;
+    /// Times a flush, a FUA or a writethrough write waited because a block
+    /// it must see on the origin was being written back by someone else
+    /// (or pinned by a writer).
+    DurableWaits = "durable_waits", Counter;
 }
 
 impl Field {
@@ -264,13 +268,13 @@ mod tests {
         assert_eq!(
             out,
             "1 2 3 4 5 6 7 8 9 10 11 12 writethrough 14 15 16 17 18 19 20 \
-             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46"
+             21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47"
         );
     }
 
     #[test]
     fn names_and_sources_line_up() {
-        assert_eq!(Field::COUNT, 46);
+        assert_eq!(Field::COUNT, 47);
         for (i, &f) in Field::ALL.iter().enumerate() {
             assert_eq!(f.index(), i);
             assert_eq!(f.name(), Field::NAMES[i]);

@@ -7,6 +7,15 @@
 # held back (no age limit, watermarks at 100%) it must NOT be on the origin,
 # which shows that the cache really held the data and that the flush, not
 # luck, made region A durable.
+#
+# What it does not prove: that the flush also flushed the origin's own
+# volatile cache. QEMU keeps every write the guest submitted across the
+# guest's reset (its disk cache belongs to the host), so a flush that wrote
+# region A back but never sent REQ_PREFLUSH down passes here. That half is
+# safety_powercut's: it logs every write and flush the origin receives
+# (dm-log-writes) and replays the log at each flush point, and its control
+# (test_skip_origin_flush=1) shows it failing when the origin flush is
+# left out.
 # vm-timeout: 300
 # vm-boots: 2
 # vm-disk: 128M

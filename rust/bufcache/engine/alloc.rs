@@ -355,14 +355,16 @@ impl Inner {
             // The origin refuses writes: back off, then give up.
             tries.err_rounds += 1;
             let err_rounds = tries.err_rounds;
-            if err_rounds >= NOSLOT_ERROR_ROUNDS {
+            if err_rounds >= NOSLOT_ERROR_ROUNDS && !knobs::noslot_unbounded() {
                 self.stats.inc(Field::NoslotErrors);
                 return Pass::Done(match access {
                     Access::Read => Ok(Got::Bypass),
                     Access::Write => Err(EIO),
                 });
             }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10i64 << err_rounds));
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(
+                10i64 << err_rounds.min(NOSLOT_ERROR_ROUNDS),
+            ));
             return Pass::Again;
         }
         // Nothing free, clean or writable here: the budget is held by
@@ -396,6 +398,9 @@ impl Inner {
     /// and the budget is used up.
     pub(super) fn may_grow(&self) -> bool {
         let bs = u64::from(self.block_size);
+        if knobs::no_fair_share() {
+            return budget::has_room(bs);
+        }
         let over = self.mem_bytes() >= budget::fair_share();
         if budget::has_room(bs) {
             self.set_starving(false);

@@ -457,6 +457,14 @@ impl Inner {
     /// item holds a reference to `self`. Dirty data is left for the caller
     /// to write back.
     pub(crate) fn shutdown(self: &Arc<Self>) {
+        if knobs::shutdown_leaves_timer() {
+            self.wait_lanes_idle();
+            let wq = self.wq.lock().take();
+            drop(wq);
+            self.set_starving(false);
+            budget::target_removed(self.reserve_bytes());
+            return;
+        }
         {
             // Under the lock `arm_timer` checks `dying` under: no timer
             // can be armed after this.

@@ -156,7 +156,7 @@ impl Inner {
                 1
             } else {
                 let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
-                if dirty == 0 && writing == 0 {
+                if dirty == 0 && (writing == 0 || knobs::flush_ignores_writing()) {
                     break;
                 }
                 dirty
@@ -180,6 +180,7 @@ impl Inner {
             // `writeback_shard`, or 10 ms).
             let mut g = self.lock_shard(si);
             if g.meta.pending_upto(upto) != (0, 0) {
+                self.stats.inc(Field::DurableWaits);
                 g.wait();
             }
         }
@@ -235,12 +236,17 @@ impl Inner {
         fua: bool,
     ) -> bool {
         knobs::race_delay();
+        // Test only: someone else's writeback was seen in flight.
+        let mut saw_writing = false;
         let (id, buf, owner) = loop {
             let mut g = self.lock_shard(si);
             let covered = match g.meta.lookup(blk) {
                 // Evicted (so written: invariant E) or discarded since.
                 None => true,
-                Some(id) => !g.meta.unwritten_upto(id, upto),
+                Some(id) => {
+                    !g.meta.unwritten_upto(id, upto)
+                        || (saw_writing && g.meta.state(id) != Some(State::Writing))
+                }
             };
             if covered {
                 drop(g);
@@ -260,6 +266,12 @@ impl Inner {
             }
             // Someone else's writeback is in flight (it may have started
             // before our copy), or a writer has the block pinned: both end.
+            if knobs::durable_any_write()
+                && g.meta.lookup(blk).and_then(|id| g.meta.state(id)) == Some(State::Writing)
+            {
+                saw_writing = true;
+            }
+            self.stats.inc(Field::DurableWaits);
             g.wait();
         };
         let who = self.cg.by_owner(owner);
@@ -276,6 +288,9 @@ impl Inner {
         });
         let mut g = self.lock_shard(si);
         g.meta.end_writeback(id, ok);
+        if !ok && knobs::wt_error_drops() {
+            let _ = g.meta.invalidate(id);
+        }
         drop(g);
         self.notify(si);
         self.stats.inc(Field::WritebackBios);

@@ -11,7 +11,7 @@ BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
 	cg_created_locked cg_created_trylock cg_trylock_contended cg_atomic_failed
 	cg_deferred cg_root_fallback nowait_again noslot_errors
 	unwritten_at_suspend spare_rounds bypassed_reads assoc_again
-	bypassed_writes fence_waits)
+	bypassed_writes fence_waits durable_waits)
 
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {
