@@ -24,7 +24,9 @@
 # VM_BOOT_SLACK (default 90) is how many seconds
 # QEMU gets on top of a test's vm-timeout before the host kills it;
 # VM_GROUP_MAX (default 6) is how many vm-group tests share one boot;
-# VM_KMEMLEAK=0 turns the leak checks off, for a kernel without kmemleak
+# VM_STOP_ON (an extended regexp; scripts/negative-controls.sh sets it)
+# kills the VM as soon as the guest's output or kernel log matches it, and
+# fails the test so; VM_KMEMLEAK=0 turns the leak checks off, for a kernel without kmemleak
 # (the guest otherwise fails every test: kmemleak is one of the judges);
 # VM_SLUB_DEBUG (default FZ: red zones, and the consistency checks that
 # read them at every free, without which 7.3 checks no red zone; Z also
@@ -87,15 +89,28 @@ valid_int "$BOOT_SLACK" || die "VM_BOOT_SLACK='$BOOT_SLACK' is not a number of s
 
 # --- tests and their directives ------------------------------------------
 
-# The header is the leading block of comment lines (after the #! line).
-header() { awk 'NR == 1 && /^#!/ { next } /^#/ { print; next } { exit }' "$1"; }
+# The directives of each test file, read once per run (one awk per file):
+# DIRECTIVES["FILE|KEY"] is the value of its last "# vm-KEY: value" line.
+declare -A DIRECTIVES=() DIRECTIVES_READ=()
+read_directives() {
+	local k v
+	[ -z "${DIRECTIVES_READ[$1]:-}" ] || return 0
+	while IFS=$'\t' read -r k v; do
+		DIRECTIVES["$1|$k"]="$v"
+	done < <(awk 'NR == 1 && /^#!/ { next } !/^#/ { exit }
+		match($0, /^#[[:space:]]*vm-[a-z-]+:/) {
+			k = substr($0, 1, RLENGTH - 1); sub(/^#[[:space:]]*vm-/, "", k)
+			v = substr($0, RLENGTH + 1); sub(/^[[:space:]]+/, "", v); sub(/[[:space:]]+$/, "", v)
+			print k "\t" v }' "$1")
+	DIRECTIVES_READ[$1]=1
+}
 
-# directive FILE KEY DEFAULT: value of "# vm-KEY: value" in the header.
+# directive FILE KEY DEFAULT: sets DV to the value of "# vm-KEY: value" in
+# the header of FILE, or DEFAULT.
 directive() {
-	local v
-	v="$(header "$1" | sed -n "s/^#[[:space:]]*vm-$2:[[:space:]]*//p" | tail -n1)"
-	v="${v%"${v##*[![:space:]]}"}"
-	printf '%s\n' "${v:-$3}"
+	read_directives "$1"
+	DV="${DIRECTIVES["$1|$2"]:-}"
+	[ -n "$DV" ] || DV="$3"
 }
 
 resolve_test() {
@@ -109,17 +124,28 @@ resolve_test() {
 # command line overrides), or dies naming the bad directive.
 load_test() {
 	local f="$TESTS_DIR/$1.sh" w
-	T_MEM="$(directive "$f" mem 1G)"
-	T_TIMEOUT="$(directive "$f" timeout 300)"
-	T_DISK="$(directive "$f" disk "")"
-	T_BOOTS="$(directive "$f" boots 1)"
-	T_CMDLINE="$(directive "$f" cmdline "")"
-	T_EXPECT="$(directive "$f" expect "")"
-	T_MODULES="$(directive "$f" modules "")"
-	T_MANUAL="$(directive "$f" manual no)"
-	T_KMEMLEAK="$(directive "$f" kmemleak yes)"
-	T_ENV="$(directive "$f" env "")"
-	T_GROUP="$(directive "$f" group no)"
+	directive "$f" mem 1G
+	T_MEM="$DV"
+	directive "$f" timeout 300
+	T_TIMEOUT="$DV"
+	directive "$f" disk ""
+	T_DISK="$DV"
+	directive "$f" boots 1
+	T_BOOTS="$DV"
+	directive "$f" cmdline ""
+	T_CMDLINE="$DV"
+	directive "$f" expect ""
+	T_EXPECT="$DV"
+	directive "$f" modules ""
+	T_MODULES="$DV"
+	directive "$f" manual no
+	T_MANUAL="$DV"
+	directive "$f" kmemleak yes
+	T_KMEMLEAK="$DV"
+	directive "$f" env ""
+	T_ENV="$DV"
+	directive "$f" group no
+	T_GROUP="$DV"
 	[ -z "$OPT_MEM" ] || T_MEM="$OPT_MEM"
 	[ -z "$OPT_TIMEOUT" ] || T_TIMEOUT="$OPT_TIMEOUT"
 	valid_size "$T_MEM" || die "$f: bad vm-mem '$T_MEM' (want e.g. 1G or 512M)"
@@ -228,6 +254,7 @@ INITRD="$RUN/initrd.cpio.gz"
 # --- running ---------------------------------------------------------------
 
 QEMU_PID=""
+STOPPED_ON=""
 on_signal() {
 	[ -z "$QEMU_PID" ] || kill "$QEMU_PID" 2>/dev/null || true
 	die "interrupted; logs so far in $RUN"
@@ -283,10 +310,19 @@ run_boot() {
 	echo >>"$prefix.qemu-cmd"
 
 	start="$(now_ms)"
+	STOPPED_ON=""
 	timeout -k 10 "$host_to" "${qemu[@]}" >"$prefix.qemu.log" 2>&1 &
 	QEMU_PID=$!
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
 		sleep 0.2
+		# VM_STOP_ON: a negative control's failure pattern; once it is in
+		# the guest's output, the rest of the boot proves nothing more.
+		if [ -n "${VM_STOP_ON:-}" ] && [ -z "$STOPPED_ON" ] &&
+			grep -Eq -- "$VM_STOP_ON" "$prefix.results.log" "$prefix.console.log" 2>/dev/null; then
+			STOPPED_ON="$(($(now_ms) - start))"
+			log "  /$VM_STOP_ON/ seen after $(secs "$STOPPED_ON")s: stopping the VM (VM_STOP_ON)"
+			kill "$QEMU_PID" 2>/dev/null || true
+		fi
 		if [ -z "$started" ] && grep -q "bufcache-test: BEGIN $name" "$prefix.console.log" 2>/dev/null; then
 			started="$(now_ms)"
 			log "  test started $(secs $((started - start)))s after QEMU start"
@@ -361,7 +397,9 @@ judge() {
 	rc="$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$result")"
 
 	[ -z "$result" ] || [ "$last" -eq 1 ] || q_rc=0
-	if [ "$q_rc" -eq 124 ] || [ "$q_rc" -eq 137 ]; then
+	if [ -n "$STOPPED_ON" ] && [ "$q_rc" -ne 0 ]; then
+		J_REASONS+=("stopped: /$VM_STOP_ON/ seen $(secs "$STOPPED_ON")s into the boot (VM_STOP_ON), QEMU killed (boot $boot)")
+	elif [ "$q_rc" -eq 124 ] || [ "$q_rc" -eq 137 ]; then
 		J_REASONS+=("timeout: the VM did not finish within its time ($((T_HOST_TO - BOOT_SLACK))s + ${BOOT_SLACK}s), QEMU killed (boot $boot)")
 	elif [ "$q_rc" -ne 0 ]; then
 		J_REASONS+=("QEMU failed with exit status $q_rc: $(tail -n 3 "$prefix.qemu.log" 2>/dev/null | tr '\n' ' ')")
