@@ -20,7 +20,7 @@ for run in writeback:4096 writeback:512 writeback:65536 writethrough:4096 writet
 	mode="${run%:*}" bs="${run#*:}"
 	case "$run" in
 	*:512) cache=$((1 << 20)) ws=12M ;;
-	writeback:*) cache=$((4 << 20)) ws=48M ;;
+	writeback:*) cache=$((2 << 20)) ws=24M ;;
 	writethrough:*) cache=$((1 << 20)) ws=16M ;;
 	esac
 	dm="$(bc_create ev "$loop" "$bs" cache_size "$cache" "$mode" sequential_cutoff 0)"

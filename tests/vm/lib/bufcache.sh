@@ -15,12 +15,14 @@ BC_FIELDS=(blocks_cached dirty_blocks bytes_used cap_bytes read_hits
 
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {
-	local name="$1" field="$2" i line
+	local name="$1" field="$2" i line w
 	line="$(dmsetup status "$name")" || die "dmsetup status $name failed"
 	for i in "${!BC_FIELDS[@]}"; do
 		if [ "${BC_FIELDS[$i]}" = "$field" ]; then
-			# "<start> <len> bufcache f1 f2 ..."
-			awk -v k=$((i + 4)) '{ print $k }' <<<"$line"
+			# "<start> <len> bufcache f1 f2 ..." (split by bash: no awk
+			# process per read)
+			read -r -a w <<<"$line"
+			printf '%s\n' "${w[$((i + 3))]}"
 			return 0
 		fi
 	done
