@@ -77,6 +77,16 @@ build_clean() {
 		echo "the plain module has test-only parameters; they belong to the test flavour"
 		return 1
 	fi
+	# No test seam at all in the module users load: no test symbol (the C
+	# shims' included), no test message or parameter name in its strings.
+	if nm "$REPO_ROOT/dm_bufcache.ko" | grep -i 'bufcache_test'; then
+		echo "the plain module has test-only symbols (above)"
+		return 1
+	fi
+	if strings -a "$REPO_ROOT/dm_bufcache.ko" | grep -E 'test_[a-z_]+'; then
+		echo "the plain module has test-only strings (above: a test message or knob)"
+		return 1
+	fi
 	make -C "$REPO_ROOT" CLIPPY=1 BUFCACHE_TEST=1 || return 1
 	if grep -E '(^|: )(warning|error)(\[|:)' "$OUT/build.log" | grep -v '^make'; then
 		echo "the build printed warnings (above); the module must build warning-free"

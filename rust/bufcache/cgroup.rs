@@ -312,6 +312,7 @@ impl CgTable {
 
     /// Holds the creation mutex for `ms` milliseconds (test-only message,
     /// to force the try-lock fallback).
+    #[cfg(bufcache_test)]
     pub(crate) fn hold_mutex(&self, ms: u64) {
         let _g = self.create.lock();
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(ms as i64));

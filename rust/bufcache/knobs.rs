@@ -57,6 +57,7 @@ knobs! {
     /// memalloc scope.
     skip_scope_replay / SKIP_SCOPE_REPLAY: fn skip_scope_replay() -> bool;
     /// `test_cgroup_knobs`: allows the `test_hold_cgroup_mutex` message.
+    #[cfg_attr(not(bufcache_test), allow(dead_code))]
     cgroup_knobs / CGROUP_KNOBS: fn cgroup_knobs() -> bool;
     /// `test_skip_association`: the cache's own bios are not associated
     /// with the cgroup that caused them (what other caching targets do).
@@ -88,6 +89,7 @@ knobs! {
     /// cgroup under a spinlock (atomic context), as if under the shard lock.
     /// On a kernel where association may sleep (config/patches) that is a
     /// "sleeping function called from invalid context".
+    #[cfg_attr(not(bufcache_test), allow(dead_code))]
     atomic_association / ATOMIC_ASSOCIATION: fn atomic_association() -> bool;
     /// `test_no_write_fence`: fills and writes into the cache ignore the
     /// fence of a write-around in flight (engine `fence`), so a fill can

@@ -293,6 +293,7 @@ impl dm::Target for Bufcache {
                 inner.cg.report(out, inner.block_size);
                 Ok(())
             }
+            #[cfg(bufcache_test)]
             Message::TestHoldCgroupMutex(ms) => {
                 if !knobs::cgroup_knobs() {
                     pr_err!(

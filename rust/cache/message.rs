@@ -24,7 +24,10 @@ pub enum Message {
     /// Print per-cgroup occupancy, hit ratio and I/O.
     CgroupStats,
     /// Test only (needs the module's `test_cgroup_knobs`): hold the cgroup
-    /// association mutex for this many milliseconds.
+    /// association mutex for this many milliseconds. Parsed in the test
+    /// flavour of the module (and the host tests) only: the plain module
+    /// does not know the message.
+    #[cfg(any(test, bufcache_test))]
     TestHoldCgroupMutex(u64),
 }
 
@@ -76,6 +79,7 @@ pub fn parse(args: &[&str]) -> Result<Message, MessageError> {
         "invalidate" => want(0).map(|()| Message::Invalidate),
         "clear_stats" => want(0).map(|()| Message::ClearStats),
         "cgroup_stats" => want(0).map(|()| Message::CgroupStats),
+        #[cfg(any(test, bufcache_test))]
         "test_hold_cgroup_mutex" => {
             want(1)?;
             match parse_u64(rest[0]) {

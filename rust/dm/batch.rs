@@ -115,6 +115,7 @@ pub(crate) struct IoBatch<'a> {
     n: Cell<usize>,
     waited: Cell<bool>,
     plugged: Cell<bool>,
+    #[cfg(bufcache_test)]
     atomic_assoc: Cell<bool>,
     #[pin]
     plug: Opaque<bindings::blk_plug>,
@@ -201,6 +202,7 @@ impl<'a> IoBatch<'a> {
             n: Cell::new(0),
             waited: Cell::new(false),
             plugged: Cell::new(false),
+            #[cfg(bufcache_test)]
             atomic_assoc: Cell::new(false),
             plug: Opaque::uninit(),
             _pin: core::marker::PhantomPinned,
@@ -211,7 +213,7 @@ impl<'a> IoBatch<'a> {
     /// Test only (negative control of the association contract): from now
     /// on, associate this batch's bios under a spinlock, that is, from
     /// atomic context. A kernel where association may sleep must report it.
-    #[cfg_attr(not(bufcache_test), allow(dead_code))]
+    #[cfg(bufcache_test)]
     pub(crate) fn associate_atomically(&self) {
         self.atomic_assoc.set(true);
     }
@@ -308,6 +310,7 @@ impl<'a> IoBatch<'a> {
                     !(sys::BUFCACHE_REQ_POLLED | sys::BUFCACHE_REQ_DRV | sys::BUFCACHE_REQ_NOWAIT);
             }
             match css {
+                #[cfg(bufcache_test)]
                 Some(css) if this.atomic_assoc.get() => {
                     sys::bufcache_test_associate_atomic(bio, css.as_ptr());
                 }

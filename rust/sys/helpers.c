@@ -57,7 +57,11 @@ int bufcache_bio_remap_nowait(struct bio *bio, struct block_device *bdev,
 #endif
 }
 
-/* Test only (test_atomic_association): association under a spinlock. */
+#ifdef BUFCACHE_TEST
+/*
+ * Test flavour only (test_atomic_association): association under a
+ * spinlock. The plain module has neither the function nor its lock.
+ */
 static DEFINE_SPINLOCK(bufcache_test_assoc_lock);
 
 void bufcache_test_associate_atomic(struct bio *bio,
@@ -67,6 +71,7 @@ void bufcache_test_associate_atomic(struct bio *bio,
 	bio_associate_blkg_from_css(bio, css);
 	spin_unlock(&bufcache_test_assoc_lock);
 }
+#endif
 
 sector_t bufcache_bdev_nr_sectors(struct block_device *bdev)
 {

@@ -25,8 +25,11 @@ void bufcache_bio_set_dev(struct bio *bio, struct block_device *bdev);
 struct cgroup_subsys_state;
 int bufcache_bio_remap_nowait(struct bio *bio, struct block_device *bdev,
 			      struct cgroup_subsys_state *css);
+#ifdef BUFCACHE_TEST
+/* The test flavour only (make BUFCACHE_TEST=1): the plain module has none. */
 void bufcache_test_associate_atomic(struct bio *bio,
 				    struct cgroup_subsys_state *css);
+#endif
 
 /* linux/blkdev.h */
 sector_t bufcache_bdev_nr_sectors(struct block_device *bdev);

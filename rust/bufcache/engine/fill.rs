@@ -12,6 +12,7 @@ use crate::dm::{BatchResult, IoBatch};
 
 use super::super::budget::Buf;
 use super::super::cgroup::CgEntry;
+#[cfg(bufcache_test)]
 use super::super::knobs;
 use super::{assoc, Inner, RA_MAX};
 
@@ -98,6 +99,7 @@ impl Inner {
     ) -> (Option<usize>, BatchResult) {
         let css = assoc(who);
         let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+            #[cfg(bufcache_test)]
             if knobs::atomic_association() {
                 batch.associate_atomically();
             }
