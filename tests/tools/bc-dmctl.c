@@ -22,6 +22,12 @@
  *
  * A request it cannot parse gets "bad REQUEST" (the test then stops). Exits
  * 0 at the end of its input, 2 if /dev/mapper/control cannot be opened.
+ *
+ * bc-dmctl status NAME
+ *	One DM_TABLE_STATUS, printed as dmsetup status prints it: a line
+ *	"START LEN TYPE PARAMS" per target. Exits 1 if the ioctl fails (its
+ *	error on stderr). The status reads of the tests' library use it: a
+ *	static binary starts several times faster than dmsetup under TCG.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -159,7 +165,41 @@ static int do_message(char *s)
 	return 0;
 }
 
-int main(void)
+/* bc-dmctl status NAME: see the header. */
+static int status(const char *name)
+{
+	const char *out = buf.bytes;
+	struct dm_target_spec *spec;
+	size_t off;
+	unsigned int i;
+
+	if (begin(name)) {
+		fprintf(stderr, "bc-dmctl: name too long\n");
+		return 1;
+	}
+	buf.io.data_size = BUF_SIZE;
+	if (ioctl(ctl, DM_TABLE_STATUS, &buf.io)) {
+		fprintf(stderr, "bc-dmctl: status %s: %s\n", name, strerror(errno));
+		return 1;
+	}
+	if (buf.io.flags & DM_BUFFER_FULL_FLAG) {
+		fprintf(stderr, "bc-dmctl: status %s: reply larger than %d bytes\n", name, BUF_SIZE);
+		return 1;
+	}
+	off = buf.io.data_start;
+	for (i = 0; i < buf.io.target_count; i++) {
+		if (off + sizeof(*spec) > buf.io.data_size || off + sizeof(*spec) > BUF_SIZE)
+			return 1;
+		spec = (struct dm_target_spec *)(out + off);
+		printf("%llu %llu %.*s %.*s\n", (unsigned long long)spec->sector_start,
+		       (unsigned long long)spec->length, DM_MAX_TYPE_NAME, spec->target_type,
+		       (int)(BUF_SIZE - off - sizeof(*spec)), (const char *)(spec + 1));
+		off = buf.io.data_start + spec->next;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
 {
 	char *line = NULL, *s, *cmd;
 	size_t cap = 0;
@@ -169,6 +209,12 @@ int main(void)
 	ctl = open("/dev/mapper/control", O_RDWR);
 	if (ctl < 0) {
 		perror("bc-dmctl: /dev/mapper/control");
+		return 2;
+	}
+	if (argc == 3 && !strcmp(argv[1], "status"))
+		return status(argv[2]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: bc-dmctl [status NAME] (requests on stdin without arguments)\n");
 		return 2;
 	}
 	while ((n = getline(&line, &cap, stdin)) > 0) {

@@ -5,6 +5,7 @@
 # cache (constant eviction, writeback, state changes), then every region is
 # verified on the origin.
 # vm-timeout: 600
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

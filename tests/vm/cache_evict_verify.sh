@@ -10,6 +10,7 @@
 # still there, so evictions must be at least the set's blocks minus
 # blocks_cached right after it, with nothing bypassed.
 # vm-timeout: 900
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

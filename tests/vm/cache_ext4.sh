@@ -4,6 +4,7 @@
 # file tree, sync, remove the target, fsck -n the origin, mount the origin
 # and compare checksums.
 # vm-timeout: 600
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -33,6 +33,7 @@
 # them). Unlike dmsetup, it passes words such as "-1" to the target.
 # The harness judges the kernel log (no splat).
 # vm-timeout: 420
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 

@@ -30,6 +30,7 @@
 # a block left over from an older run fails there; fio's --verify_only
 # alone would pass it, taking the seed from the block's own header).
 # vm-timeout: 300
+# vm-group: yes
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/bufcache.sh"
 
