@@ -30,3 +30,6 @@ mod table_test;
 
 #[cfg(test)]
 mod scan_test;
+
+#[cfg(test)]
+mod errors_test;
