@@ -49,104 +49,31 @@ macro_rules! bufcache_module {
 #[cfg(not(bufcache_test))]
 bufcache_module!();
 
+/// The test flavour's `module!` invocation: the module parameters of the
+/// knob table (`for_each_knob!` in `rust/bufcache/knobs.rs`), all `u32`,
+/// 0 by default. The name and the description go to `module!` as plain
+/// tokens (`ident`, `tt`), which its parser needs.
 #[cfg(bufcache_test)]
-bufcache_module! {
-        test_unsafe_shrinker_writeback: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: shrinker writes back and waits on __GFP_IO alone",
-        },
-        test_skip_scope_replay: u32 {
-            default: 0,
-            description: "TEST ONLY: workers do not re-apply the submitter's memalloc scope",
-        },
-        test_cgroup_knobs: u32 {
-            default: 0,
-            description: "TEST ONLY: allow the test_hold_cgroup_mutex message",
-        },
-        test_skip_association: u32 {
-            default: 0,
-            description: "TEST ONLY: do not charge the cache's own bios to the causing cgroup",
-        },
-        test_single_writeback_lane: u32 {
-            default: 0,
-            description: "TEST ONLY: background writeback in one lane for all cgroups",
-        },
-        test_race_delay_ms: u32 {
-            default: 0,
-            description: "TEST ONLY: sleep this long in the write/flush protocols' race windows",
-        },
-        test_skip_origin_flush: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: flushes complete without flushing the origin",
-        },
-        test_noflush_keeps_dirty: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: a noflush suspend does not write back",
-        },
-        test_drop_failed_writeback: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: a failed writeback marks its blocks clean",
-        },
-        test_bypass_cached: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: sequential reads bypass the cache over cached blocks",
-        },
-        test_atomic_association: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: fill bios are associated under a spinlock",
-        },
-        test_no_write_fence: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: fills ignore write-arounds in flight",
-        },
-        test_no_discard_fence: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: discards passed down are not fenced",
-        },
-        test_no_refill_writeback: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: a miss never writes back other shards and waits without bound",
-        },
-        test_flush_ignores_writing: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: a flush ignores writebacks started by others",
-        },
-        test_durable_any_write: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: FUA/writethrough completes on any writeback of its block",
-        },
-        test_wt_error_drops_block: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: a failed writethrough write drops its block",
-        },
-        test_noslot_unbounded: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: a full shard over a failing origin retries for ever",
-        },
-        test_ctor_arms_timer: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: the constructor arms the writeback timer",
-        },
-        test_shutdown_leaves_timer: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: shutdown leaves the writeback timer pending",
-        },
-        test_no_fair_share: u32 {
-            default: 0,
-            description: "TEST ONLY, UNSAFE: no fair share of the module budget",
-        },
-        test_reserve_blocks: u32 {
-            default: 0,
-            description: "TEST ONLY: a reserve of this many blocks per target (fewer than its shards)",
-        },
+macro_rules! bufcache_test_module {
+    ($(
+        $(#[$attr:meta])*
+        $stat:ident: fn $get:ident() -> bool,
+        $param:ident,
+        $desc:tt;
+    )*) => {
+        bufcache_module! {
+            $(
+                $param: u32 {
+                    default: 0,
+                    description: $desc,
+                },
+            )*
+        }
+    };
 }
 
-/// A module parameter's value: `value()` returns a reference in 7.2 and the
-/// value itself in 7.3.
 #[cfg(bufcache_test)]
-fn param(v: impl core::borrow::Borrow<u32>) -> u32 {
-    *v.borrow()
-}
+bufcache::knobs::for_each_knob!(bufcache_test_module);
 
 #[pin_data]
 struct BufcacheModule {
@@ -157,32 +84,7 @@ struct BufcacheModule {
 impl kernel::InPlaceModule for BufcacheModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         #[cfg(bufcache_test)]
-        bufcache::knobs::init(bufcache::knobs::Knobs {
-            unsafe_shrinker_writeback: param(
-                module_parameters::test_unsafe_shrinker_writeback.value(),
-            ),
-            skip_scope_replay: param(module_parameters::test_skip_scope_replay.value()),
-            cgroup_knobs: param(module_parameters::test_cgroup_knobs.value()),
-            skip_association: param(module_parameters::test_skip_association.value()),
-            single_lane: param(module_parameters::test_single_writeback_lane.value()),
-            race_delay_ms: param(module_parameters::test_race_delay_ms.value()),
-            skip_origin_flush: param(module_parameters::test_skip_origin_flush.value()),
-            noflush_keeps_dirty: param(module_parameters::test_noflush_keeps_dirty.value()),
-            drop_failed_writeback: param(module_parameters::test_drop_failed_writeback.value()),
-            bypass_cached: param(module_parameters::test_bypass_cached.value()),
-            atomic_association: param(module_parameters::test_atomic_association.value()),
-            no_write_fence: param(module_parameters::test_no_write_fence.value()),
-            no_discard_fence: param(module_parameters::test_no_discard_fence.value()),
-            no_refill_writeback: param(module_parameters::test_no_refill_writeback.value()),
-            flush_ignores_writing: param(module_parameters::test_flush_ignores_writing.value()),
-            durable_any_write: param(module_parameters::test_durable_any_write.value()),
-            wt_error_drops: param(module_parameters::test_wt_error_drops_block.value()),
-            noslot_unbounded: param(module_parameters::test_noslot_unbounded.value()),
-            ctor_arms_timer: param(module_parameters::test_ctor_arms_timer.value()),
-            shutdown_leaves_timer: param(module_parameters::test_shutdown_leaves_timer.value()),
-            no_fair_share: param(module_parameters::test_no_fair_share.value()),
-            reserve_blocks: param(module_parameters::test_reserve_blocks.value()),
-        });
+        bufcache::knobs::init();
         try_pin_init!(Self {
             registration <- bufcache::register(module),
         })
