@@ -136,6 +136,8 @@ load_test() {
 	T_CMDLINE="$DV"
 	directive "$f" expect ""
 	T_EXPECT="$DV"
+	directive "$f" expect-each ""
+	T_EXPECT_EACH="$DV"
 	directive "$f" modules ""
 	T_MODULES="$DV"
 	directive "$f" manual no
@@ -153,6 +155,7 @@ load_test() {
 	[ -z "$T_DISK" ] || valid_size "$T_DISK" || die "$f: bad vm-disk '$T_DISK' (want e.g. 512M)"
 	valid_int "$T_BOOTS" || die "$f: bad vm-boots '$T_BOOTS' (want 1, 2, ...)"
 	case "$T_EXPECT" in '' | splat) ;; *) die "$f: bad vm-expect '$T_EXPECT' (only 'splat')" ;; esac
+	[ -z "$T_EXPECT_EACH" ] || [ "$T_EXPECT" = splat ] || die "$f: vm-expect-each needs vm-expect: splat"
 	case "$T_MANUAL" in yes | no) ;; *) die "$f: bad vm-manual '$T_MANUAL' (yes or no)" ;; esac
 	case "$T_KMEMLEAK" in yes | no) ;; *) die "$f: bad vm-kmemleak '$T_KMEMLEAK' (yes or no)" ;; esac
 	case "$T_GROUP" in yes | no) ;; *) die "$f: bad vm-group '$T_GROUP' (yes or no)" ;; esac
@@ -447,6 +450,13 @@ verdict() {
 	local name="$1" prefix="$2" times="$3" test_s="${4:-?}"
 	if [ "$T_EXPECT" = splat ]; then
 		[ "$J_SPLAT" -eq 1 ] || J_REASONS+=("expected a kernel splat (vm-expect: splat), none was seen")
+		# vm-expect-each: every one of these kinds must have been caught.
+		local want w
+		IFS='|' read -r -a want <<<"$T_EXPECT_EACH"
+		for w in "${want[@]}"; do
+			[ -z "$w" ] || grep -qF -- "$w" "$prefix.splats" 2>/dev/null ||
+				J_REASONS+=("expected splat '$w' (vm-expect-each) was not caught")
+		done
 	elif [ "$J_SPLAT" -eq 1 ]; then
 		J_REASONS+=("kernel splat: $J_CAUGHT")
 	fi

@@ -208,6 +208,53 @@ kmemleak_check() {
 BASE_MOUNTS=""
 BASE_CGROUPS=""
 
+# Settings a test may change and the next test of the boot must not
+# inherit: the sysctls of vm/ and a few of kernel/ (those that do not change
+# by themselves), and the fault-injection attributes. Their values before
+# the first test are put back after each test (restore_settings).
+declare -A SETTINGS_BASE=()
+# read_setting FILE: its contents in v (builtins only: no process per file).
+read_setting() {
+	v=""
+	IFS= read -r -d '' v <"$1" 2>/dev/null
+	[ -n "$v" ] || return 1
+	v="${v%$'\n'}"
+}
+snapshot_settings() {
+	local f v
+	for f in /proc/sys/vm/* /proc/sys/kernel/hung_task_timeout_secs \
+		/proc/sys/kernel/hung_task_panic /proc/sys/kernel/panic_on_warn \
+		/proc/sys/kernel/softlockup_panic /proc/sys/kernel/printk \
+		/sys/kernel/debug/failslab/* /sys/kernel/debug/fail_page_alloc/* \
+		/sys/kernel/debug/fail_make_request/*; do
+		[ -f "$f" ] && [ -r "$f" ] && [ -w "$f" ] || continue
+		read_setting "$f" || continue
+		SETTINGS_BASE[$f]="$v"
+	done
+}
+# restore_settings: prints "setting FILE: NOW -> BASE" for each one put back.
+restore_settings() {
+	local f v
+	for f in "${!SETTINGS_BASE[@]}"; do
+		read_setting "$f" || continue
+		[ "$v" != "${SETTINGS_BASE[$f]}" ] || continue
+		printf '%s\n' "${SETTINGS_BASE[$f]}" >"$f" 2>/dev/null || true
+		printf 'setting %s: %s -> %s\n' "$f" "${v//$'\n'/ }" "${SETTINGS_BASE[$f]//$'\n'/ }"
+	done
+}
+# The reset proves itself once per boot: a setting changed here must come
+# back (else a grouped test's verdict could depend on its neighbour).
+check_restore() {
+	local f=/proc/sys/vm/dirty_ratio base
+	[ -n "${SETTINGS_BASE[$f]:-}" ] || return 0
+	base="${SETTINGS_BASE[$f]}"
+	echo $((base == 7 ? 8 : 7)) >"$f" 2>/dev/null || return 0
+	restore_settings >/dev/null
+	read_setting "$f"
+	[ "$v" = "$base" ] ||
+		kmsg "JUDGE FAILED: the reset between tests does not restore settings ($f is $v, was $base)"
+}
+
 # reset_after NAME: put the VM back as it was before the test, so that the
 # next test in the same boot (vm-group) starts clean, and say what the test
 # left behind: a test must remove what it created (its cleanup() does), and
@@ -252,6 +299,11 @@ reset_after() {
 	done < <(find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | $BB sort -r)
 	# Scratch files (loop images among them) would eat the next test's RAM.
 	$BB rm -rf /tmp/* 2>/dev/null || true
+	# Settings back to what they were at boot (module parameters go with
+	# the module's unload above). Not a failure: said in the log.
+	while IFS= read -r l; do
+		[ -z "$l" ] || kmsg "$1: restored $l"
+	done < <(restore_settings)
 	if [ "${#left[@]}" -gt 0 ]; then
 		printf 'left behind: %s\n' "${left[@]}"
 	fi
@@ -330,6 +382,8 @@ say "==== GUEST $release boot=$BOOT/$BOOTS uptime=$(uptime_s)s mem=${memtotal}kB
 [ -n "$TESTS" ] || say "no tests given (bufcache.tests=)"
 BASE_MOUNTS="$(while read -r _ m _; do printf '%s ' "$m"; done </proc/mounts)"
 BASE_CGROUPS="$(find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | $BB tr '\n' ' ')"
+snapshot_settings
+check_restore
 IFS=, read -r -a test_list <<<"$TESTS"
 for i in "${!test_list[@]}"; do
 	t="${test_list[$i]}"

@@ -3,6 +3,7 @@
 # Harness self-test: a GFP_KERNEL allocation under a spinlock, reported by
 # DEBUG_ATOMIC_SLEEP. Passes only if the harness sees the splat.
 # vm-expect: splat
+# vm-manual: yes
 # vm-modules: bufcache_splat
 # vm-timeout: 120
 . "$(dirname "$0")/lib/common.sh"

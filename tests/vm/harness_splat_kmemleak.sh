@@ -4,6 +4,7 @@
 # scan after the test must report it. Passes only if the harness sees the
 # "unreferenced object" report.
 # vm-expect: splat
+# vm-manual: yes
 # vm-modules: bufcache_splat
 # vm-timeout: 120
 . "$(dirname "$0")/lib/common.sh"

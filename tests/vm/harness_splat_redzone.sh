@@ -6,6 +6,7 @@
 # free; Z alone writes red zones that nothing checks) must report it.
 # Passes only if the harness sees the splat.
 # vm-expect: splat
+# vm-manual: yes
 # vm-modules: bufcache_splat
 # vm-timeout: 120
 . "$(dirname "$0")/lib/common.sh"
