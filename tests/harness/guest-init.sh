@@ -238,8 +238,16 @@ restore_settings() {
 	for f in "${!SETTINGS_BASE[@]}"; do
 		read_setting "$f" || continue
 		[ "$v" != "${SETTINGS_BASE[$f]}" ] || continue
+		local was="$v"
 		printf '%s\n' "${SETTINGS_BASE[$f]}" >"$f" 2>/dev/null || true
-		printf 'setting %s: %s -> %s\n' "$f" "${v//$'\n'/ }" "${SETTINGS_BASE[$f]//$'\n'/ }"
+		# Said as it is now: some writes are refused (dirty_bytes=0), and
+		# another one (dirty_ratio) puts the value back instead.
+		read_setting "$f" || v="?"
+		if [ "$v" = "${SETTINGS_BASE[$f]}" ]; then
+			printf 'setting %s: %s -> %s\n' "$f" "${was//$'\n'/ }" "$v"
+		else
+			printf 'setting %s: %s, not back to %s\n' "$f" "${v//$'\n'/ }" "${SETTINGS_BASE[$f]//$'\n'/ }"
+		fi
 	done
 }
 # The reset proves itself once per boot: a setting changed here must come
