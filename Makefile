@@ -66,7 +66,7 @@ stack: modules
 	scripts/stack-frames.sh
 
 bench:
-	scripts/bench.sh
+	scripts/bench.sh $(if $(CASE),--case '$(CASE)') $(if $(PEERS),--peers '$(PEERS)')
 
 clean:
 	-test -n "$(KDIR)" && $(MAKE) -C $(KDIR) M=$(PWD) clean

@@ -6,6 +6,15 @@
 # cached like the test kernel, only when a benchmark asks for it).
 #
 #   scripts/bench.sh [--smoke] [--reps N] [--runtime S] [--seed N] [--no-doc]
+#                    [--case LIST] [--peers LIST]
+#
+# --case LIST (make bench CASE=LIST): only these workloads (comma or
+# space separated: hot4k hot512 hot4k-qd16 uniform randwrite mix70
+# seqread seqwrite hot_after_scan fsync metadata share); --peers LIST
+# (make bench PEERS=LIST): only these peers in each workload (loop linear
+# linear-brd ebs ebs512 writecache delay bc-wb bc-wt bc-wb-brd bc-delay).
+# A selection is a quick look (one case in a few minutes): it never
+# touches Documentation/, as --no-doc.
 #
 # The guest side is tests/vm/bench.sh: fio psync QD1 (and one workload at
 # QD16) on every peer in the same boot, N repetitions (default 5) of S
@@ -35,6 +44,8 @@ REPS=5
 RUNTIME=3
 SEED=""
 DOC=1
+CASE=""
+PEERS=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--smoke) SMOKE=1; shift ;;
@@ -42,11 +53,24 @@ while [ $# -gt 0 ]; do
 	--runtime) RUNTIME="$2"; shift 2 ;;
 	--seed) SEED="$2"; shift 2 ;;
 	--no-doc) DOC=0; shift ;;
-	*) die "usage: scripts/bench.sh [--smoke] [--reps N] [--runtime S] [--seed N] [--no-doc]" ;;
+	--case) CASE="${2:-}"; shift 2 || die "--case needs a list of workloads" ;;
+	--peers) PEERS="${2:-}"; shift 2 || die "--peers needs a list of peers" ;;
+	*) die "usage: scripts/bench.sh [--smoke] [--reps N] [--runtime S] [--seed N] [--no-doc] [--case LIST] [--peers LIST]" ;;
 	esac
 done
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps: '$REPS' is not a count"
 [[ "$RUNTIME" =~ ^[1-9][0-9]*$ ]] || die "--runtime: '$RUNTIME' is not a number of seconds"
+# The names are checked here, before a kernel or a VM is started.
+CASES="hot4k hot512 hot4k-qd16 uniform randwrite mix70 seqread seqwrite hot_after_scan fsync metadata share"
+ALLPEERS="loop linear linear-brd ebs ebs512 writecache delay bc-wb bc-wt bc-wb-brd bc-delay"
+CASE="${CASE//,/ }" PEERS="${PEERS//,/ }"
+for c in $CASE; do
+	[[ " $CASES " == *" $c "* ]] || die "--case: no workload '$c' (workloads: $CASES)"
+done
+for p in $PEERS; do
+	[[ " $ALLPEERS " == *" $p "* ]] || die "--peers: no peer '$p' (peers: $ALLPEERS)"
+done
+[ -z "$CASE$PEERS" ] || DOC=0
 [ -n "$SEED" ] || SEED=$(($(date +%s) % 2147483648))
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "--seed: '$SEED' is not a number"
 if [ "$SMOKE" = 1 ]; then
@@ -84,7 +108,7 @@ mkdir -p "$OUT"
 step "benchmark of $COMMIT in one boot of $RELEASE ($REPS repetitions of ${RUNTIME}s per run, seed $SEED)"
 BUFCACHE_KO="$SRC/dm_bufcache.ko" "$REPO_ROOT/scripts/vm-run.sh" --keep \
 	--env BENCH_REPS="$REPS" --env BENCH_RUNTIME="$RUNTIME" --env BENCH_SMOKE="$SMOKE" \
-	--env BENCH_SEED="$SEED" bench |
+	--env BENCH_SEED="$SEED" --env BENCH_CASE="${CASE// /,}" --env BENCH_PEERS="${PEERS// /,}" bench |
 	tee "$OUT/vm.log" || die "the benchmark run failed (see $OUT/vm.log)"
 res="$REPO_ROOT/.vm-results/latest/bench.results.log"
 grep -E '^BENCHX?,' "$res" >"$OUT/raw.csv" || die "no results in $res"

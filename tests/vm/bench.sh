@@ -16,6 +16,8 @@
 # extra figure:
 #   BENCHX,<name>,<value>,<unit>
 # BENCH_SMOKE=1: a short subset, to prove the whole chain runs (CI).
+# BENCH_CASE / BENCH_PEERS (comma-separated, scripts/bench.sh --case /
+# --peers): only these workloads, only these peers (empty: all).
 # vm-manual: yes
 # vm-mem: 2G
 # vm-timeout: 2400
@@ -49,6 +51,22 @@ shuffle() {
 	done
 }
 echo "BENCHX,seed,$SEED,seed of the peers' order (BENCH_SEED)"
+
+# want WORKLOAD: true if the run includes it (BENCH_CASE).
+WANT=" ${BENCH_CASE//,/ } "
+want() { [ -z "${BENCH_CASE:-}" ] || [[ "$WANT" == *" $1 "* ]]; }
+# only PEER...: the given peers that the run includes (BENCH_PEERS), in
+# their order, on one line.
+PWANT=" ${BENCH_PEERS//,/ } "
+only() {
+	local p out=()
+	for p in "$@"; do
+		[ -z "${BENCH_PEERS:-}" ] || [[ "$PWANT" == *" $p "* ]] || continue
+		out+=("$p")
+	done
+	echo "${out[*]}"
+}
+[ -z "${BENCH_CASE:-}${BENCH_PEERS:-}" ] || log "selection: workloads '${BENCH_CASE:-all}', peers '${BENCH_PEERS:-all}'"
 
 bc_load max_cache_size_bytes=$((160 * MB))
 # Origins: RAM-backed loop devices (tmpfs), a RAM disk (brd: the limit of
@@ -176,7 +194,11 @@ measure() {
 # bench WORKLOAD "PEER..." FIO-ARGS...: the workload on each peer, REPS
 # times, each repetition in its own order.
 bench() {
-	local wl="$1" peers="$2" rep i
+	local wl="$1" peers rep i
+	want "$wl" || return 0
+	# shellcheck disable=SC2086 # a list of peers
+	peers="$(only $2)"
+	[ -n "$peers" ] || return 0
 	shift 2
 	for ((rep = 1; rep <= REPS; rep++)); do
 		# shellcheck disable=SC2086 # a list of peers
@@ -221,14 +243,18 @@ log "1 MiB sequential reads and writes of uncached data"
 # first), read then written; the caches are dropped before every run.
 for ((rep = 1; rep <= REPS; rep++)); do
 	off=$(((128 + 48 * ((rep - 1) % 5)) * MB))
-	shuffle linear linear-brd ebs bc-wb bc-wb-brd
-	log "seqread, repetition $rep: ${ORDER[*]}"
+	# shellcheck disable=SC2046 # a list of peers
+	shuffle $(only linear linear-brd ebs bc-wb bc-wb-brd)
+	want seqread || ORDER=()
+	[ "${#ORDER[@]}" = 0 ] || log "seqread, repetition $rep: ${ORDER[*]}"
 	for i in "${!ORDER[@]}"; do
 		measure seqread "${ORDER[i]}" "$rep" $((i + 1)) fio_run "${DEV[${ORDER[i]}]}" \
 			--rw=read --bs=1M --offset=$off --size=$((48 * MB))
 	done
-	shuffle linear linear-brd writecache bc-wb bc-wt bc-wb-brd
-	log "seqwrite, repetition $rep: ${ORDER[*]}"
+	# shellcheck disable=SC2046 # a list of peers
+	shuffle $(only linear linear-brd writecache bc-wb bc-wt bc-wb-brd)
+	want seqwrite || ORDER=()
+	[ "${#ORDER[@]}" = 0 ] || log "seqwrite, repetition $rep: ${ORDER[*]}"
 	for i in "${!ORDER[@]}"; do
 		measure seqwrite "${ORDER[i]}" "$rep" $((i + 1)) fio_run "${DEV[${ORDER[i]}]}" \
 			--rw=write --bs=1M --offset=$off --size=$((48 * MB))
@@ -256,9 +282,12 @@ hot_after_scan() {
 	h1="$(bc_field bcwb read_hits)" m1="$(bc_field bcwb read_misses)"
 	echo "BENCHX,hot_after_scan_cutoff_$1,$((100 * h1 * (h0 + m0) / ((h1 + m1) * h0))),% of the hit ratio before ($((100 * h1 / (h1 + m1))) % after / $((100 * h0 / (h0 + m0))) % before)"
 }
-hot_after_scan 0
-hot_after_scan $((4 * MB))
+if want hot_after_scan; then
+	hot_after_scan 0
+	hot_after_scan $((4 * MB))
+fi
 
+if want fsync && [ -n "$(only linear linear-brd bc-wb bc-wt bc-wb-brd)" ]; then
 log "fsync-heavy small writes on ext4"
 # Each on its own 64 MiB origin (one file system per origin): loop devices
 # for dm-linear and bufcache, slices of the second RAM disk (after
@@ -270,7 +299,7 @@ FS[bc-wt]="$(bc_create fswt "$(make_loop 64)" 4096 cache_size $((16 * MB)) write
 FS[linear-brd]="$(dm_create fslinbrd "0 $((64 * 2048)) linear $ram1 $((WC / 512))")"
 FS[bc-wb-brd]="$(bc_create fsbrd "$(dm_create fsbrdo "0 $((64 * 2048)) linear $ram1 $((WC / 512 + 64 * 2048))")" \
 	4096 cache_size $((16 * MB)))"
-FSPEERS="linear linear-brd bc-wb bc-wt bc-wb-brd"
+FSPEERS="$(only linear linear-brd bc-wb bc-wt bc-wb-brd)"
 for p in $FSPEERS; do
 	run mkfs.ext4 -q -F "${FS[$p]}"
 	mkdir -p "/mnt/$p"
@@ -290,11 +319,13 @@ for p in $FSPEERS; do run umount "/mnt/$p"; done
 for n in fslin fswb fswt fslinbrd fsbrd fsbrdo; do run dmsetup remove "$n"; done
 FLUSH="bcwb bcwt bcbrd wc"
 settle
+fi
 
 # The remaining bufcache targets go: the metadata target takes 128 MiB
 # of the 160 MiB budget, then the sharing test lowers it.
 for n in bcwb bcwt bcbrd; do run dmsetup remove "$n"; done
 
+if want metadata; then
 log "metadata: unreclaimable slab and vmalloc memory per cached block"
 # System-wide, so approximate: the growth of SUnreclaim + VmallocUsed
 # (kmalloc, large kmalloc and vmalloc; not SReclaimable, the dentries and
@@ -324,7 +355,9 @@ done
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 echo "BENCHX,metadata_bytes_per_block,$(median3 "${totals[@]}"),bytes per 4096-byte block (median of 3 samples: ${totals[*]}; system-wide SUnreclaim + VmallocUsed; $n blocks)"
 echo "BENCHX,metadata_load_bytes_per_block,$(median3 "${loads[@]}"),bytes per slot at table load (median of 3 samples: ${loads[*]})"
+fi
 
+if want share; then
 log "two targets sharing one budget"
 run sh -c "echo $((32 * MB)) >/sys/module/dm_bufcache/parameters/max_cache_size_bytes"
 l1="$(make_loop 64)"
@@ -339,4 +372,5 @@ wait
 u1="$(bc_field share1 bytes_used)" u2="$(bc_field share2 bytes_used)"
 echo "BENCHX,share_target1,$((100 * u1 / (16 * MB))),% of its fair share (16 MiB)"
 echo "BENCHX,share_target2,$((100 * u2 / (16 * MB))),% of its fair share (16 MiB)"
+fi
 log "done"
