@@ -324,6 +324,8 @@ impl CgTable {
     }
 
     /// Writes one line per cgroup with blocks or traffic.
+    // Out of line, for the message handler's frame (scripts/stack-frames.sh).
+    #[inline(never)]
     pub(crate) fn report(&self, out: &mut StatusWriter<'_>, block_size: u32) {
         let ids = self.create.lock();
         let mut path = [0u8; 128];

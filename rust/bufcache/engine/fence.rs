@@ -241,6 +241,8 @@ impl Inner {
     /// the cgroup that caused it), waits for it, frees its fence and
     /// completes it with the outcome. Workers only: association and the
     /// wait may sleep.
+    // Out of line, for drain_deferred's frame (see `process`).
+    #[inline(never)]
     pub(super) fn write_around(self: &Arc<Self>, bio: OwnedBio) {
         let rel = self.rel_sector(&bio);
         let sectors = u64::from(bio.size() >> crate::dm::SECTOR_SHIFT);

@@ -183,6 +183,9 @@ impl Inner {
         }
     }
 
+    // Out of line: inlined, its locals and write_around's would add up in
+    // drain_deferred's frame (over 512 bytes; scripts/stack-frames.sh).
+    #[inline(never)]
     pub(super) fn process(self: &Arc<Self>, bio: OwnedBio) {
         // Sleepable association (we are a worker, in a NOIO scope).
         let who = self.cg.get(bio.orig_css());

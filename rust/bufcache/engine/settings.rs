@@ -225,6 +225,8 @@ impl Inner {
     }
 
     /// Sets the mode; switching to writethrough writes back first.
+    // Out of line, for the message handler's frame (scripts/stack-frames.sh).
+    #[inline(never)]
     pub(crate) fn set_mode(&self, m: Mode) -> Result {
         self.settings.set_mode(m);
         if m == Mode::Writethrough {
