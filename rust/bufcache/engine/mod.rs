@@ -146,17 +146,8 @@ pub(crate) struct Inner {
     /// Slots holding memory over all shards.
     mem_blocks: Atomic<i64>,
     last_read_miss: Atomic<u64>,
-    /// The sector (relative to the target) where the current sequential
-    /// read stream continues, and how many bytes it has run
-    /// (`super::stream`).
-    seq_next: Atomic<u64>,
-    seq_run: Atomic<u64>,
-    /// Where the stream's last `REQ_NOWAIT` bypass started (`u64::MAX`:
-    /// none): its retry continues the stream.
-    seq_retry: Atomic<u64>,
-    /// The sequential write stream (`super::stream`; never a retry).
-    wseq_next: Atomic<u64>,
-    wseq_run: Atomic<u64>,
+    /// The sequential read and write streams (`stream`).
+    streams: stream::Streams,
     /// Write-arounds in flight and queued (`fence`).
     #[pin]
     fences: SpinLock<fence::Fences>,
@@ -321,11 +312,7 @@ impl Inner {
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),
                 last_read_miss: Atomic::new(u64::MAX - 1),
-                seq_next: Atomic::new(u64::MAX),
-                seq_run: Atomic::new(0),
-                seq_retry: Atomic::new(u64::MAX),
-                wseq_next: Atomic::new(u64::MAX),
-                wseq_run: Atomic::new(0),
+                streams: stream::Streams::new(),
                 fences <- new_spinlock!(fence::Fences::new(), "bufcache:fences"),
                 fences_active: Atomic::new(0),
                 fence_cv <- new_condvar!("bufcache:fence_cv"),

@@ -20,7 +20,7 @@
 //! looked, after fencing them; see [`super::fence`] for why no block then
 //! enters the cache with older data.
 
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::cache::stream::{self, Request, Stream};
 use crate::dm;
@@ -41,6 +41,79 @@ pub(crate) struct Plan {
     pub(crate) bypass: bool,
 }
 
+/// The target's sequential streams: where the current read stream and
+/// write stream continue, how far each has run, and where the read
+/// stream's last `REQ_NOWAIT` bypass started.
+///
+/// # Invariants
+///
+/// Every field is a Relaxed atomic, read and written by `map` without a
+/// lock: concurrent submitters may race on them, which is harmless by
+/// design (see `crate::cache::stream`): a lost update only misjudges
+/// whether the next bio continues a stream, never which blocks are
+/// cached. The write stream has no retry (`stream::NONE`).
+pub(super) struct Streams {
+    /// The sector (relative to the target) where the current sequential
+    /// read stream continues (`u64::MAX`: none). Relaxed, no lock.
+    seq_next: Atomic<u64>,
+    /// How many bytes the read stream has run. Relaxed, no lock.
+    seq_run: Atomic<u64>,
+    /// Where the stream's last `REQ_NOWAIT` bypass started (`u64::MAX`:
+    /// none): its retry continues the stream. Relaxed, no lock.
+    seq_retry: Atomic<u64>,
+    /// The sequential write stream (never a retry): where it continues.
+    /// Relaxed, no lock.
+    wseq_next: Atomic<u64>,
+    /// How many bytes the write stream has run. Relaxed, no lock.
+    wseq_run: Atomic<u64>,
+}
+
+impl Streams {
+    /// No stream yet.
+    pub(super) fn new() -> Self {
+        Self {
+            seq_next: Atomic::new(u64::MAX),
+            seq_run: Atomic::new(0),
+            seq_retry: Atomic::new(u64::MAX),
+            wseq_next: Atomic::new(u64::MAX),
+            wseq_run: Atomic::new(0),
+        }
+    }
+
+    /// The read (`read`) or write stream as it is now.
+    fn load(&self, read: bool) -> Stream {
+        let (next, run, retry) = self.fields(read);
+        Stream {
+            next: next.load(Relaxed),
+            run: run.load(Relaxed),
+            retry: if read {
+                retry.load(Relaxed)
+            } else {
+                stream::NONE
+            },
+        }
+    }
+
+    /// Records where the read (`read`) or write stream goes on. Racy with
+    /// other submitters by design (see `crate::cache::stream`).
+    fn store(&self, read: bool, n: Stream) {
+        let (next, run, retry) = self.fields(read);
+        next.store(n.next, Relaxed);
+        run.store(n.run, Relaxed);
+        if read {
+            retry.store(n.retry, Relaxed);
+        }
+    }
+
+    fn fields(&self, read: bool) -> (&Atomic<u64>, &Atomic<u64>, &Atomic<u64>) {
+        if read {
+            (&self.seq_next, &self.seq_run, &self.seq_retry)
+        } else {
+            (&self.wseq_next, &self.wseq_run, &self.seq_retry)
+        }
+    }
+}
+
 impl Inner {
     /// Sectors from `sector` (relative to the target) to the end of its
     /// block.
@@ -55,20 +128,7 @@ impl Inner {
     /// write-around, whose blocks it fences first (`super::fence`, F1).
     /// Never sleeps.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
-        let (next, run, retry) = if read {
-            (&self.seq_next, &self.seq_run, &self.seq_retry)
-        } else {
-            (&self.wseq_next, &self.wseq_run, &self.seq_retry)
-        };
-        let st = Stream {
-            next: next.load(Relaxed),
-            run: run.load(Relaxed),
-            retry: if read {
-                retry.load(Relaxed)
-            } else {
-                stream::NONE
-            },
-        };
+        let st = self.streams.load(read);
         let req = Request {
             sector: sector - self.begin,
             sectors: u64::from(size >> dm::SECTOR_SHIFT),
@@ -98,11 +158,7 @@ impl Inner {
         }
         // Racy with other submitters by design (see `crate::cache::stream`).
         if let Some(n) = p.stream {
-            next.store(n.next, Relaxed);
-            run.store(n.run, Relaxed);
-            if read {
-                retry.store(n.retry, Relaxed);
-            }
+            self.streams.store(read, n);
         }
         Plan {
             keep: p.keep as u32,
