@@ -147,7 +147,7 @@ impl Inner {
         // not hold up others' misses and flushes (nor they its fences).
         let mut around_first = true;
         loop {
-            let wa = |this: &Self| this.pop_write_around().map(|b| (b, true));
+            let wa = |this: &Self| this.fences.pop_queued().map(|b| (b, true));
             let other = |this: &Self| this.deferred.lock().pop().map(|b| (b, false));
             let next = if around_first {
                 wa(self).or_else(|| other(self))
@@ -174,7 +174,7 @@ impl Inner {
                 memalloc::noio(|| {
                     if around {
                         self.write_around(bio);
-                        self.write_around_done();
+                        self.fences.queued_done();
                     } else {
                         self.process(bio);
                     }
@@ -432,7 +432,7 @@ impl Inner {
                 .add_clone(&self.origin, start, &bio, super::assoc(who));
             batch.wait().status(i)
         });
-        self.fence_release(fs, fe);
+        self.fences.release(fs, fe);
         if let Some((s, e)) = skipped {
             let _ = self.discard_pass(s, e, false, true);
         }

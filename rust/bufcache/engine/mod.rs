@@ -33,10 +33,10 @@
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::sync::{Arc, Mutex, SpinLock};
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
+use kernel::{new_mutex, new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
@@ -148,14 +148,10 @@ pub(crate) struct Inner {
     last_read_miss: Atomic<u64>,
     /// The sequential read and write streams (`stream`).
     streams: stream::Streams,
-    /// Write-arounds in flight and queued (`fence`).
+    /// Write-arounds and discards in flight, and queued write-arounds
+    /// (`fence`).
     #[pin]
-    fences: SpinLock<fence::Fences>,
-    /// Raised and lowered under `fences`: whether any slot is taken.
-    fences_active: Atomic<i32>,
-    /// Wakes workers waiting for a fence (or for a queued write-around).
-    #[pin]
-    fence_cv: CondVar,
+    fences: fence::Fences,
     shrink_cursor: Atomic<u32>,
     /// Set (under the `wq` lock) when the target goes away; no timer is
     /// armed and no lane runs after that.
@@ -313,9 +309,7 @@ impl Inner {
                 mem_blocks: Atomic::new(0),
                 last_read_miss: Atomic::new(u64::MAX - 1),
                 streams: stream::Streams::new(),
-                fences <- new_spinlock!(fence::Fences::new(), "bufcache:fences"),
-                fences_active: Atomic::new(0),
-                fence_cv <- new_condvar!("bufcache:fence_cv"),
+                fences <- fence::Fences::new(),
                 shrink_cursor: Atomic::new(0),
                 dying: Atomic::new(0),
                 // Until the first resume.

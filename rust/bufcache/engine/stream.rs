@@ -144,7 +144,7 @@ impl Inner {
             if read {
                 return knobs::bypass_cached() || !self.is_cached(b);
             }
-            let slot = *fence.get_or_insert_with(|| self.fence_take(b, last + 1));
+            let slot = *fence.get_or_insert_with(|| self.fences.take(b, last + 1));
             slot.is_some() && !self.is_cached(b)
         });
         if let Some(Some(i)) = fence {
@@ -154,7 +154,7 @@ impl Inner {
             } else {
                 req.sector >> self.shift
             };
-            self.fence_trim(i, end + u64::from(p.bypass));
+            self.fences.trim(i, end + u64::from(p.bypass));
         }
         // Racy with other submitters by design (see `crate::cache::stream`).
         if let Some(n) = p.stream {
