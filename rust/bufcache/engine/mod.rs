@@ -33,10 +33,10 @@
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::sync::{Arc, SpinLock};
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_mutex, new_spinlock, new_work};
+use kernel::{new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
@@ -60,7 +60,7 @@ mod stats;
 mod stream;
 mod writeback;
 
-use round::{Round, ROUND_SPARES};
+use round::Spares;
 use settings::Settings;
 use shard::ShardLock;
 pub(crate) use stream::MAX_IO_SECTORS;
@@ -165,10 +165,8 @@ pub(crate) struct Inner {
     wb_retry_at: Atomic<u64>,
     /// This target counts in the budget's starving targets.
     starving: Atomic<u32>,
-    /// Writeback rounds used when a round cannot be allocated.
-    round_spares: KVec<Pin<KBox<Mutex<Round>>>>,
-    /// Which spare a round waits for when all are taken.
-    spare_cursor: Atomic<u32>,
+    /// Writeback rounds used when a round cannot be allocated (`round`).
+    spares: Spares,
     /// This target starved since the last background tick.
     starve_seen: Atomic<u32>,
     created: Instant<Monotonic>,
@@ -275,11 +273,7 @@ impl Inner {
             let b = Buf::alloc_reserve(bs, Gfp::Kernel).ok_or(ENOMEM)?;
             reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
         }
-        let mut round_spares = KVec::with_capacity(ROUND_SPARES, GFP_KERNEL)?;
-        for _ in 0..ROUND_SPARES {
-            let m = KBox::pin_init(new_mutex!(Round::new(), "bufcache:round_spare"), GFP_KERNEL)?;
-            round_spares.push(m, GFP_KERNEL)?;
-        }
+        let spares = Spares::new()?;
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
         let inner = Arc::pin_init(
             try_pin_init!(Self {
@@ -317,8 +311,7 @@ impl Inner {
                 wb_fail_streak: Atomic::new(0),
                 wb_retry_at: Atomic::new(0),
                 starving: Atomic::new(0),
-                round_spares,
-                spare_cursor: Atomic::new(0),
+                spares,
                 starve_seen: Atomic::new(0),
                 created: Instant::<Monotonic>::now(),
             }? Error),
