@@ -3,7 +3,7 @@
 //! Fills: reading a missed block from the origin, with readahead of the
 //! blocks that follow it when misses are sequential.
 
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
 
 use crate::cache::shard::SlotId;
@@ -29,6 +29,49 @@ struct RaSlot {
 const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(RA_MAX < NO_BIO as usize);
 const _: () = assert!(crate::dm::batch::BATCH_MAX < NO_BIO as usize);
+
+/// When a fill reads ahead: whether its miss continues the previous one,
+/// and where the target ends.
+///
+/// # Invariants
+///
+/// `nr_blocks` is fixed at construction: readahead never reads a block at
+/// or past it. `last_read_miss` is only exchanged, without a lock
+/// (Relaxed): concurrent misses race on it by design, which only decides
+/// whether a fill reads ahead, never what a block holds.
+pub(super) struct Readahead {
+    /// Blocks of the target (its length); fixed at construction.
+    nr_blocks: u64,
+    /// The block of the last read miss that may read ahead (`u64::MAX -
+    /// 1` at first: no block follows it). Relaxed, no lock.
+    last_read_miss: Atomic<u64>,
+}
+
+impl Readahead {
+    /// A target of `nr_blocks` blocks, with no miss yet.
+    pub(super) fn new(nr_blocks: u64) -> Self {
+        Self {
+            nr_blocks,
+            last_read_miss: Atomic::new(u64::MAX - 1),
+        }
+    }
+
+    /// Whether a miss of `blk` continues a sequential run of misses; it is
+    /// recorded as the last miss if `may_readahead`.
+    fn continues(&self, blk: u64, may_readahead: bool) -> bool {
+        let prev = if may_readahead {
+            self.last_read_miss.xchg(blk, Relaxed)
+        } else {
+            u64::MAX - 1
+        };
+        prev.wrapping_add(1) == blk
+    }
+
+    /// Whether `blk` is a block of the target.
+    fn contains(&self, blk: u64) -> bool {
+        blk < self.nr_blocks
+    }
+}
 
 impl Inner {
     /// Publishes a slot filled from the origin, or drops it on error. A
@@ -141,12 +184,7 @@ impl Inner {
         who: &CgEntry,
         ra: &mut [Option<RaSlot>; RA_MAX],
     ) -> usize {
-        let prev = if may_readahead {
-            self.last_read_miss.xchg(blk, Relaxed)
-        } else {
-            u64::MAX - 1
-        };
-        let want = if prev.wrapping_add(1) == blk {
+        let want = if self.readahead.continues(blk, may_readahead) {
             (self.settings.readahead() as usize).min(RA_MAX)
         } else {
             0
@@ -154,7 +192,7 @@ impl Inner {
         let mut n = 0;
         for i in 1..=want as u64 {
             let b = blk + i;
-            if b >= self.nr_blocks {
+            if !self.readahead.contains(b) {
                 break;
             }
             let si = self.shard_index(b);

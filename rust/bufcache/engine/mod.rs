@@ -105,7 +105,6 @@ pub(crate) struct Inner {
     begin: u64,
     /// log2 of sectors per block.
     shift: u32,
-    nr_blocks: u64,
     shards: KVec<Pin<KBox<ShardLock>>>,
     /// cgroup association of the cache's own I/O.
     pub(crate) cg: Arc<CgTable>,
@@ -145,7 +144,8 @@ pub(crate) struct Inner {
     dirty: Atomic<i64>,
     /// Slots holding memory over all shards.
     mem_blocks: Atomic<i64>,
-    last_read_miss: Atomic<u64>,
+    /// Where the last read miss was, for readahead (`fill`).
+    readahead: fill::Readahead,
     /// The sequential read and write streams (`stream`).
     streams: stream::Streams,
     /// Write-arounds and discards in flight, and queued write-arounds
@@ -281,7 +281,6 @@ impl Inner {
                 block_size: bs,
                 begin: geo.begin,
                 shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
-                nr_blocks: geo.nr_blocks,
                 shards,
                 cg,
                 capacity_blocks: u64::from(per) * nshards as u64,
@@ -301,7 +300,7 @@ impl Inner {
                 stats <- Counters::init(),
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),
-                last_read_miss: Atomic::new(u64::MAX - 1),
+                readahead: fill::Readahead::new(geo.nr_blocks),
                 streams: stream::Streams::new(),
                 fences <- fence::Fences::new(),
                 shrink_cursor: Atomic::new(0),
