@@ -108,9 +108,6 @@ pub(crate) struct Inner {
     shards: KVec<Pin<KBox<ShardLock>>>,
     /// cgroup association of the cache's own I/O.
     pub(crate) cg: Arc<CgTable>,
-    /// Capacity of all shards together, in blocks (the most the cap can be
-    /// raised to without a table reload).
-    capacity_blocks: u64,
     #[pin]
     deferred: SpinLock<BioList>,
     #[pin]
@@ -283,7 +280,6 @@ impl Inner {
                 shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
                 shards,
                 cg,
-                capacity_blocks: u64::from(per) * nshards as u64,
                 deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
                 reserve <- new_spinlock!(reserve, "bufcache:reserve"),
                 reserve_target,
@@ -296,7 +292,7 @@ impl Inner {
                 wb_now <- new_work!("bufcache:writeback"),
                 lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
-                settings <- Settings::new(geo.opts),
+                settings <- Settings::new(geo.opts, u64::from(per) * nshards as u64),
                 stats <- Counters::init(),
                 dirty: Atomic::new(0),
                 mem_blocks: Atomic::new(0),

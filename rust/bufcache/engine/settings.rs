@@ -23,7 +23,8 @@ use super::Inner;
 /// every bio; they are written only by the setters, under the `opts` lock,
 /// together with `opts`, except `cap_bytes`, which follows the cap in
 /// effect (`Inner::set_cap`); changes of the cap are serialised by
-/// `resizing`.
+/// `resizing`. `capacity_blocks` is fixed at construction, and the cap in
+/// effect never exceeds it.
 #[pin_data]
 pub(crate) struct Settings {
     #[pin]
@@ -43,6 +44,9 @@ pub(crate) struct Settings {
     /// The cap in effect in bytes: the `cache_size` option (or the module
     /// budget) clamped to the target's capacity, in whole blocks.
     cap_bytes: Atomic<u64>,
+    /// Capacity of all shards together, in blocks (the most the cap can be
+    /// raised to without a table reload). Fixed at construction.
+    capacity_blocks: u64,
 }
 
 fn mode_to_u32(m: Mode) -> u32 {
@@ -53,7 +57,7 @@ fn mode_to_u32(m: Mode) -> u32 {
 }
 
 impl Settings {
-    pub(super) fn new(o: Options) -> impl PinInit<Self> {
+    pub(super) fn new(o: Options, capacity_blocks: u64) -> impl PinInit<Self> {
         pin_init!(Self {
             opts <- new_mutex!(o, "bufcache:opts"),
             resizing <- new_mutex!((), "bufcache:resizing"),
@@ -64,6 +68,7 @@ impl Settings {
             readahead: Atomic::new(o.readahead),
             sequential_cutoff: Atomic::new(o.sequential_cutoff),
             cap_bytes: Atomic::new(0),
+            capacity_blocks,
         })
     }
 
@@ -106,6 +111,11 @@ impl Settings {
 
     pub(super) fn cap_bytes(&self) -> u64 {
         self.cap_bytes.load(Relaxed)
+    }
+
+    /// The most the cap can be raised to without a table reload, in blocks.
+    fn capacity_blocks(&self) -> u64 {
+        self.capacity_blocks
     }
 
     fn set_mode(&self, m: Mode) {
@@ -167,7 +177,7 @@ impl Inner {
 
     /// Largest cap in bytes that needs no table reload.
     pub(crate) fn capacity_bytes(&self) -> u64 {
-        self.capacity_blocks * u64::from(self.block_size)
+        self.settings.capacity_blocks() * u64::from(self.block_size)
     }
 
     /// Sets the cap in bytes (clamped to the capacity) and spreads it over
@@ -190,7 +200,8 @@ impl Inner {
 
     pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
         let bs = u64::from(self.block_size);
-        let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
+        let cap_blocks =
+            (cap_bytes >> self.block_size.trailing_zeros()).min(self.settings.capacity_blocks());
         let n = self.nshards() as u64;
         // Every shard holds at least one block: a shard with no slot could
         // never serve a miss (its bios would wait for ever). The smallest
