@@ -4,17 +4,109 @@
 //! writeback lane per cgroup with dirty data due; suspend and shutdown stop
 //! them (invariant B of [`super::writeback`]).
 
+use kernel::new_spinlock;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
-use kernel::sync::Arc;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, SpinLock};
 
 use crate::cache::status::Field;
 use crate::cache::table::Mode;
 use crate::dm::{self, memalloc};
 
 use super::super::knobs;
-use super::writeback::{WbSelect, LANE_ALL, LANE_FREE, MAX_LANES};
+use super::writeback::{WbRound, WbSelect};
 use super::Inner;
+
+/// Most background writeback lanes (cgroups written back in parallel).
+const MAX_LANES: usize = 8;
+/// A free lane slot.
+const LANE_FREE: u32 = u32::MAX;
+/// The lane of every owner at once (test_single_writeback_lane).
+const LANE_ALL: u32 = u32::MAX - 1;
+/// Longest back-off of background writeback after failed rounds.
+const BACKOFF_MAX_MS: u64 = 5000;
+
+/// Background writeback's own state: the lanes running, and the back-off
+/// after failed rounds.
+///
+/// # Invariants
+///
+/// A lane slot is [`LANE_FREE`] or holds the owner whose lane runs (or
+/// [`LANE_ALL`]); no owner holds two slots (looked up and claimed in one
+/// hold of the lock). `retry_at` is 0 or a time of the target's clock
+/// (`Inner::now_ms`) before which background writeback and the reserve's
+/// refill write nothing; `fail_streak` counts the rounds in a row that
+/// failed and wrote nothing, and a round that wrote resets both. Both are
+/// Relaxed: racing rounds only move the retry time.
+#[pin_data]
+pub(super) struct Background {
+    /// Owners whose writeback lane is running (spinlock `bufcache:lanes`).
+    #[pin]
+    lanes: SpinLock<[u32; MAX_LANES]>,
+    /// Writeback rounds in a row that failed and wrote nothing. Relaxed.
+    fail_streak: Atomic<u32>,
+    /// Background writeback backs off until then (ms, `now_ms`). Relaxed.
+    retry_at: Atomic<u64>,
+}
+
+impl Background {
+    /// No lane running, no back-off.
+    pub(super) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
+            fail_streak: Atomic::new(0),
+            retry_at: Atomic::new(0),
+        })
+    }
+
+    /// Takes a lane slot for `owner`, unless its lane runs already or no
+    /// slot is free.
+    fn claim(&self, owner: u32) -> bool {
+        let mut lanes = self.lanes.lock();
+        if lanes.contains(&owner) {
+            return false;
+        }
+        let Some(slot) = lanes.iter().position(|&l| l == LANE_FREE) else {
+            return false;
+        };
+        lanes[slot] = owner;
+        true
+    }
+
+    /// Frees the lane slot of `owner`.
+    fn release(&self, owner: u32) {
+        let mut lanes = self.lanes.lock();
+        if let Some(l) = lanes.iter_mut().find(|l| **l == owner) {
+            *l = LANE_FREE;
+        }
+    }
+
+    /// Waits until no writeback lane runs.
+    pub(super) fn wait_idle(&self) {
+        while self.lanes.lock().iter().any(|&l| l != LANE_FREE) {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(5));
+        }
+    }
+
+    /// Records how a round went, for the back-off of background writeback;
+    /// `now` is the target's clock, read only after a failed round.
+    pub(super) fn note_round(&self, r: &WbRound, now: impl FnOnce() -> u64) {
+        if r.written > 0 {
+            self.fail_streak.store(0, Relaxed);
+            self.retry_at.store(0, Relaxed);
+        } else if r.errors > 0 {
+            let k = self.fail_streak.fetch_add(1, Relaxed).min(10);
+            let delay = (100u64 << k).min(BACKOFF_MAX_MS);
+            self.retry_at.store(now() + delay, Relaxed);
+        }
+    }
+
+    /// Whether background writeback is backing off after failed rounds at
+    /// time `now` (ms, `now_ms`).
+    pub(super) fn backing_off(&self, now: u64) -> bool {
+        now < self.retry_at.load(Relaxed)
+    }
+}
 
 impl Inner {
     /// What background writeback should write now, if anything: oldest
@@ -49,7 +141,7 @@ impl Inner {
         memalloc::noio(|| {
             self.cg.prune();
             self.give_back_budget();
-            if self.now_ms() < self.wb_retry_at.load(Relaxed) {
+            if self.background.backing_off(self.now_ms()) {
                 // Backing off after failed rounds.
                 return;
             }
@@ -93,15 +185,8 @@ impl Inner {
     /// Starts the writeback lane of `owner` unless it runs already: a work
     /// item of its own, or inline if none could be queued.
     pub(super) fn start_lane(self: &Arc<Self>, owner: u32) {
-        {
-            let mut lanes = self.lanes.lock();
-            if lanes.contains(&owner) {
-                return;
-            }
-            let Some(slot) = lanes.iter().position(|&l| l == LANE_FREE) else {
-                return;
-            };
-            lanes[slot] = owner;
+        if !self.background.claim(owner) {
+            return;
         }
         let me = self.clone();
         let queued = match self.wq.lock().as_ref() {
@@ -115,7 +200,7 @@ impl Inner {
         if !queued && !self.background_stopped() {
             self.clone().run_lane(owner);
         } else if !queued {
-            self.end_lane(owner);
+            self.background.release(owner);
         }
     }
 
@@ -142,21 +227,7 @@ impl Inner {
                 }
             }
         });
-        self.end_lane(owner);
-    }
-
-    pub(super) fn end_lane(&self, owner: u32) {
-        let mut lanes = self.lanes.lock();
-        if let Some(l) = lanes.iter_mut().find(|l| **l == owner) {
-            *l = LANE_FREE;
-        }
-    }
-
-    /// Waits until no writeback lane runs.
-    pub(super) fn wait_lanes_idle(&self) {
-        while self.lanes.lock().iter().any(|&l| l != LANE_FREE) {
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(5));
-        }
+        self.background.release(owner);
     }
 
     /// Stops background writeback for a suspend (invariant B): no
@@ -173,7 +244,7 @@ impl Inner {
         // have passed its check before the flag was set, and the lanes.
         dm::flush_delayed_work(&self.wb_timer);
         dm::flush_work(&self.wb_now);
-        self.wait_lanes_idle();
+        self.background.wait_idle();
         // A suspended target asks nothing of the budget.
         self.set_starving(false);
     }

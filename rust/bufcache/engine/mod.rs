@@ -64,7 +64,6 @@ use round::Spares;
 use settings::Settings;
 use shard::ShardLock;
 pub(crate) use stream::MAX_IO_SECTORS;
-use writeback::{LANE_FREE, MAX_LANES};
 
 /// Workers draining the deferred bio queue.
 pub(crate) const NR_WORKERS: usize = 4;
@@ -127,9 +126,9 @@ pub(crate) struct Inner {
     work3: Work<Inner, 3>,
     #[pin]
     wb_now: Work<Inner, 10>,
-    /// Owners whose writeback lane is running.
+    /// The running writeback lanes and the back-off (`background`).
     #[pin]
-    lanes: SpinLock<[u32; MAX_LANES]>,
+    background: background::Background,
     #[pin]
     wb_timer: DelayedWork<Inner, 11>,
     /// Options, watermarks, mode and cap.
@@ -156,10 +155,6 @@ pub(crate) struct Inner {
     /// Set (under the `wq` lock) between a suspend and the next resume:
     /// background writeback is stopped.
     suspended: Atomic<u32>,
-    /// Writeback rounds in a row that failed and wrote nothing.
-    wb_fail_streak: Atomic<u32>,
-    /// Background writeback backs off until then (ms, `now_ms`).
-    wb_retry_at: Atomic<u64>,
     /// This target counts in the budget's starving targets.
     starving: Atomic<u32>,
     /// Writeback rounds used when a round cannot be allocated (`round`).
@@ -290,7 +285,7 @@ impl Inner {
                 work2 <- new_work!("bufcache:worker2"),
                 work3 <- new_work!("bufcache:worker3"),
                 wb_now <- new_work!("bufcache:writeback"),
-                lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
+                background <- background::Background::new(),
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
                 settings <- Settings::new(geo.opts, u64::from(per) * nshards as u64),
                 stats <- Counters::init(),
@@ -303,8 +298,6 @@ impl Inner {
                 dying: Atomic::new(0),
                 // Until the first resume.
                 suspended: Atomic::new(1),
-                wb_fail_streak: Atomic::new(0),
-                wb_retry_at: Atomic::new(0),
                 starving: Atomic::new(0),
                 spares,
                 starve_seen: Atomic::new(0),
@@ -427,7 +420,7 @@ impl Inner {
     /// to write back.
     pub(crate) fn shutdown(self: &Arc<Self>) {
         if knobs::shutdown_leaves_timer() {
-            self.wait_lanes_idle();
+            self.background.wait_idle();
             let wq = self.wq.lock().take();
             drop(wq);
             self.set_starving(false);
@@ -443,7 +436,7 @@ impl Inner {
         // Runs a pending timer now (it does not re-arm), then waits for
         // the lanes, which see `dying` and stop.
         dm::flush_delayed_work(&self.wb_timer);
-        self.wait_lanes_idle();
+        self.background.wait_idle();
         let wq = self.wq.lock().take();
         // Destroying the queue drains every queued item.
         drop(wq);

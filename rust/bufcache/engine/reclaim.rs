@@ -70,15 +70,15 @@ impl Inner {
             }
         }
         // After failed writebacks, as often as background writeback retries
-        // (the back-off of `note_round`): over a failing origin every
-        // waiter would otherwise write every shard each 10 ms.
-        if knobs::no_refill_writeback() || self.now_ms() < self.wb_retry_at.load(Relaxed) {
+        // (the back-off of `Background::note_round`): over a failing origin
+        // every waiter would otherwise write every shard each 10 ms.
+        if knobs::no_refill_writeback() || self.background.backing_off(self.now_ms()) {
             return;
         }
         for k in 1..n {
             let other = (si + k) % n;
             let r = self.writeback_shard(other, WbSelect::Oldest, None);
-            self.note_round(&r);
+            self.background.note_round(&r, || self.now_ms());
             if r.written > 0 && self.shrink_shard(other, 1) > 0 {
                 return;
             }

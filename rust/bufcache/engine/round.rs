@@ -326,6 +326,6 @@ impl Inner {
         self.stats.add(Field::Writebacks, u64::from(out.written));
         self.stats
             .add(Field::WritebackErrors, u64::from(out.errors));
-        self.note_round(out);
+        self.background.note_round(out, || self.now_ms());
     }
 }

@@ -58,15 +58,6 @@ use crate::dm::IoBatch;
 use super::super::knobs;
 use super::{assoc, Inner, MAX_SHARDS};
 
-/// Most background writeback lanes (cgroups written back in parallel).
-pub(super) const MAX_LANES: usize = 8;
-/// A free lane slot.
-pub(super) const LANE_FREE: u32 = u32::MAX;
-/// The lane of every owner at once (test_single_writeback_lane).
-pub(super) const LANE_ALL: u32 = u32::MAX - 1;
-/// Longest back-off of background writeback after failed rounds.
-const BACKOFF_MAX_MS: u64 = 5000;
-
 /// Which dirty blocks a writeback round takes.
 #[derive(Clone, Copy)]
 pub(super) enum WbSelect {
@@ -114,18 +105,6 @@ impl Inner {
             self.wb_complete(si, r, &mut out);
         });
         out
-    }
-
-    /// Records how a round went, for the back-off of background writeback.
-    pub(super) fn note_round(&self, r: &WbRound) {
-        if r.written > 0 {
-            self.wb_fail_streak.store(0, Relaxed);
-            self.wb_retry_at.store(0, Relaxed);
-        } else if r.errors > 0 {
-            let k = self.wb_fail_streak.fetch_add(1, Relaxed).min(10);
-            let delay = (100u64 << k).min(BACKOFF_MAX_MS);
-            self.wb_retry_at.store(self.now_ms() + delay, Relaxed);
-        }
     }
 
     /// Writes back, or waits for the writebacks in flight of, every block
@@ -294,11 +273,14 @@ impl Inner {
         drop(g);
         self.notify(si);
         self.stats.inc(Field::WritebackBios);
-        self.note_round(&WbRound {
-            written: u32::from(ok),
-            errors: u32::from(!ok),
-            ..WbRound::default()
-        });
+        self.background.note_round(
+            &WbRound {
+                written: u32::from(ok),
+                errors: u32::from(!ok),
+                ..WbRound::default()
+            },
+            || self.now_ms(),
+        );
         if ok {
             self.stats.inc(Field::Writebacks);
             who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
