@@ -5,9 +5,10 @@
 //! target's reserve, a blocking NOIO allocation), and the target's share
 //! of the module-wide memory budget.
 
+use kernel::new_spinlock;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
-use kernel::sync::Arc;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, SpinLock};
 
 use crate::cache::shard::{Alloc, SlotId};
 use crate::cache::status::Field;
@@ -72,6 +73,106 @@ struct Tries {
 pub(super) enum Access {
     Read,
     Write,
+}
+
+/// This target's part of the module budget: the reserve it always holds,
+/// and whether it is starving for more.
+///
+/// # Invariants
+///
+/// The reserve holds at most `reserve_target` buffers; they are charged
+/// to the budget from construction to `shutdown` whoever holds the rest,
+/// and taken back by no one. `starving` is 1 exactly while this target is
+/// counted in the budget's starving targets: it changes only by exchange,
+/// so the budget's count moves once per change.
+#[pin_data]
+pub(super) struct Share {
+    /// Buffers only this target allocates from (spinlock
+    /// `bufcache:reserve`).
+    #[pin]
+    reserve: SpinLock<KVec<Arc<Buf>>>,
+    /// Buffers the reserve holds when full. Fixed at construction.
+    reserve_target: usize,
+    /// This target counts in the budget's starving targets. Relaxed,
+    /// exchanged.
+    starving: Atomic<u32>,
+    /// This target starved since the last background tick. Relaxed,
+    /// exchanged.
+    starve_seen: Atomic<u32>,
+}
+
+impl Share {
+    /// A full reserve of `reserve_target` buffers of `block_size` bytes, not
+    /// starving.
+    pub(super) fn new(reserve_target: usize, block_size: u32) -> Result<impl PinInit<Self>> {
+        let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
+        for _ in 0..reserve_target {
+            // The reserve is the target's own minimum: charged to the
+            // budget even when others hold all of it (a warm reload must
+            // not fail), and taken back by no one.
+            let b = Buf::alloc_reserve(block_size, Gfp::Kernel).ok_or(ENOMEM)?;
+            reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(pin_init!(Self {
+            reserve <- new_spinlock!(reserve, "bufcache:reserve"),
+            reserve_target,
+            starving: Atomic::new(0),
+            starve_seen: Atomic::new(0),
+        }))
+    }
+
+    /// Buffers the reserve holds when full.
+    pub(super) fn reserve_target(&self) -> usize {
+        self.reserve_target
+    }
+
+    /// Buffers in the reserve now.
+    pub(super) fn reserve_len(&self) -> usize {
+        self.reserve.lock().len()
+    }
+
+    fn reserve_is_empty(&self) -> bool {
+        self.reserve.lock().is_empty()
+    }
+
+    /// A buffer of the reserve, if any is left.
+    fn reserve_take(&self) -> Option<Arc<Buf>> {
+        self.reserve.lock().pop()
+    }
+
+    /// Returns memory to the reserve if it is short, else frees it.
+    pub(super) fn give_back(&self, b: Arc<Buf>) {
+        let mut r = self.reserve.lock();
+        if r.len() < self.reserve_target {
+            let _ = r.push_within_capacity(b);
+        }
+    }
+
+    /// Teaches lockdep that the reserve's lock is taken inside memory
+    /// reclaim (by the shrinker, through [`Share::give_back`]).
+    pub(super) fn prime_lockdep(&self) {
+        crate::dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
+    }
+
+    /// Called by the background timer: a target that has not starved since
+    /// the last tick stops counting as starving.
+    pub(super) fn expire_starving(&self) {
+        if self.starve_seen.xchg(0, Relaxed) == 0 {
+            self.set_starving(false);
+        }
+    }
+
+    /// Records that this target starved (since the last background tick).
+    fn note_starved(&self) {
+        self.starve_seen.store(1, Relaxed);
+    }
+
+    pub(super) fn set_starving(&self, on: bool) {
+        let v = u32::from(on);
+        if self.starving.xchg(v, Relaxed) != v {
+            budget::set_starving(on);
+        }
+    }
 }
 
 impl Inner {
@@ -147,14 +248,6 @@ impl Inner {
             g.meta.abort_fill(id, false);
         }
         b
-    }
-
-    /// Returns memory to the reserve if it is short, else frees it.
-    pub(super) fn release_buf(&self, b: Arc<Buf>) {
-        let mut r = self.reserve.lock();
-        if r.len() < self.reserve_target {
-            let _ = r.push_within_capacity(b);
-        }
     }
 
     /// Finds or makes the slot for `blk`. Waits for fills in progress and,
@@ -269,7 +362,7 @@ impl Inner {
         let grow = match stage {
             AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),
             AllocStage::Evict => false,
-            AllocStage::Reserve => !self.reserve.lock().is_empty(),
+            AllocStage::Reserve => !self.share.reserve_is_empty(),
         };
         let id = match g.meta.alloc(blk, who.id, grow) {
             Alloc::Ready(id) => {
@@ -322,7 +415,7 @@ impl Inner {
             }
             AllocStage::Evict => (g, None),
             AllocStage::Reserve => {
-                let b = self.reserve.lock().pop();
+                let b = self.share.reserve_take();
                 (g, b)
             }
             AllocStage::Blocking => {
@@ -383,7 +476,7 @@ impl Inner {
             (AllocStage::Evict | AllocStage::Reserve, false) => AllocStage::Blocking,
             (AllocStage::Reserve, true) => AllocStage::Blocking,
             (AllocStage::Blocking, _) => {
-                if self.reserve.lock().is_empty() {
+                if self.share.reserve_is_empty() {
                     self.refill_reserve(si);
                 }
                 self.lock_shard(si).wait();
@@ -403,29 +496,14 @@ impl Inner {
         }
         let over = self.mem_bytes() >= budget::fair_share();
         if budget::has_room(bs) {
-            self.set_starving(false);
+            self.share.set_starving(false);
             return !(over && budget::contended());
         }
         if !over {
-            self.starve_seen.store(1, Relaxed);
+            self.share.note_starved();
         }
-        self.set_starving(!over);
+        self.share.set_starving(!over);
         false
-    }
-
-    /// Called by the background timer: a target that has not starved since
-    /// the last tick stops counting as starving.
-    pub(super) fn expire_starving(&self) {
-        if self.starve_seen.xchg(0, Relaxed) == 0 {
-            self.set_starving(false);
-        }
-    }
-
-    pub(super) fn set_starving(&self, on: bool) {
-        let v = u32::from(on);
-        if self.starving.xchg(v, Relaxed) != v {
-            budget::set_starving(on);
-        }
     }
 
     /// Bytes in this target's slots (not counting its reserve).

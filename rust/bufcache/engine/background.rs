@@ -246,7 +246,7 @@ impl Inner {
         dm::flush_work(&self.wb_now);
         self.background.wait_idle();
         // A suspended target asks nothing of the budget.
-        self.set_starving(false);
+        self.share.set_starving(false);
     }
 
     /// Restarts background writeback after a suspend.

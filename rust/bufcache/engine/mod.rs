@@ -40,7 +40,7 @@ use kernel::{new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
-use crate::dm::{self, BioList, BioSet, DmDev, Gfp, OwnedBio};
+use crate::dm::{self, BioList, BioSet, DmDev, OwnedBio};
 
 use super::budget::{self, Buf};
 use super::cgroup::{CgEntry, CgTable};
@@ -109,9 +109,10 @@ pub(crate) struct Inner {
     pub(crate) cg: Arc<CgTable>,
     #[pin]
     deferred: SpinLock<BioList>,
+    /// The reserve and starvation: this target's part of the module budget
+    /// (`alloc`).
     #[pin]
-    reserve: SpinLock<KVec<Arc<Buf>>>,
-    reserve_target: usize,
+    share: alloc::Share,
     #[pin]
     wq: SpinLock<Option<dm::OwnedQueue>>,
     #[pin]
@@ -155,12 +156,8 @@ pub(crate) struct Inner {
     /// Set (under the `wq` lock) between a suspend and the next resume:
     /// background writeback is stopped.
     suspended: Atomic<u32>,
-    /// This target counts in the budget's starving targets.
-    starving: Atomic<u32>,
     /// Writeback rounds used when a round cannot be allocated (`round`).
     spares: Spares,
-    /// This target starved since the last background tick.
-    starve_seen: Atomic<u32>,
     created: Instant<Monotonic>,
 }
 
@@ -198,7 +195,7 @@ impl WorkItem<10> for Inner {
 impl WorkItem<11> for Inner {
     type Pointer = Arc<Inner>;
     fn run(this: Arc<Inner>) {
-        this.expire_starving();
+        this.share.expire_starving();
         if this.suspended.load(Relaxed) != 0 {
             // Suspended: no writeback, no I/O; only clean memory is given
             // back to a starving sibling (`give_back_budget`).
@@ -257,14 +254,7 @@ impl Inner {
         for _ in 0..nshards {
             shards.push(ShardLock::new(per, per, &cg)?, GFP_KERNEL)?;
         }
-        let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
-        for _ in 0..reserve_target {
-            // The reserve is the target's own minimum: charged to the
-            // budget even when others hold all of it (a warm reload must
-            // not fail), and taken back by no one.
-            let b = Buf::alloc_reserve(bs, Gfp::Kernel).ok_or(ENOMEM)?;
-            reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
-        }
+        let share = alloc::Share::new(reserve_target, bs)?;
         let spares = Spares::new()?;
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
         let inner = Arc::pin_init(
@@ -276,8 +266,7 @@ impl Inner {
                 shards,
                 cg,
                 deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
-                reserve <- new_spinlock!(reserve, "bufcache:reserve"),
-                reserve_target,
+                share <- share,
                 wq <- new_spinlock!(Some(wq), "bufcache:wq"),
                 bioset <- BioSet::new(64),
                 work0 <- new_work!("bufcache:worker0"),
@@ -298,9 +287,7 @@ impl Inner {
                 dying: Atomic::new(0),
                 // Until the first resume.
                 suspended: Atomic::new(1),
-                starving: Atomic::new(0),
                 spares,
-                starve_seen: Atomic::new(0),
                 created: Instant::<Monotonic>::now(),
             }? Error),
             GFP_KERNEL,
@@ -323,7 +310,7 @@ impl Inner {
 
     /// Bytes of the target's reserve (its guaranteed minimum).
     fn reserve_bytes(&self) -> u64 {
-        self.reserve_target as u64 * u64::from(self.block_size)
+        self.share.reserve_target() as u64 * u64::from(self.block_size)
     }
 
     fn nshards(&self) -> usize {
@@ -423,7 +410,7 @@ impl Inner {
             self.background.wait_idle();
             let wq = self.wq.lock().take();
             drop(wq);
-            self.set_starving(false);
+            self.share.set_starving(false);
             budget::target_removed(self.reserve_bytes());
             return;
         }
@@ -440,7 +427,7 @@ impl Inner {
         let wq = self.wq.lock().take();
         // Destroying the queue drains every queued item.
         drop(wq);
-        self.set_starving(false);
+        self.share.set_starving(false);
         budget::target_removed(self.reserve_bytes());
     }
 }

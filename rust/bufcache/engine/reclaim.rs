@@ -94,7 +94,7 @@ impl Inner {
         for si in 0..self.nshards() {
             dm::shrinker::as_if_in_reclaim(|| drop(self.shards[si].state.lock()));
         }
-        dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
+        self.share.prime_lockdep();
         dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
         self.cg.prime_lockdep();
     }
@@ -131,7 +131,7 @@ impl Inner {
                 self.stats.inc(Field::Evictions);
             }
             if let Some(b) = b {
-                self.release_buf(b);
+                self.share.give_back(b);
             }
             freed += 1;
         }
@@ -228,7 +228,7 @@ impl Inner {
                 // is dropped (or kept in the reserve) right after.
                 drop(g);
                 if let Some(b) = b {
-                    self.release_buf(b);
+                    self.share.give_back(b);
                 }
                 freed += 1;
                 g = match self.try_lock_shard(si) {

@@ -207,7 +207,9 @@ impl Inner {
         // never serve a miss (its bios would wait for ever). The smallest
         // cap (16 blocks) can be below shards plus reserve; the cap is then
         // exceeded by at most a block per shard.
-        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(n);
+        let usable = cap_blocks
+            .saturating_sub(self.share.reserve_target() as u64)
+            .max(n);
         for i in 0..self.nshards() {
             let share = usable.checked_div(n).unwrap_or(0)
                 + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));

@@ -60,7 +60,7 @@ impl Inner {
     #[inline(never)]
     fn fill_status(&self, s: &mut Status) {
         let t = self.totals();
-        let reserve = self.reserve.lock().len() as u64;
+        let reserve = self.share.reserve_len() as u64;
         for f in Field::ALL {
             match f.source() {
                 Source::Counter | Source::Kept => s.set(f, self.stats.get(f)),
@@ -82,7 +82,7 @@ impl Inner {
         s.set(Field::WritingBlocks, t.writing);
         s.set(
             Field::ReserveInUse,
-            (self.reserve_target as u64).saturating_sub(reserve),
+            (self.share.reserve_target() as u64).saturating_sub(reserve),
         );
         s.set(Field::CgEntries, self.cg.len());
     }
