@@ -102,9 +102,11 @@ pub(super) struct Share {
 }
 
 impl Share {
-    /// A full reserve of `reserve_target` buffers of `block_size` bytes, not
-    /// starving.
-    pub(super) fn new(reserve_target: usize, block_size: u32) -> Result<impl PinInit<Self>> {
+    /// A full reserve of `reserve_target` buffers of `block_size` bytes,
+    /// for [`Share::new`].
+    // Cold (table load): kept out of `Inner::new`'s frame.
+    #[inline(never)]
+    pub(super) fn fill_reserve(reserve_target: usize, block_size: u32) -> Result<KVec<Arc<Buf>>> {
         let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
         for _ in 0..reserve_target {
             // The reserve is the target's own minimum: charged to the
@@ -113,12 +115,19 @@ impl Share {
             let b = Buf::alloc_reserve(block_size, Gfp::Kernel).ok_or(ENOMEM)?;
             reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
         }
-        Ok(pin_init!(Self {
+        Ok(reserve)
+    }
+
+    /// The share of a target whose reserve is `reserve` (full), not
+    /// starving.
+    pub(super) fn new(reserve: KVec<Arc<Buf>>) -> impl PinInit<Self> {
+        let reserve_target = reserve.len();
+        pin_init!(Self {
             reserve <- new_spinlock!(reserve, "bufcache:reserve"),
             reserve_target,
             starving: Atomic::new(0),
             starve_seen: Atomic::new(0),
-        }))
+        })
     }
 
     /// Buffers the reserve holds when full.
@@ -189,10 +198,10 @@ impl Inner {
     ) -> Option<(SlotId, Arc<Buf>)> {
         let (id, buf) = self.alloc_nowait_slot(si, blk, owner)?;
         if self.fenced(blk) {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             g.meta.abort_fill(id, true);
             drop(g);
-            self.notify(si);
+            self.shards.notify(si);
             return None;
         }
         Some((id, buf))
@@ -200,7 +209,7 @@ impl Inner {
 
     /// [`Inner::alloc_nowait`] before the fence is looked at.
     fn alloc_nowait_slot(&self, si: usize, blk: u64, owner: u32) -> Option<(SlotId, Arc<Buf>)> {
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         if g.meta.lookup(blk).is_some() {
             return None;
         }
@@ -218,7 +227,7 @@ impl Inner {
                 drop(g);
                 let buf = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
                     .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 match buf {
                     Some(b) => {
                         g.meta.attach_mem(id);
@@ -228,7 +237,7 @@ impl Inner {
                     None => {
                         g.meta.abort_fill(id, false);
                         drop(g);
-                        self.notify(si);
+                        self.shards.notify(si);
                         None
                     }
                 }
@@ -321,7 +330,7 @@ impl Inner {
     /// Whether any block of the target is being filled or written back.
     fn io_in_flight(&self) -> bool {
         (0..self.nshards()).any(|si| {
-            let c = self.lock_shard(si).meta.counts();
+            let c = self.shards.lock(si).meta.counts();
             c.filling > 0 || c.writing > 0
         })
     }
@@ -338,7 +347,7 @@ impl Inner {
         tries: &mut Tries,
     ) -> Pass {
         let now = self.now_ms();
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         if let Some(id) = g.meta.lookup(blk) {
             let r = match access {
                 Access::Read => g.meta.pin_read(id),
@@ -394,7 +403,7 @@ impl Inner {
         }
         g.meta.abort_fill(id, false);
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         Pass::Next(self.next_stage(si, stage, false))
     }
 
@@ -411,7 +420,7 @@ impl Inner {
                 drop(g);
                 let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
                     .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
-                (self.lock_shard(si), b)
+                (self.shards.lock(si), b)
             }
             AllocStage::Evict => (g, None),
             AllocStage::Reserve => {
@@ -429,7 +438,7 @@ impl Inner {
                     // only means waiting and trying again.
                     Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok()
                 });
-                (self.lock_shard(si), b)
+                (self.shards.lock(si), b)
             }
         }
     }
@@ -479,7 +488,7 @@ impl Inner {
                 if self.share.reserve_is_empty() {
                     self.refill_reserve(si);
                 }
-                self.lock_shard(si).wait();
+                self.shards.lock(si).wait();
                 AllocStage::Nowait
             }
         }
@@ -508,6 +517,6 @@ impl Inner {
 
     /// Bytes in this target's slots (not counting its reserve).
     pub(super) fn mem_bytes(&self) -> u64 {
-        self.mem_blocks.load(Relaxed).max(0) as u64 * u64::from(self.block_size)
+        self.shards.mem_blocks() * u64::from(self.block_size)
     }
 }

@@ -115,7 +115,7 @@ impl Inner {
     pub(super) fn background_select(&self) -> Option<WbSelect> {
         if self.mode() == Mode::Writeback {
             let low = self.settings.low();
-            if self.dirty_blocks() * 100 > low * self.cap_blocks() {
+            if self.shards.dirty_blocks() * 100 > low * self.cap_blocks() {
                 return Some(WbSelect::Oldest);
             }
         }
@@ -159,7 +159,7 @@ impl Inner {
             let mut owners = [LANE_FREE; MAX_LANES];
             let mut n = 0;
             for si in 0..self.nshards() {
-                let g = self.lock_shard(si);
+                let g = self.shards.lock(si);
                 for id in g.meta.dirty_iter().take(256) {
                     if !wm && aged.is_some_and(|t| g.meta.dirty_since(id) > t) {
                         break;
@@ -269,7 +269,7 @@ impl Inner {
     pub(crate) fn suspend_writeback(&self) -> Result<(), u64> {
         self.quiesce();
         let r = self.flush_all();
-        let left = self.dirty_blocks();
+        let left = self.shards.dirty_blocks();
         self.stats.store(Field::UnwrittenAtSuspend, left);
         match r {
             Ok(()) => Ok(()),

@@ -81,7 +81,7 @@ impl Inner {
     #[inline(never)]
     pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool, ahead: bool) {
         let si = self.shard_index(blk);
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         if ok && ahead {
             g.meta.fill_done_ahead(id);
         } else if ok {
@@ -90,7 +90,7 @@ impl Inner {
             g.meta.abort_fill(id, true);
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
     }
 
     /// Reads `blk` into the `Filling` slot's buffer, with readahead of
@@ -196,7 +196,7 @@ impl Inner {
                 break;
             }
             let si = self.shard_index(b);
-            if self.lock_shard(si).meta.lookup(b).is_some() {
+            if self.shards.lock(si).meta.lookup(b).is_some() {
                 continue;
             }
             // Readahead never waits and never takes the reserve.

@@ -38,7 +38,7 @@ impl Inner {
             return Some(bio);
         }
         let now = self.now_ms();
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         match g.meta.lookup(blk) {
             Some(id) => {
                 let pinned = if write {
@@ -62,10 +62,10 @@ impl Inner {
                 drop(g);
                 if write {
                     bio.copy_to_buf(&buf, off);
-                    let mut g = self.lock_shard(si);
+                    let mut g = self.shards.lock(si);
                     g.meta.unpin_write(id, now);
                     drop(g);
-                    self.notify(si);
+                    self.shards.notify(si);
                     self.stats.inc(Field::WriteHits);
                     who.hits.add(1, Relaxed);
                     bio.endio(BlkStatus::OK);
@@ -73,7 +73,7 @@ impl Inner {
                     self.arm_timer();
                 } else {
                     bio.copy_from_buf(&buf, off);
-                    self.lock_shard(si).meta.unpin_read(id);
+                    self.shards.lock(si).meta.unpin_read(id);
                     self.stats.inc(Field::ReadHits);
                     who.hits.add(1, Relaxed);
                     bio.endio(BlkStatus::OK);
@@ -88,10 +88,10 @@ impl Inner {
                     return Some(bio);
                 };
                 bio.copy_to_buf(&buf, 0);
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 g.meta.fill_done_dirty(id, now);
                 drop(g);
-                self.notify(si);
+                self.shards.notify(si);
                 self.stats.inc(Field::WriteMisses);
                 who.misses.add(1, Relaxed);
                 bio.endio(BlkStatus::OK);
@@ -215,7 +215,7 @@ impl Inner {
         match self.get_block(blk, Access::Read, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_from_buf(&buf, off);
-                self.lock_shard(si).meta.unpin_read(id);
+                self.shards.lock(si).meta.unpin_read(id);
                 self.stats.inc(Field::ReadHits);
                 who.hits.add(1, Relaxed);
                 bio.endio(BlkStatus::OK);
@@ -250,11 +250,11 @@ impl Inner {
         let gen = match self.get_block(blk, Access::Write, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_to_buf(&buf, off);
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 g.meta.unpin_write(id, self.now_ms());
                 let gen = g.meta.generation();
                 drop(g);
-                self.notify(si);
+                self.shards.notify(si);
                 self.stats.inc(Field::WriteHits);
                 who.hits.add(1, Relaxed);
                 gen
@@ -268,11 +268,11 @@ impl Inner {
                     return;
                 }
                 bio.copy_to_buf(&buf, off);
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 g.meta.fill_done_dirty(id, self.now_ms());
                 let gen = g.meta.generation();
                 drop(g);
-                self.notify(si);
+                self.shards.notify(si);
                 gen
             }
             Ok(Got::Bypass) | Err(_) => {
@@ -311,7 +311,7 @@ impl Inner {
         clean_only: bool,
     ) -> bool {
         let now = self.now_ms();
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         let mut skipped = false;
         while let Some(id) = g.meta.lookup(blk) {
             let st = g.meta.state(id);
@@ -343,7 +343,7 @@ impl Inner {
                     if let Some(b) = g.bufs[id as usize].clone() {
                         drop(g);
                         b.zero(off, len);
-                        g = self.lock_shard(si);
+                        g = self.shards.lock(si);
                     }
                     g.meta.unpin_write(id, now);
                     break;
@@ -352,7 +352,7 @@ impl Inner {
             }
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         skipped
     }
 

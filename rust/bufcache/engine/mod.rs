@@ -15,7 +15,8 @@
 //!
 //! - this file: [`Inner`], its construction, geometry, the work queue and
 //!   shutdown;
-//! - [`shard`]: the shard lock and [`shard::ShardGuard`];
+//! - [`shard`]: the shard lock, [`shard::Shards`] and
+//!   [`shard::ShardGuard`];
 //! - [`io`]: the map-time fast path and the workers' read, write, flush and
 //!   discard;
 //! - [`alloc`]: buffer allocation (the fallback order of `get_block`) and
@@ -62,7 +63,7 @@ mod writeback;
 
 use round::Spares;
 use settings::Settings;
-use shard::ShardLock;
+use shard::Shards;
 pub(crate) use stream::MAX_IO_SECTORS;
 
 /// Workers draining the deferred bio queue.
@@ -104,7 +105,8 @@ pub(crate) struct Inner {
     begin: u64,
     /// log2 of sectors per block.
     shift: u32,
-    shards: KVec<Pin<KBox<ShardLock>>>,
+    /// The shards and their dirty and memory totals (`shard`).
+    shards: Shards,
     /// cgroup association of the cache's own I/O.
     pub(crate) cg: Arc<CgTable>,
     #[pin]
@@ -137,10 +139,6 @@ pub(crate) struct Inner {
     settings: Settings,
     /// The status line's counters (of sources `Counter` and `Kept`).
     stats: Counters,
-    /// Dirty blocks over all shards.
-    dirty: Atomic<i64>,
-    /// Slots holding memory over all shards.
-    mem_blocks: Atomic<i64>,
     /// Where the last read miss was, for readahead (`fill`).
     readahead: fill::Readahead,
     /// The sequential read and write streams (`stream`).
@@ -244,21 +242,17 @@ impl Inner {
             .unwrap_or((cap_blocks / 8).clamp(1, 16) as usize)
             .max(1);
         let cg = CgTable::new()?;
-        let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
         // At least one slot per shard (a shard without one could never
         // serve a miss); the caller checked the index fits in RAM
         // (`index_bytes`), so this never saturates in practice.
         let per = u32::try_from(cap_blocks.div_ceil(nshards as u64))
             .unwrap_or(u32::MAX)
             .max(1);
-        for _ in 0..nshards {
-            shards.push(ShardLock::new(per, per, &cg)?, GFP_KERNEL)?;
-        }
-        let share = alloc::Share::new(reserve_target, bs)?;
+        let shards = Shards::new(nshards, per, &cg)?;
+        let reserve = alloc::Share::fill_reserve(reserve_target, bs)?;
         let spares = Spares::new()?;
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
-        let inner = Arc::pin_init(
-            try_pin_init!(Self {
+        let inner = Self::pin_init_arc(try_pin_init!(Self {
                 origin,
                 block_size: bs,
                 begin: geo.begin,
@@ -266,7 +260,7 @@ impl Inner {
                 shards,
                 cg,
                 deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
-                share <- share,
+                share <- alloc::Share::new(reserve),
                 wq <- new_spinlock!(Some(wq), "bufcache:wq"),
                 bioset <- BioSet::new(64),
                 work0 <- new_work!("bufcache:worker0"),
@@ -278,8 +272,6 @@ impl Inner {
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
                 settings <- Settings::new(geo.opts, u64::from(per) * nshards as u64),
                 stats <- Counters::init(),
-                dirty: Atomic::new(0),
-                mem_blocks: Atomic::new(0),
                 readahead: fill::Readahead::new(geo.nr_blocks),
                 streams: stream::Streams::new(),
                 fences <- fence::Fences::new(),
@@ -289,14 +281,19 @@ impl Inner {
                 suspended: Atomic::new(1),
                 spares,
                 created: Instant::<Monotonic>::now(),
-            }? Error),
-            GFP_KERNEL,
-        )?;
+            }? Error))?;
         inner.set_cap(geo.cap_bytes);
         inner.prime_lockdep();
         // Uncounted in `shutdown`, which every constructed target reaches.
         budget::target_added(inner.reserve_bytes());
         Ok(inner)
+    }
+
+    /// Allocates and initialises the target's state. Not inlined: the
+    /// initialiser's frame stays out of [`Inner::new`]'s.
+    #[inline(never)]
+    fn pin_init_arc(init: impl PinInit<Self, Error>) -> Result<Arc<Self>> {
+        Arc::pin_init(init, GFP_KERNEL)
     }
 
     // ---- clock, geometry and totals ----
@@ -335,12 +332,6 @@ impl Inner {
 
     fn block_sector(&self, blk: u64) -> u64 {
         blk << self.shift
-    }
-
-    /// Dirty blocks over all shards, from the total the shard guards keep
-    /// (no lock).
-    fn dirty_blocks(&self) -> u64 {
-        self.dirty.load(Relaxed).max(0) as u64
     }
 
     // ---- work queue: workers, writeback kicks and the timer ----

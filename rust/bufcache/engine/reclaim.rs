@@ -44,7 +44,7 @@ impl Inner {
             let share = want.div_ceil(((n - k) as u32).max(1));
             want -= self.shrink_shard(k, share).min(want);
         }
-        if want > 0 && self.dirty_blocks() > 0 {
+        if want > 0 && self.shards.dirty_blocks() > 0 {
             for si in 0..n {
                 if self.background_stopped() {
                     return;
@@ -91,9 +91,7 @@ impl Inner {
     /// Teaches lockdep that the locks the shrinker takes are taken inside
     /// memory reclaim.
     pub(super) fn prime_lockdep(&self) {
-        for si in 0..self.nshards() {
-            dm::shrinker::as_if_in_reclaim(|| drop(self.shards[si].state.lock()));
-        }
+        self.shards.prime_lockdep();
         self.share.prime_lockdep();
         dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
         self.cg.prime_lockdep();
@@ -104,13 +102,13 @@ impl Inner {
     // Cold (a message): kept out of the message handler's frame.
     #[inline(never)]
     pub(crate) fn invalidate_clean(&self) -> Result {
-        if self.dirty_blocks() > 0 {
+        if self.shards.dirty_blocks() > 0 {
             return Err(EBUSY);
         }
         for si in 0..self.nshards() {
             self.shrink_shard(si, u32::MAX);
         }
-        if self.dirty_blocks() > 0 {
+        if self.shards.dirty_blocks() > 0 {
             return Err(EBUSY);
         }
         Ok(())
@@ -121,7 +119,7 @@ impl Inner {
     pub(super) fn shrink_shard(&self, si: usize, max: u32) -> u32 {
         let mut freed = 0;
         while freed < max {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             let Some((id, evicted)) = g.meta.reclaim_one() else {
                 break;
             };
@@ -148,7 +146,7 @@ impl Inner {
         for si in 0..self.nshards() {
             let mut tries = 0;
             loop {
-                let over = self.lock_shard(si).meta.over_cap();
+                let over = self.shards.lock(si).meta.over_cap();
                 if over == 0 {
                     break;
                 }
@@ -159,7 +157,7 @@ impl Inner {
                         if tries > 100 {
                             return Err(EBUSY);
                         }
-                        self.lock_shard(si).wait();
+                        self.shards.lock(si).wait();
                     }
                 }
             }
@@ -173,8 +171,8 @@ impl ShrinkerOps for Inner {
         let this: &Inner = &this;
         // Clean and free blocks, from the totals kept in step by every
         // shard lock holder: no lock here.
-        let mem = this.mem_blocks.load(Relaxed).max(0) as u64;
-        mem.saturating_sub(this.dirty_blocks())
+        let mem = this.shards.mem_blocks();
+        mem.saturating_sub(this.shards.dirty_blocks())
     }
 
     fn scan(this: ArcBorrow<'_, Self>, sc: &ShrinkControl) -> ScanResult {
@@ -196,7 +194,7 @@ impl Inner {
         // Test-only negative control: write back and wait for it whenever
         // __GFP_IO is set, ignoring __GFP_FS. This is the deadlock the
         // real code avoids; see Documentation/reclaim.rst.
-        if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.dirty_blocks() > 0 {
+        if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.shards.dirty_blocks() > 0 {
             for si in 0..self.nshards() {
                 let _ = self.writeback_shard(si, WbSelect::Oldest, None);
             }
@@ -212,7 +210,7 @@ impl Inner {
             }
             let si = (start + k) % n;
             // Only ever try-lock: the task in reclaim may hold this lock.
-            let Some(mut g) = self.try_lock_shard(si) else {
+            let Some(mut g) = self.shards.try_lock(si) else {
                 contended += 1;
                 continue;
             };
@@ -231,7 +229,7 @@ impl Inner {
                     self.share.give_back(b);
                 }
                 freed += 1;
-                g = match self.try_lock_shard(si) {
+                g = match self.shards.try_lock(si) {
                     Some(g) => g,
                     None => break,
                 };
@@ -241,7 +239,7 @@ impl Inner {
             self.stats.add(Field::ShrinkSkipLock, contended);
         }
         self.stats.add(Field::ShrinkFreed, freed);
-        if freed < want && self.dirty_blocks() > 0 {
+        if freed < want && self.shards.dirty_blocks() > 0 {
             // Dirty memory can only be freed after writeback. Start it
             // asynchronously, and only where reclaim may both do I/O and
             // enter filesystems: a loop device below us can re-enter the

@@ -147,6 +147,8 @@ pub(super) struct Spares {
 
 impl Spares {
     /// `ROUND_SPARES` empty spares.
+    // Cold (table load): kept out of `Inner::new`'s frame.
+    #[inline(never)]
     pub(super) fn new() -> Result<Self> {
         let mut rounds = KVec::with_capacity(ROUND_SPARES, GFP_KERNEL)?;
         for _ in 0..ROUND_SPARES {
@@ -204,7 +206,7 @@ impl Inner {
         r: &mut Round,
         out: &mut WbRound,
     ) {
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         let mut cands = [0 as SlotId; WB_ROUND];
         let mut nc = 0;
         for id in g.meta.dirty_iter() {
@@ -311,7 +313,7 @@ impl Inner {
     /// become clean (unless written again since: invariant G), failed ones
     /// stay dirty.
     pub(super) fn wb_complete(&self, si: usize, r: &Round, out: &mut WbRound) {
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         for (i, e) in r.e.iter().enumerate().take(r.n) {
             let ok = r.ok & (1 << i) != 0;
             g.meta.end_writeback(e.id, ok);
@@ -322,7 +324,7 @@ impl Inner {
             }
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         self.stats.add(Field::Writebacks, u64::from(out.written));
         self.stats
             .add(Field::WritebackErrors, u64::from(out.errors));

@@ -188,7 +188,7 @@ impl Inner {
     /// that no single hold of the spinlock is long.
     fn set_shard_cap(&self, si: usize, cap: u32) {
         loop {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             let cur = g.meta.cap();
             if cur <= cap.saturating_add(CAP_STEP) {
                 g.meta.set_cap(cap);
@@ -254,11 +254,11 @@ impl Inner {
 
     /// Whether dirty data is at or above the high watermark.
     pub(super) fn above_high_watermark(&self) -> bool {
-        self.dirty_blocks() * 100 >= self.settings.high() * self.cap_blocks()
+        self.shards.dirty_blocks() * 100 >= self.settings.high() * self.cap_blocks()
     }
 
     /// Whether dirty data is at or above the low watermark.
     pub(super) fn above_low_watermark(&self) -> bool {
-        self.dirty_blocks() * 100 >= self.settings.low() * self.cap_blocks()
+        self.shards.dirty_blocks() * 100 >= self.settings.low() * self.cap_blocks()
     }
 }

@@ -34,7 +34,7 @@ impl Inner {
     fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for si in 0..self.nshards() {
-            let c = self.lock_shard(si).meta.counts();
+            let c = self.shards.lock(si).meta.counts();
             t.cached += u64::from(c.cached);
             t.writing += u64::from(c.writing);
             t.dirty += u64::from(c.dirty);

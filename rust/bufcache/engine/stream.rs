@@ -167,7 +167,8 @@ impl Inner {
     }
 
     fn is_cached(&self, blk: u64) -> bool {
-        self.lock_shard(self.shard_index(blk))
+        self.shards
+            .lock(self.shard_index(blk))
             .meta
             .lookup(blk)
             .is_some()

@@ -120,7 +120,7 @@ impl Inner {
     /// dirty blocks makes D / 32 rounds: walking every list each time
     /// was quadratic in D).
     fn write_upto(&self, si: usize, upto: u64) -> Result {
-        let (d0, w0) = self.lock_shard(si).meta.pending_upto(upto);
+        let (d0, w0) = self.shards.lock(si).meta.pending_upto(upto);
         let quota = u64::from(d0) + u64::from(w0);
         let mut tried = 0u64;
         let mut failed = false;
@@ -134,7 +134,7 @@ impl Inner {
             let dirty = if more {
                 1
             } else {
-                let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
+                let (dirty, writing) = self.shards.lock(si).meta.pending_upto(upto);
                 if dirty == 0 && (writing == 0 || knobs::flush_ignores_writing()) {
                     break;
                 }
@@ -157,7 +157,7 @@ impl Inner {
             // A covered block is being written back by someone else, or a
             // writer has it pinned: wait for that to end (notified by
             // `writeback_shard`, or 10 ms).
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             if g.meta.pending_upto(upto) != (0, 0) {
                 self.stats.inc(Field::DurableWaits);
                 g.wait();
@@ -180,7 +180,7 @@ impl Inner {
         let n = self.nshards();
         let mut snap = [0u64; MAX_SHARDS];
         for (si, s) in snap.iter_mut().enumerate().take(n) {
-            *s = self.lock_shard(si).meta.generation();
+            *s = self.shards.lock(si).meta.generation();
         }
         let mut failed = false;
         for (si, &upto) in snap.iter().enumerate().take(n) {
@@ -218,7 +218,7 @@ impl Inner {
         // Test only: someone else's writeback was seen in flight.
         let mut saw_writing = false;
         let (id, buf, owner) = loop {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             let covered = match g.meta.lookup(blk) {
                 // Evicted (so written: invariant E) or discarded since.
                 None => true,
@@ -265,13 +265,13 @@ impl Inner {
             let res = batch.wait();
             i.is_some_and(|i| res.ok(i))
         });
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         g.meta.end_writeback(id, ok);
         if !ok && knobs::wt_error_drops() {
             let _ = g.meta.invalidate(id);
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         self.stats.inc(Field::WritebackBios);
         self.background.note_round(
             &WbRound {
