@@ -128,7 +128,7 @@ impl Inner {
 
     /// Whether background writeback must not run now (invariant B).
     pub(super) fn background_stopped(&self) -> bool {
-        self.dying.load(Relaxed) != 0 || self.suspended.load(Relaxed) != 0
+        self.queue.dying() || self.queue.suspended()
     }
 
     /// Background writeback: starts one writeback lane per cgroup (owner)
@@ -189,14 +189,16 @@ impl Inner {
             return;
         }
         let me = self.clone();
-        let queued = match self.wq.lock().as_ref() {
-            // Under a spinlock: the work item is allocated without sleeping.
-            Some(wq) => wq
-                .queue()
-                .try_spawn(GFP_NOWAIT | __GFP_NOWARN, move || me.run_lane(owner))
-                .is_ok(),
-            None => false,
-        };
+        let queued = self
+            .queue
+            .with(|wq| {
+                // Under a spinlock: the work item is allocated without
+                // sleeping.
+                wq.queue()
+                    .try_spawn(GFP_NOWAIT | __GFP_NOWARN, move || me.run_lane(owner))
+                    .is_ok()
+            })
+            .unwrap_or(false);
         if !queued && !self.background_stopped() {
             self.clone().run_lane(owner);
         } else if !queued {
@@ -235,10 +237,7 @@ impl Inner {
     /// until [`Inner::resume_background`]. (The timer keeps ticking: a
     /// suspended target gives clean memory back to a starving sibling.)
     pub(crate) fn quiesce(&self) {
-        {
-            let _wq = self.wq.lock();
-            self.suspended.store(1, Relaxed);
-        }
+        self.queue.set_suspended();
         // Runs a pending timer now; it sees `suspended` and writes nothing
         // (its next ticks neither). Then the kicked writeback, which may
         // have passed its check before the flag was set, and the lanes.
@@ -251,7 +250,7 @@ impl Inner {
 
     /// Restarts background writeback after a suspend.
     pub(crate) fn resume_background(self: &Arc<Self>) {
-        self.suspended.store(0, Relaxed);
+        self.queue.clear_suspended();
         self.arm_timer();
     }
 

@@ -148,7 +148,7 @@ impl Inner {
         let mut around_first = true;
         loop {
             let wa = |this: &Self| this.fences.pop_queued().map(|b| (b, true));
-            let other = |this: &Self| this.deferred.lock().pop().map(|b| (b, false));
+            let other = |this: &Self| this.queue.pop().map(|b| (b, false));
             let next = if around_first {
                 wa(self).or_else(|| other(self))
             } else {

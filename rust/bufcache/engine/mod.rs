@@ -13,8 +13,9 @@
 //!
 //! One concept per file, all of them `impl Inner`:
 //!
-//! - this file: [`Inner`], its construction, geometry, the work queue and
-//!   shutdown;
+//! - this file: [`Inner`], its construction, geometry, the work items
+//!   and shutdown; [`queue`]: the work queue, the deferred bios and the
+//!   flags that stop background work;
 //! - [`shard`]: the shard lock, [`shard::Shards`] and
 //!   [`shard::ShardGuard`];
 //! - [`io`]: the map-time fast path and the workers' read, write, flush and
@@ -32,16 +33,16 @@
 //! - [`reclaim`]: the shrinker, resize and invalidate;
 //! - [`stats`]: the counters and the status line.
 
+use kernel::new_work;
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, SpinLock};
+use kernel::sync::atomic::Atomic;
+use kernel::sync::Arc;
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
-use crate::dm::{self, BioList, BioSet, DmDev, OwnedBio};
+use crate::dm::{self, BioSet, DmDev, OwnedBio};
 
 use super::budget::{self, Buf};
 use super::cgroup::{CgEntry, CgTable};
@@ -53,6 +54,7 @@ mod background;
 mod fence;
 mod fill;
 mod io;
+mod queue;
 mod reclaim;
 mod round;
 mod settings;
@@ -109,14 +111,13 @@ pub(crate) struct Inner {
     shards: Shards,
     /// cgroup association of the cache's own I/O.
     pub(crate) cg: Arc<CgTable>,
-    #[pin]
-    deferred: SpinLock<BioList>,
     /// The reserve and starvation: this target's part of the module budget
     /// (`alloc`).
     #[pin]
     share: alloc::Share,
+    /// The work queue, the deferred bios, and the stop flags (`queue`).
     #[pin]
-    wq: SpinLock<Option<dm::OwnedQueue>>,
+    queue: queue::Queue,
     #[pin]
     bioset: BioSet,
     #[pin]
@@ -148,12 +149,6 @@ pub(crate) struct Inner {
     #[pin]
     fences: fence::Fences,
     shrink_cursor: Atomic<u32>,
-    /// Set (under the `wq` lock) when the target goes away; no timer is
-    /// armed and no lane runs after that.
-    dying: Atomic<u32>,
-    /// Set (under the `wq` lock) between a suspend and the next resume:
-    /// background writeback is stopped.
-    suspended: Atomic<u32>,
     /// Writeback rounds used when a round cannot be allocated (`round`).
     spares: Spares,
     created: Instant<Monotonic>,
@@ -194,7 +189,7 @@ impl WorkItem<11> for Inner {
     type Pointer = Arc<Inner>;
     fn run(this: Arc<Inner>) {
         this.share.expire_starving();
-        if this.suspended.load(Relaxed) != 0 {
+        if this.queue.suspended() {
             // Suspended: no writeback, no I/O; only clean memory is given
             // back to a starving sibling (`give_back_budget`).
             dm::memalloc::noio(|| this.give_back_budget());
@@ -259,9 +254,8 @@ impl Inner {
                 shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
                 shards,
                 cg,
-                deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
                 share <- alloc::Share::new(reserve),
-                wq <- new_spinlock!(Some(wq), "bufcache:wq"),
+                queue <- queue::Queue::new(wq),
                 bioset <- BioSet::new(64),
                 work0 <- new_work!("bufcache:worker0"),
                 work1 <- new_work!("bufcache:worker1"),
@@ -276,9 +270,6 @@ impl Inner {
                 streams: stream::Streams::new(),
                 fences <- fence::Fences::new(),
                 shrink_cursor: Atomic::new(0),
-                dying: Atomic::new(0),
-                // Until the first resume.
-                suspended: Atomic::new(1),
                 spares,
                 created: Instant::<Monotonic>::now(),
             }? Error))?;
@@ -337,20 +328,19 @@ impl Inner {
     // ---- work queue: workers, writeback kicks and the timer ----
 
     fn enqueue_workers(self: &Arc<Self>) {
-        let guard = self.wq.lock();
-        let Some(wq) = guard.as_ref() else { return };
-        let q = wq.queue();
-        let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
-        let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
-        let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
-        let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+        self.queue.with(|wq| {
+            let q = wq.queue();
+            let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
+            let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
+            let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
+            let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+        });
     }
 
     fn kick_writeback(self: &Arc<Self>) {
-        let guard = self.wq.lock();
-        if let Some(wq) = guard.as_ref() {
+        self.queue.with(|wq| {
             let _ = wq.queue().enqueue::<Arc<Inner>, 10>(self.clone());
-        }
+        });
     }
 
     /// Arms the background writeback timer (age-based writeback).
@@ -361,25 +351,21 @@ impl Inner {
         } else {
             (age / 2).clamp(50, 1000)
         };
-        let guard = self.wq.lock();
-        // Checked under the lock that `shutdown` sets it under, so no
-        // timer is armed after that. A suspended target keeps its timer
-        // (once resumed at least once: the constructor arms none): its
-        // tick then only gives clean memory back (invariant B holds: no
-        // writeback while suspended).
-        if self.dying.load(Relaxed) != 0 {
-            return;
-        }
-        if let Some(wq) = guard.as_ref() {
+        // Not once the target is going away (`dying`, checked under the
+        // lock that `shutdown` sets it under), so no timer is armed after
+        // that. A suspended target keeps its timer (once resumed at least
+        // once: the constructor arms none): its tick then only gives clean
+        // memory back (invariant B holds: no writeback while suspended).
+        self.queue.with_live(|wq| {
             let _ = wq
                 .queue()
                 .enqueue_delayed::<Arc<Inner>, 11>(self.clone(), msecs_to_jiffies(period as u32));
-        }
+        });
     }
 
     /// Queues a bio for the workers.
     pub(crate) fn defer(self: &Arc<Self>, bio: OwnedBio) {
-        self.deferred.lock().push(bio);
+        self.queue.push(bio);
         self.enqueue_workers();
     }
 
@@ -399,23 +385,20 @@ impl Inner {
     pub(crate) fn shutdown(self: &Arc<Self>) {
         if knobs::shutdown_leaves_timer() {
             self.background.wait_idle();
-            let wq = self.wq.lock().take();
+            let wq = self.queue.take();
             drop(wq);
             self.share.set_starving(false);
             budget::target_removed(self.reserve_bytes());
             return;
         }
-        {
-            // Under the lock `arm_timer` checks `dying` under: no timer
-            // can be armed after this.
-            let _wq = self.wq.lock();
-            self.dying.store(1, Relaxed);
-        }
+        // Under the lock `arm_timer` checks `dying` under: no timer
+        // can be armed after this.
+        self.queue.set_dying();
         // Runs a pending timer now (it does not re-arm), then waits for
         // the lanes, which see `dying` and stop.
         dm::flush_delayed_work(&self.wb_timer);
         self.background.wait_idle();
-        let wq = self.wq.lock().take();
+        let wq = self.queue.take();
         // Destroying the queue drains every queued item.
         drop(wq);
         self.share.set_starving(false);

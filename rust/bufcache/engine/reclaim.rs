@@ -9,7 +9,6 @@ use kernel::sync::atomic::Relaxed;
 use kernel::sync::{Arc, ArcBorrow};
 
 use crate::cache::status::Field;
-use crate::dm;
 use crate::dm::shrinker::{ScanResult, ShrinkControl, ShrinkerOps};
 
 use super::super::budget;
@@ -38,7 +37,7 @@ impl Inner {
             u32::try_from((mem - fair) >> self.block_size.trailing_zeros()).unwrap_or(u32::MAX);
         let n = self.nshards();
         for k in 0..n {
-            if want == 0 || self.dying.load(Relaxed) != 0 {
+            if want == 0 || self.queue.dying() {
                 return;
             }
             let share = want.div_ceil(((n - k) as u32).max(1));
@@ -93,7 +92,7 @@ impl Inner {
     pub(super) fn prime_lockdep(&self) {
         self.shards.prime_lockdep();
         self.share.prime_lockdep();
-        dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
+        self.queue.prime_lockdep();
         self.cg.prime_lockdep();
     }
 
