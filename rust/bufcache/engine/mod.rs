@@ -35,7 +35,6 @@
 
 use kernel::new_work;
 use kernel::prelude::*;
-use kernel::sync::atomic::Atomic;
 use kernel::sync::Arc;
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
@@ -148,7 +147,8 @@ pub(crate) struct Inner {
     /// (`fence`).
     #[pin]
     fences: fence::Fences,
-    shrink_cursor: Atomic<u32>,
+    /// Where the shrinker's next scan starts (`reclaim`).
+    shrink_cursor: reclaim::ShrinkCursor,
     /// Writeback rounds used when a round cannot be allocated (`round`).
     spares: Spares,
     created: Instant<Monotonic>,
@@ -269,7 +269,7 @@ impl Inner {
                 readahead: fill::Readahead::new(geo.nr_blocks),
                 streams: stream::Streams::new(),
                 fences <- fence::Fences::new(),
-                shrink_cursor: Atomic::new(0),
+                shrink_cursor: reclaim::ShrinkCursor::new(),
                 spares,
                 created: Instant::<Monotonic>::now(),
             }? Error))?;

@@ -5,7 +5,7 @@
 //! try-locks a shard: the task in reclaim may hold that lock.
 
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, ArcBorrow};
 
 use crate::cache::status::Field;
@@ -15,6 +15,34 @@ use super::super::budget;
 use super::super::knobs;
 use super::writeback::WbSelect;
 use super::Inner;
+
+/// Where the shrinker's next scan starts, so that successive scans spread
+/// over the shards.
+///
+/// # Invariants
+///
+/// Only ever incremented (wrapping), Relaxed and without a lock: racing
+/// scans may start at the same shard, which is harmless (each only
+/// try-locks it).
+pub(super) struct ShrinkCursor {
+    /// Scans started so far (the first shard of the next is this modulo
+    /// the shards). Relaxed, no lock.
+    next: Atomic<u32>,
+}
+
+impl ShrinkCursor {
+    pub(super) fn new() -> Self {
+        Self {
+            next: Atomic::new(0),
+        }
+    }
+
+    /// Where a scan starts (taken modulo the shards), moving the cursor
+    /// on.
+    fn advance(&self) -> usize {
+        self.next.fetch_add(1, Relaxed) as usize
+    }
+}
 
 impl Inner {
     /// Gives memory back to the budget while another target is starving
@@ -202,7 +230,7 @@ impl Inner {
         let mut freed = 0u64;
         let mut contended = 0;
         let n = self.nshards();
-        let start = self.shrink_cursor.fetch_add(1, Relaxed) as usize;
+        let start = self.shrink_cursor.advance();
         for k in 0..n {
             if freed >= want {
                 break;
