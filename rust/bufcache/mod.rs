@@ -164,7 +164,7 @@ impl dm::Target for Bufcache {
         pr_info!(
             "{}: {} byte blocks, cap {} bytes, module budget {} of {} bytes in use\n",
             inner.origin.name().to_str().unwrap_or("?"),
-            inner.block_size,
+            inner.block_size(),
             cap_bytes,
             budget::used(),
             budget::budget()
@@ -253,12 +253,12 @@ impl dm::Target for Bufcache {
         let name = inner.origin.name().to_str().unwrap_or("?");
         let _ = match kind {
             StatusKind::Info => inner.write_status(out),
-            StatusKind::Table => table::format(out, name, inner.block_size, &inner.options()),
+            StatusKind::Table => table::format(out, name, inner.block_size(), &inner.options()),
             StatusKind::Ima => write!(
                 out,
                 "origin_name={},block_size={},mode={};",
                 name,
-                inner.block_size,
+                inner.block_size(),
                 inner.mode().name()
             ),
         };
@@ -290,7 +290,7 @@ impl dm::Target for Bufcache {
                 Ok(())
             }
             Message::CgroupStats => {
-                inner.cg.report(out, inner.block_size);
+                inner.cg.report(out, inner.block_size());
                 Ok(())
             }
             #[cfg(bufcache_test)]
@@ -312,8 +312,8 @@ impl dm::Target for Bufcache {
     }
 
     fn io_hints(&self, _ti: &TargetInfo, limits: &mut QueueLimits<'_>) {
-        limits.raise_io_min_opt(self.inner.block_size);
-        limits.raise_discard_granularity(self.inner.block_size);
+        limits.raise_io_min_opt(self.inner.block_size());
+        limits.raise_discard_granularity(self.inner.block_size());
         // Over an origin without discard support the stacked limit is 0,
         // and DM would refuse every discard: take them anyway (they drop
         // cached blocks; do_discard does not pass them down).
@@ -374,7 +374,7 @@ impl Drop for Bufcache {
 /// otherwise carry this arm's formatting too.
 #[inline(never)]
 fn cache_size_message(inner: &Inner, bytes: u64) -> Result {
-    if table::check_cache_size(bytes, inner.block_size).is_err() {
+    if table::check_cache_size(bytes, inner.block_size()).is_err() {
         pr_err!("cache_size: must be at least 16 blocks\n");
         return Err(EINVAL);
     }

@@ -215,7 +215,7 @@ impl Inner {
         }
         // Like `may_grow`, without marking this target starving: readahead
         // and map-time misses are optional.
-        let grow = budget::has_room(u64::from(self.block_size))
+        let grow = budget::has_room(u64::from(self.layout.block_size))
             && !(budget::contended() && self.mem_bytes() >= budget::fair_share());
         match g.meta.alloc(blk, owner, grow) {
             Alloc::Ready(id) => Self::slot_buf(&mut g, id).map(|b| (id, b)),
@@ -225,7 +225,7 @@ impl Inner {
             }
             Alloc::NeedMemory(id) => {
                 drop(g);
-                let buf = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                let buf = Buf::alloc(self.layout.block_size, Gfp::NowaitQuiet)
                     .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
                 let mut g = self.shards.lock(si);
                 match buf {
@@ -418,7 +418,7 @@ impl Inner {
         match stage {
             AllocStage::Nowait => {
                 drop(g);
-                let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                let b = Buf::alloc(self.layout.block_size, Gfp::NowaitQuiet)
                     .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
                 (self.shards.lock(si), b)
             }
@@ -431,7 +431,7 @@ impl Inner {
                 drop(g);
                 self.stats.inc(Field::BlockingAllocs);
                 let b = memalloc::noio(|| {
-                    let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
+                    let b = Buf::alloc(self.layout.block_size, Gfp::NoioQuiet)?;
                     // Not GFP_KERNEL: inside the NOIO scope a small
                     // allocation that may block never fails and could
                     // keep the worker in the allocator; failing here
@@ -499,7 +499,7 @@ impl Inner {
     /// fair share. Marks this target starving when it is under its share
     /// and the budget is used up.
     pub(super) fn may_grow(&self) -> bool {
-        let bs = u64::from(self.block_size);
+        let bs = u64::from(self.layout.block_size);
         if knobs::no_fair_share() {
             return budget::has_room(bs);
         }
@@ -517,6 +517,6 @@ impl Inner {
 
     /// Bytes in this target's slots (not counting its reserve).
     pub(super) fn mem_bytes(&self) -> u64 {
-        self.shards.mem_blocks() * u64::from(self.block_size)
+        self.shards.mem_blocks() * u64::from(self.layout.block_size)
     }
 }

@@ -255,15 +255,15 @@ impl Inner {
     /// bio is failed instead): sectors `[sector, sector + sectors)` of
     /// the mapped device.
     pub(crate) fn cancel_write_around(&self, sector: u64, sectors: u64) {
-        let (start, end) = self.fence_range(sector - self.begin, sectors);
+        let (start, end) = self.fence_range(sector - self.layout.begin, sectors);
         self.fences.release(start, end);
     }
 
     /// The blocks `[start, end)` of sectors `[sector, sector + sectors)`.
     fn fence_range(&self, sector: u64, sectors: u64) -> (u64, u64) {
         (
-            sector >> self.shift,
-            ((sector + sectors.max(1) - 1) >> self.shift) + 1,
+            sector >> self.layout.shift,
+            ((sector + sectors.max(1) - 1) >> self.layout.shift) + 1,
         )
     }
 

@@ -168,7 +168,7 @@ impl Inner {
             (main, nbios, batch.wait())
         });
         who.fill_bytes
-            .add(nbios * u64::from(self.block_size), Relaxed);
+            .add(nbios * u64::from(self.layout.block_size), Relaxed);
         (main, res)
     }
 

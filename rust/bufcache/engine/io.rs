@@ -80,7 +80,7 @@ impl Inner {
                 }
                 None
             }
-            None if write && off == 0 && bio.size() == self.block_size && !hits_only => {
+            None if write && off == 0 && bio.size() == self.layout.block_size && !hits_only => {
                 // A full-block write miss needs no read; take it inline if a
                 // slot with memory is at hand without blocking.
                 drop(g);
@@ -245,7 +245,7 @@ impl Inner {
     pub(super) fn do_write(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         let (blk, off) = self.locate(self.rel_sector(&bio));
         let si = self.shard_index(blk);
-        let full = off == 0 && bio.size() == self.block_size;
+        let full = off == 0 && bio.size() == self.layout.block_size;
         // The generation of this write (invariant G of `writeback`).
         let gen = match self.get_block(blk, Access::Write, who) {
             Ok(Got::Hit(id, buf)) => {
@@ -369,7 +369,7 @@ impl Inner {
         skip_filling: bool,
         clean_only: bool,
     ) -> Option<(u64, u64)> {
-        let spb = 1u64 << self.shift;
+        let spb = 1u64 << self.layout.shift;
         let mut skipped: Option<(u64, u64)> = None;
         let mut s = start;
         while s < end {

@@ -96,16 +96,31 @@ fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
     }
 }
 
+/// Where the target's blocks are, and the epoch of its clock.
+///
+/// # Invariants
+///
+/// Fixed at construction and never written again: read by every file of
+/// the engine without a lock. `block_size` is a power of two of at least
+/// a sector, and `shift` is log2 of its sectors.
+struct Layout {
+    /// Bytes per block.
+    block_size: u32,
+    /// First sector of the target in the mapped device.
+    begin: u64,
+    /// log2 of sectors per block.
+    shift: u32,
+    /// When the target was built: the epoch of [`Inner::now_ms`].
+    created: Instant<Monotonic>,
+}
+
 /// The shared state of one target, referenced by the target's private data
 /// and by queued work items.
 #[pin_data]
 pub(crate) struct Inner {
     pub(crate) origin: DmDev,
-    pub(crate) block_size: u32,
-    /// First sector of the target in the mapped device.
-    begin: u64,
-    /// log2 of sectors per block.
-    shift: u32,
+    /// Block size, place in the mapped device, clock epoch.
+    layout: Layout,
     /// The shards and their dirty and memory totals (`shard`).
     shards: Shards,
     /// cgroup association of the cache's own I/O.
@@ -151,7 +166,6 @@ pub(crate) struct Inner {
     shrink_cursor: reclaim::ShrinkCursor,
     /// Writeback rounds used when a round cannot be allocated (`round`).
     spares: Spares,
-    created: Instant<Monotonic>,
 }
 
 impl_has_work! {
@@ -249,9 +263,6 @@ impl Inner {
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
         let inner = Self::pin_init_arc(try_pin_init!(Self {
                 origin,
-                block_size: bs,
-                begin: geo.begin,
-                shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
                 shards,
                 cg,
                 share <- alloc::Share::new(reserve),
@@ -271,7 +282,12 @@ impl Inner {
                 fences <- fence::Fences::new(),
                 shrink_cursor: reclaim::ShrinkCursor::new(),
                 spares,
-                created: Instant::<Monotonic>::now(),
+                layout: Layout {
+                    block_size: bs,
+                    begin: geo.begin,
+                    shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
+                    created: Instant::<Monotonic>::now(),
+                },
             }? Error))?;
         inner.set_cap(geo.cap_bytes);
         inner.prime_lockdep();
@@ -289,16 +305,21 @@ impl Inner {
 
     // ---- clock, geometry and totals ----
 
+    /// Bytes per block.
+    pub(crate) fn block_size(&self) -> u32 {
+        self.layout.block_size
+    }
+
     /// Milliseconds since the target was built (the cache's clock).
     fn now_ms(&self) -> u64 {
-        (Instant::<Monotonic>::now() - self.created)
+        (Instant::<Monotonic>::now() - self.layout.created)
             .as_millis()
             .max(0) as u64
     }
 
     /// Bytes of the target's reserve (its guaranteed minimum).
     fn reserve_bytes(&self) -> u64 {
-        self.share.reserve_target() as u64 * u64::from(self.block_size)
+        self.share.reserve_target() as u64 * u64::from(self.layout.block_size)
     }
 
     fn nshards(&self) -> usize {
@@ -311,18 +332,18 @@ impl Inner {
 
     /// The sector of `bio` relative to the target.
     fn rel_sector(&self, bio: &OwnedBio) -> u64 {
-        bio.sector() - self.begin
+        bio.sector() - self.layout.begin
     }
 
     /// Splits a sector (relative to the target) into block and byte offset.
     pub(crate) fn locate(&self, sector: u64) -> (u64, u32) {
-        let blk = sector >> self.shift;
-        let off = ((sector & ((1u64 << self.shift) - 1)) << dm::SECTOR_SHIFT) as u32;
+        let blk = sector >> self.layout.shift;
+        let off = ((sector & ((1u64 << self.layout.shift) - 1)) << dm::SECTOR_SHIFT) as u32;
         (blk, off)
     }
 
     fn block_sector(&self, blk: u64) -> u64 {
-        blk << self.shift
+        blk << self.layout.shift
     }
 
     // ---- work queue: workers, writeback kicks and the timer ----

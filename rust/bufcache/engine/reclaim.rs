@@ -61,8 +61,8 @@ impl Inner {
             return;
         }
         // Blocks above the fair share (the block size is a power of two).
-        let mut want =
-            u32::try_from((mem - fair) >> self.block_size.trailing_zeros()).unwrap_or(u32::MAX);
+        let mut want = u32::try_from((mem - fair) >> self.layout.block_size.trailing_zeros())
+            .unwrap_or(u32::MAX);
         let n = self.nshards();
         for k in 0..n {
             if want == 0 || self.queue.dying() {

@@ -301,8 +301,10 @@ impl Inner {
                 r.ok |= (((1u64 << (end - s)) - 1) as u32) << s;
             }
             if let Some(who) = r.whos[k].take().filter(|_| good) {
-                who.writeback_bytes
-                    .add((end - s) as u64 * u64::from(self.block_size), Relaxed);
+                who.writeback_bytes.add(
+                    (end - s) as u64 * u64::from(self.layout.block_size),
+                    Relaxed,
+                );
             }
             s = end;
         }

@@ -172,12 +172,12 @@ impl Inner {
 
     /// [`Inner::effective_cap_bytes`] in blocks.
     pub(super) fn cap_blocks(&self) -> u64 {
-        self.effective_cap_bytes() >> self.block_size.trailing_zeros()
+        self.effective_cap_bytes() >> self.layout.block_size.trailing_zeros()
     }
 
     /// Largest cap in bytes that needs no table reload.
     pub(crate) fn capacity_bytes(&self) -> u64 {
-        self.settings.capacity_blocks() * u64::from(self.block_size)
+        self.settings.capacity_blocks() * u64::from(self.layout.block_size)
     }
 
     /// Sets the cap in bytes (clamped to the capacity) and spreads it over
@@ -199,9 +199,9 @@ impl Inner {
     }
 
     pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
-        let bs = u64::from(self.block_size);
-        let cap_blocks =
-            (cap_bytes >> self.block_size.trailing_zeros()).min(self.settings.capacity_blocks());
+        let bs = u64::from(self.layout.block_size);
+        let cap_blocks = (cap_bytes >> self.layout.block_size.trailing_zeros())
+            .min(self.settings.capacity_blocks());
         let n = self.nshards() as u64;
         // Every shard holds at least one block: a shard with no slot could
         // never serve a miss (its bios would wait for ever). The smallest

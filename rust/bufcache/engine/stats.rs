@@ -72,7 +72,7 @@ impl Inner {
         s.set(Field::DirtyBlocks, t.dirty);
         s.set(
             Field::BytesUsed,
-            (t.mem + reserve) * u64::from(self.block_size),
+            (t.mem + reserve) * u64::from(self.layout.block_size),
         );
         s.set(Field::CapBytes, self.effective_cap_bytes());
         s.set(

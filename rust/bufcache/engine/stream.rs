@@ -118,7 +118,7 @@ impl Inner {
     /// Sectors from `sector` (relative to the target) to the end of its
     /// block.
     fn to_block_end(&self, sector: u64) -> u64 {
-        let spb = 1u64 << self.shift;
+        let spb = 1u64 << self.layout.shift;
         spb - (sector & (spb - 1))
     }
 
@@ -130,7 +130,7 @@ impl Inner {
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
         let st = self.streams.load(read);
         let req = Request {
-            sector: sector - self.begin,
+            sector: sector - self.layout.begin,
             sectors: u64::from(size >> dm::SECTOR_SHIFT),
             read,
             nowait,
@@ -139,8 +139,8 @@ impl Inner {
         // A write-around's blocks are fenced before they are looked up
         // (`fence`, F1), on the first look.
         let mut fence: Option<Option<usize>> = None;
-        let last = (req.sector + req.sectors - 1) >> self.shift;
-        let p = stream::plan(st, req, self.shift, cutoff, |b| {
+        let last = (req.sector + req.sectors - 1) >> self.layout.shift;
+        let p = stream::plan(st, req, self.layout.shift, cutoff, |b| {
             if read {
                 return knobs::bypass_cached() || !self.is_cached(b);
             }
@@ -150,9 +150,9 @@ impl Inner {
         if let Some(Some(i)) = fence {
             // Keep the fence on the blocks written around, if any.
             let end = if p.bypass {
-                (req.sector + p.keep - 1) >> self.shift
+                (req.sector + p.keep - 1) >> self.layout.shift
             } else {
-                req.sector >> self.shift
+                req.sector >> self.layout.shift
             };
             self.fences.trim(i, end + u64::from(p.bypass));
         }

@@ -283,7 +283,8 @@ impl Inner {
         );
         if ok {
             self.stats.inc(Field::Writebacks);
-            who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
+            who.writeback_bytes
+                .add(u64::from(self.layout.block_size), Relaxed);
         } else {
             self.stats.inc(Field::WritebackErrors);
         }
