@@ -84,7 +84,7 @@ fn register_shrinker(inner: &Arc<Inner>) -> Result<dm::shrinker::Shrinker<Inner>
     // to get back), and small batches so that reclaim asks us often,
     // from whichever context is reclaiming, rather than saving up.
     match dm::shrinker::Shrinker::register(
-        inner.origin.name(),
+        inner.origin().name(),
         inner.clone(),
         SHRINKER_SEEKS,
         SHRINKER_BATCH,
@@ -163,7 +163,7 @@ impl dm::Target for Bufcache {
         }
         pr_info!(
             "{}: {} byte blocks, cap {} bytes, module budget {} of {} bytes in use\n",
-            inner.origin.name().to_str().unwrap_or("?"),
+            inner.origin().name().to_str().unwrap_or("?"),
             inner.block_size(),
             cap_bytes,
             budget::used(),
@@ -172,7 +172,7 @@ impl dm::Target for Bufcache {
         if let Some(c) = t.opts.cache_size.filter(|&c| c > budget::budget()) {
             pr_warn!(
                 "{}: cache_size {} is larger than the module budget of {} bytes (max_cache_size_bytes, shared by all targets): the cache holds at most that; cap_bytes in the status shows it\n",
-                inner.origin.name().to_str().unwrap_or("?"),
+                inner.origin().name().to_str().unwrap_or("?"),
                 c,
                 budget::budget()
             );
@@ -250,7 +250,7 @@ impl dm::Target for Bufcache {
 
     fn status(&self, _ti: &TargetInfo, kind: StatusKind, out: &mut StatusWriter<'_>) {
         let inner = &self.inner;
-        let name = inner.origin.name().to_str().unwrap_or("?");
+        let name = inner.origin().name().to_str().unwrap_or("?");
         let _ = match kind {
             StatusKind::Info => inner.write_status(out),
             StatusKind::Table => table::format(out, name, inner.block_size(), &inner.options()),
@@ -308,7 +308,7 @@ impl dm::Target for Bufcache {
     }
 
     fn iterate_devices(&self, ti: &TargetInfo, f: &dm::target::IterateDevices<'_>) -> i32 {
-        f.call(&self.inner.origin, 0, ti.len())
+        f.call(self.inner.origin(), 0, ti.len())
     }
 
     fn io_hints(&self, _ti: &TargetInfo, limits: &mut QueueLimits<'_>) {

@@ -316,10 +316,10 @@ impl Inner {
         let (start, end) = self.fence_range(rel, sectors);
         let who = self.cg.get(bio.orig_css());
         knobs::race_delay();
-        let st = IoBatch::run(&self.bioset, |mut batch| {
+        let st = IoBatch::run(&self.origin.bioset, |mut batch| {
             let i = batch
                 .as_mut()
-                .add_clone(&self.origin, rel, &bio, assoc(&who));
+                .add_clone(&self.origin.dev, rel, &bio, assoc(&who));
             batch.wait().status(i)
         });
         let ok = st == BlkStatus::OK;

@@ -141,7 +141,7 @@ impl Inner {
         who: &CgEntry,
     ) -> (Option<usize>, BatchResult) {
         let css = assoc(who);
-        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+        let (main, nbios, res) = IoBatch::run(&self.origin.bioset, |mut batch| {
             #[cfg(bufcache_test)]
             if knobs::atomic_association() {
                 batch.associate_atomically();
@@ -149,12 +149,12 @@ impl Inner {
             let main =
                 batch
                     .as_mut()
-                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
+                    .add_read(&self.origin.dev, self.block_sector(blk), buf, false, css);
             for (i, s) in ra.iter().enumerate() {
                 if let Some(s) = s {
                     let b = blk + u64::from(s.off);
                     if let Some(j) = batch.as_mut().add_read(
-                        &self.origin,
+                        &self.origin.dev,
                         self.block_sector(b),
                         &s.buf,
                         true,

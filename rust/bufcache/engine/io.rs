@@ -118,7 +118,7 @@ impl Inner {
     /// charged to the root cgroup instead.
     pub(crate) fn bypass_nowait(self: &Arc<Self>, bio: OwnedBio, nowait: bool) {
         let rel = self.rel_sector(&bio);
-        match bio.remap_submit_nowait(&self.origin, rel) {
+        match bio.remap_submit_nowait(&self.origin.dev, rel) {
             Ok(()) => self.stats.inc(Field::BypassedReads),
             Err(bio) => {
                 self.cg.stats.inc(Field::AssocAgain);
@@ -207,7 +207,7 @@ impl Inner {
             // A sequential stream past its cutoff: uncached blocks only,
             // so the origin has their latest data (see `stream`).
             self.stats.inc(Field::BypassedReads);
-            bio.remap_submit(&self.origin, rel);
+            bio.remap_submit(&self.origin.dev, rel);
             return;
         }
         let (blk, off) = self.locate(rel);
@@ -224,7 +224,7 @@ impl Inner {
                 // Not cached, so the origin has the latest data.
                 self.stats.inc(Field::ReadMisses);
                 let sector = self.rel_sector(&bio);
-                bio.remap_submit(&self.origin, sector);
+                bio.remap_submit(&self.origin.dev, sector);
             }
             Ok(Got::Miss(id, buf)) => {
                 self.stats.inc(Field::ReadMisses);
@@ -411,11 +411,11 @@ impl Inner {
         let start = self.rel_sector(&bio);
         let sectors = u64::from(bio.size()) >> dm::SECTOR_SHIFT;
         let end = start + sectors;
-        if self.origin.max_discard_sectors() == 0 || knobs::no_discard_fence() {
+        if self.origin.dev.max_discard_sectors() == 0 || knobs::no_discard_fence() {
             // Negative control: the pass, then the origin, no fence.
-            if self.origin.max_discard_sectors() > 0 {
+            if self.origin.dev.max_discard_sectors() > 0 {
                 let _ = self.discard_pass(start, end, false, false);
-                bio.remap_submit(&self.origin, start);
+                bio.remap_submit(&self.origin.dev, start);
                 return;
             }
             // Nothing changes on the origin: dropping is enough.
@@ -426,10 +426,10 @@ impl Inner {
         let (fs, fe) = self.fence_discard(start, sectors);
         let skipped = self.discard_pass(start, end, true, false);
         knobs::race_delay();
-        let st = IoBatch::run(&self.bioset, |mut batch| {
+        let st = IoBatch::run(&self.origin.bioset, |mut batch| {
             let i = batch
                 .as_mut()
-                .add_clone(&self.origin, start, &bio, super::assoc(who));
+                .add_clone(&self.origin.dev, start, &bio, super::assoc(who));
             batch.wait().status(i)
         });
         self.fences.release(fs, fe);

@@ -96,6 +96,34 @@ fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
     }
 }
 
+/// The origin device, and the bio set that the cache's own bios to it
+/// (fills, readahead, writebacks, and the clones of write-arounds and
+/// discards) are allocated from.
+///
+/// # Invariants
+///
+/// Both fixed at construction and used without a lock (the bio set's
+/// mempool has its own); the bio set lives as long as the target, so no
+/// bio of it outlives it (every batch waits for its bios).
+#[pin_data]
+struct Origin {
+    /// The origin device. Fixed at construction.
+    dev: DmDev,
+    /// The bio set of the cache's own I/O to the origin. Fixed at
+    /// construction.
+    #[pin]
+    bioset: BioSet,
+}
+
+impl Origin {
+    fn new(dev: DmDev) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            dev,
+            bioset <- BioSet::new(64),
+        }? Error)
+    }
+}
+
 /// Where the target's blocks are, and the epoch of its clock.
 ///
 /// # Invariants
@@ -118,7 +146,9 @@ struct Layout {
 /// and by queued work items.
 #[pin_data]
 pub(crate) struct Inner {
-    pub(crate) origin: DmDev,
+    /// The origin and the bio set of the cache's own bios to it.
+    #[pin]
+    origin: Origin,
     /// Block size, place in the mapped device, clock epoch.
     layout: Layout,
     /// The shards and their dirty and memory totals (`shard`).
@@ -132,8 +162,6 @@ pub(crate) struct Inner {
     /// The work queue, the deferred bios, and the stop flags (`queue`).
     #[pin]
     queue: queue::Queue,
-    #[pin]
-    bioset: BioSet,
     #[pin]
     work0: Work<Inner, 0>,
     #[pin]
@@ -262,12 +290,11 @@ impl Inner {
         let spares = Spares::new()?;
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
         let inner = Self::pin_init_arc(try_pin_init!(Self {
-                origin,
+                origin <- Origin::new(origin),
                 shards,
                 cg,
                 share <- alloc::Share::new(reserve),
                 queue <- queue::Queue::new(wq),
-                bioset <- BioSet::new(64),
                 work0 <- new_work!("bufcache:worker0"),
                 work1 <- new_work!("bufcache:worker1"),
                 work2 <- new_work!("bufcache:worker2"),
@@ -304,6 +331,11 @@ impl Inner {
     }
 
     // ---- clock, geometry and totals ----
+
+    /// The origin device.
+    pub(crate) fn origin(&self) -> &DmDev {
+        &self.origin.dev
+    }
 
     /// Bytes per block.
     pub(crate) fn block_size(&self) -> u32 {

@@ -261,7 +261,7 @@ impl Inner {
             n, e, bios, whos, ..
         } = r;
         let e = &e[..*n];
-        let (res, ns, next) = IoBatch::run(&self.bioset, |mut batch| {
+        let (res, ns, next) = IoBatch::run(&self.origin.bioset, |mut batch| {
             let (mut ns, mut s) = (0, start);
             while s < e.len() && !batch.is_full() && ns < dm::batch::BATCH_MAX {
                 let end = span_end(e, s);
@@ -276,7 +276,7 @@ impl Inner {
                             }
                         }
                         batch.as_mut().add_write(
-                            &self.origin,
+                            &self.origin.dev,
                             self.block_sector(e[s].blk),
                             &list[..end - s],
                             false,

@@ -191,7 +191,7 @@ impl Inner {
         let flushed = if knobs::skip_origin_flush() {
             Ok(())
         } else {
-            self.origin.issue_flush()
+            self.origin.dev.issue_flush()
         };
         // Entries of removed cgroups whose blocks are now clean can go.
         self.cg.prune();
@@ -230,7 +230,7 @@ impl Inner {
             if covered {
                 drop(g);
                 // Written by someone else's writeback, maybe without FUA.
-                return !fua || self.origin.issue_flush().is_ok();
+                return !fua || self.origin.dev.issue_flush().is_ok();
             }
             if let Some(id) = g.meta.lookup(blk) {
                 if g.meta.state(id) == Some(State::Dirty) && g.meta.begin_writeback(id).is_ok() {
@@ -254,9 +254,9 @@ impl Inner {
             g.wait();
         };
         let who = self.cg.by_owner(owner);
-        let ok = IoBatch::run(&self.bioset, |mut batch| {
+        let ok = IoBatch::run(&self.origin.bioset, |mut batch| {
             let i = batch.as_mut().add_write(
-                &self.origin,
+                &self.origin.dev,
                 self.block_sector(blk),
                 &[&**buf],
                 fua,
