@@ -71,8 +71,10 @@ const WA_WORKERS: u32 = 2;
 /// # Invariants
 ///
 /// A slot `(s, e)` with `s < e` is a fenced range `[s, e)` (F1); `s == e`
-/// is free.
+/// is free. All of it is under the spinlock `bufcache:fences` (it is what
+/// [`Fences`] locks).
 struct Slots {
+    /// The fenced ranges, in blocks.
     ranges: [(u64, u64); FENCE_SLOTS],
     /// Write-arounds waiting for a worker (their ranges are fenced).
     queued: BioList,

@@ -11,26 +11,34 @@
 //! full-block write misses that need no blocking allocation) inline; all
 //! else is queued for the workers, which run inside a NOIO scope.
 //!
-//! One concept per file, all of them `impl Inner`:
+//! One concept per file, each with its methods in an `impl Inner` and its
+//! state in a type of its own, with private fields, that [`Inner`] holds
+//! (named in brackets); only this file's `impl Inner` reaches into more
+//! than one concept's state:
 //!
-//! - this file: [`Inner`], its construction, geometry, the work items
-//!   and shutdown; [`queue`]: the work queue, the deferred bios and the
-//!   flags that stop background work;
-//! - [`shard`]: the shard lock, [`shard::Shards`] and
-//!   [`shard::ShardGuard`];
+//! - this file: [`Inner`], its construction, geometry ([`Layout`]), the
+//!   origin ([`Origin`]), the work items and shutdown; [`queue`]: the work
+//!   queue, the deferred bios and the flags that stop background work
+//!   ([`queue::Queue`]);
+//! - [`shard`]: the shard lock, the shards with their totals
+//!   ([`shard::Shards`]) and [`shard::ShardGuard`];
 //! - [`io`]: the map-time fast path and the workers' read, write, flush and
 //!   discard;
 //! - [`alloc`]: buffer allocation (the fallback order of `get_block`) and
-//!   the target's share of the memory budget;
-//! - [`fill`]: fills and readahead;
-//! - [`stream`]: sequential streams, and their bypass of the cache;
-//!   [`fence`]: write-arounds, and the fence that keeps their blocks out
-//!   of the cache while they are in flight;
+//!   the target's share of the memory budget ([`alloc::Share`]);
+//! - [`fill`]: fills and readahead ([`fill::Readahead`]);
+//! - [`stream`]: sequential streams, and their bypass of the cache
+//!   ([`stream::Streams`]); [`fence`]: write-arounds, and the fence that
+//!   keeps their blocks out of the cache while they are in flight
+//!   ([`fence::Fences`]);
 //! - [`writeback`]: writeback rounds, flush, FUA and writethrough writes,
-//!   with the durability invariants; [`round`]: the steps of one round;
-//!   [`background`]: the background writeback lanes and their stop on
-//!   suspend;
-//! - [`reclaim`]: the shrinker, resize and invalidate;
+//!   with the durability invariants; [`round`]: the steps of one round
+//!   ([`round::Spares`]); [`background`]: the background writeback lanes,
+//!   their back-off and their stop on suspend
+//!   ([`background::Background`]);
+//! - [`reclaim`]: the shrinker ([`reclaim::ShrinkCursor`]), resize and
+//!   invalidate;
+//! - [`settings`]: the options and the cap ([`settings::Settings`]);
 //! - [`stats`]: the counters and the status line.
 
 use kernel::new_work;
@@ -144,56 +152,110 @@ struct Layout {
 
 /// The shared state of one target, referenced by the target's private data
 /// and by queued work items.
+///
+/// Each concept of the engine owns its state in a type of its own file
+/// (private fields, a small API, its invariants and locks documented
+/// there); `Inner` holds one of each, and only this file's `impl Inner`
+/// reaches into more than one. The fields are grouped by what protects
+/// them, as in dm-bufio's `struct dm_bufio_client`.
+///
+/// # Invariants
+///
+/// Each concept's state changes only through its type's methods, which
+/// keep the invariants documented with the type. `origin` and `layout`
+/// never change after construction. The work items are queued only through
+/// `queue`, while it still holds a workqueue: after [`Inner::shutdown`]
+/// (but for its negative control `shutdown_leaves_timer`) no work item
+/// holds a reference to the target.
 #[pin_data]
 pub(crate) struct Inner {
-    /// The origin and the bio set of the cache's own bios to it.
+    // ---- Fixed at construction: read without a lock ----
+    /// The origin and the bio set of the cache's own bios to it (the bio
+    /// set's mempool has its own lock).
     #[pin]
     origin: Origin,
     /// Block size, place in the mapped device, clock epoch.
     layout: Layout,
-    /// The shards and their dirty and memory totals (`shard`).
-    shards: Shards,
-    /// cgroup association of the cache's own I/O.
-    pub(crate) cg: Arc<CgTable>,
-    /// The reserve and starvation: this target's part of the module budget
-    /// (`alloc`).
-    #[pin]
-    share: alloc::Share,
-    /// The work queue, the deferred bios, and the stop flags (`queue`).
-    #[pin]
-    queue: queue::Queue,
-    #[pin]
-    work0: Work<Inner, 0>,
-    #[pin]
-    work1: Work<Inner, 1>,
-    #[pin]
-    work2: Work<Inner, 2>,
-    #[pin]
-    work3: Work<Inner, 3>,
-    #[pin]
-    wb_now: Work<Inner, 10>,
-    /// The running writeback lanes and the back-off (`background`).
-    #[pin]
-    background: background::Background,
-    #[pin]
-    wb_timer: DelayedWork<Inner, 11>,
-    /// Options, watermarks, mode and cap.
+
+    // ---- Read on every bio without a lock; changed under their own ----
+    /// Options, watermarks, mode and cap: the options under the mutex
+    /// `bufcache:opts`, mirrored for `map` and the workers in Relaxed
+    /// atomics; changes of the cap serialised by the mutex
+    /// `bufcache:resizing` (`settings`).
     #[pin]
     settings: Settings,
-    /// The status line's counters (of sources `Counter` and `Kept`).
+    /// The status line's counters (of sources `Counter` and `Kept`):
+    /// Relaxed atomics, no lock.
     stats: Counters,
-    /// Where the last read miss was, for readahead (`fill`).
-    readahead: fill::Readahead,
-    /// The sequential read and write streams (`stream`).
-    streams: stream::Streams,
-    /// Write-arounds and discards in flight, and queued write-arounds
-    /// (`fence`).
+    /// cgroup association of the cache's own I/O: entries in an XArray,
+    /// created and removed under the mutex `bufcache:cgroup_create`
+    /// (`super::cgroup`).
+    pub(crate) cg: Arc<CgTable>,
+
+    // ---- The cache: shard locks, and the target's memory ----
+    /// The shards, each under its spinlock `bufcache:shard` (one at a
+    /// time), and their dirty and memory totals: Relaxed atomics that
+    /// the shard guards keep (`shard`).
+    shards: Shards,
+    /// The reserve, under the spinlock `bufcache:reserve`, and the
+    /// starving flags, Relaxed atomics changed by exchange: this target's
+    /// part of the module budget (`alloc`).
+    #[pin]
+    share: alloc::Share,
+
+    // ---- Work: queued and stopped under the `wq` lock ----
+    /// The workqueue under the spinlock `bufcache:wq`, the deferred bios
+    /// under `bufcache:deferred`, and the flags that stop background
+    /// work, set under `bufcache:wq` (`queue`).
+    #[pin]
+    queue: queue::Queue,
+    /// The workers draining the deferred bios and queued write-arounds:
+    /// queued under the `wq` lock (`enqueue_workers`), each at most once
+    /// at a time, so four items for four workers.
+    #[pin]
+    work0: Work<Inner, 0>,
+    /// As `work0`.
+    #[pin]
+    work1: Work<Inner, 1>,
+    /// As `work0`.
+    #[pin]
+    work2: Work<Inner, 2>,
+    /// As `work0`.
+    #[pin]
+    work3: Work<Inner, 3>,
+    /// Background writeback kicked over the high watermark or by the
+    /// shrinker: queued under the `wq` lock; flushed by a suspend.
+    #[pin]
+    wb_now: Work<Inner, 10>,
+    /// The age timer: armed under the `wq` lock unless the target is
+    /// dying ([`Inner::arm_timer`]); flushed by a suspend and `shutdown`.
+    #[pin]
+    wb_timer: DelayedWork<Inner, 11>,
+    /// The running writeback lanes, under the spinlock `bufcache:lanes`,
+    /// and the back-off after failed rounds, Relaxed atomics
+    /// (`background`).
+    #[pin]
+    background: background::Background,
+
+    // ---- Per concept, each under its own lock or ordering ----
+    /// Write-arounds and discards in flight, and queued write-arounds,
+    /// under the spinlock `bufcache:fences` with its condition variable;
+    /// a count of taken slots, raised and lowered under it, read
+    /// Relaxed without it (`fence`).
     #[pin]
     fences: fence::Fences,
-    /// Where the shrinker's next scan starts (`reclaim`).
-    shrink_cursor: reclaim::ShrinkCursor,
-    /// Writeback rounds used when a round cannot be allocated (`round`).
+    /// The sequential read and write streams: Relaxed atomics, racy by
+    /// design, no lock (`stream`).
+    streams: stream::Streams,
+    /// Where the last read miss was, for readahead: a Relaxed atomic,
+    /// exchanged without a lock (`fill`).
+    readahead: fill::Readahead,
+    /// Writeback rounds used when a round cannot be allocated, each under
+    /// its own mutex `bufcache:round_spare` (`round`).
     spares: Spares,
+    /// Where the shrinker's next scan starts: a Relaxed atomic, no lock
+    /// (`reclaim`).
+    shrink_cursor: reclaim::ShrinkCursor,
 }
 
 impl_has_work! {

@@ -17,6 +17,8 @@ use super::Inner;
 
 /// One target's settings.
 ///
+/// # Invariants
+///
 /// `opts` is the source of truth: the options as the table and messages set
 /// them, with which ones were given explicitly (the table line prints
 /// those). The atomics mirror its values for the paths that read them on
@@ -27,6 +29,7 @@ use super::Inner;
 /// effect never exceeds it.
 #[pin_data]
 pub(crate) struct Settings {
+    /// The source of truth (mutex `bufcache:opts`).
     #[pin]
     opts: Mutex<Options>,
     /// Held by a `cache_size` message from its new cap to its outcome
@@ -35,14 +38,22 @@ pub(crate) struct Settings {
     /// another's new one.
     #[pin]
     resizing: Mutex<()>,
+    /// Mirror of `opts.mode` (0 writeback, 1 writethrough). Relaxed,
+    /// written under `opts`.
     mode: Atomic<u32>,
+    /// Mirror of `opts.high_watermark`. Relaxed, written under `opts`.
     high: Atomic<u32>,
+    /// Mirror of `opts.low_watermark`. Relaxed, written under `opts`.
     low: Atomic<u32>,
+    /// Mirror of `opts.max_age_ms`. Relaxed, written under `opts`.
     max_age_ms: Atomic<u64>,
+    /// Mirror of `opts.readahead`. Relaxed, written under `opts`.
     readahead: Atomic<u32>,
+    /// Mirror of `opts.sequential_cutoff`. Relaxed, written under `opts`.
     sequential_cutoff: Atomic<u64>,
     /// The cap in effect in bytes: the `cache_size` option (or the module
-    /// budget) clamped to the target's capacity, in whole blocks.
+    /// budget) clamped to the target's capacity, in whole blocks. Relaxed;
+    /// changes serialised by `resizing` (or at construction).
     cap_bytes: Atomic<u64>,
     /// Capacity of all shards together, in blocks (the most the cap can be
     /// raised to without a table reload). Fixed at construction.

@@ -45,12 +45,21 @@ pub(crate) struct ShardState {
 
 /// A shard: its state under a spinlock, and a condition variable for
 /// those waiting on a fill or a writeback of one of its blocks.
+///
+/// # Invariants
+///
+/// `state` is reached only through a [`ShardGuard`] (from [`Shards`]; but
+/// for a lock and unlock that primes lockdep), which keeps the target's
+/// totals in step with it.
 #[pin_data]
 pub(crate) struct ShardLock {
+    /// The shard's metadata and buffers (spinlock `bufcache:shard`).
     #[pin]
-    pub(super) state: SpinLock<ShardState>,
+    state: SpinLock<ShardState>,
+    /// Signalled on state changes of the shard; waited on with `state`
+    /// held (released while asleep).
     #[pin]
-    pub(super) cv: CondVar,
+    cv: CondVar,
 }
 
 impl ShardLock {
