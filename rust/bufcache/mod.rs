@@ -84,7 +84,7 @@ fn register_shrinker(inner: &Arc<Inner>) -> Result<dm::shrinker::Shrinker<Inner>
     // to get back), and small batches so that reclaim asks us often,
     // from whichever context is reclaiming, rather than saving up.
     match dm::shrinker::Shrinker::register(
-        inner.origin.name(),
+        inner.origin().name(),
         inner.clone(),
         SHRINKER_SEEKS,
         SHRINKER_BATCH,
@@ -163,8 +163,8 @@ impl dm::Target for Bufcache {
         }
         pr_info!(
             "{}: {} byte blocks, cap {} bytes, module budget {} of {} bytes in use\n",
-            inner.origin.name().to_str().unwrap_or("?"),
-            inner.block_size,
+            inner.origin().name().to_str().unwrap_or("?"),
+            inner.block_size(),
             cap_bytes,
             budget::used(),
             budget::budget()
@@ -172,7 +172,7 @@ impl dm::Target for Bufcache {
         if let Some(c) = t.opts.cache_size.filter(|&c| c > budget::budget()) {
             pr_warn!(
                 "{}: cache_size {} is larger than the module budget of {} bytes (max_cache_size_bytes, shared by all targets): the cache holds at most that; cap_bytes in the status shows it\n",
-                inner.origin.name().to_str().unwrap_or("?"),
+                inner.origin().name().to_str().unwrap_or("?"),
                 c,
                 budget::budget()
             );
@@ -250,15 +250,15 @@ impl dm::Target for Bufcache {
 
     fn status(&self, _ti: &TargetInfo, kind: StatusKind, out: &mut StatusWriter<'_>) {
         let inner = &self.inner;
-        let name = inner.origin.name().to_str().unwrap_or("?");
+        let name = inner.origin().name().to_str().unwrap_or("?");
         let _ = match kind {
             StatusKind::Info => inner.write_status(out),
-            StatusKind::Table => table::format(out, name, inner.block_size, &inner.options()),
+            StatusKind::Table => table::format(out, name, inner.block_size(), &inner.options()),
             StatusKind::Ima => write!(
                 out,
                 "origin_name={},block_size={},mode={};",
                 name,
-                inner.block_size,
+                inner.block_size(),
                 inner.mode().name()
             ),
         };
@@ -290,7 +290,7 @@ impl dm::Target for Bufcache {
                 Ok(())
             }
             Message::CgroupStats => {
-                inner.cg.report(out, inner.block_size);
+                inner.cg.report(out, inner.block_size());
                 Ok(())
             }
             #[cfg(bufcache_test)]
@@ -308,12 +308,12 @@ impl dm::Target for Bufcache {
     }
 
     fn iterate_devices(&self, ti: &TargetInfo, f: &dm::target::IterateDevices<'_>) -> i32 {
-        f.call(&self.inner.origin, 0, ti.len())
+        f.call(self.inner.origin(), 0, ti.len())
     }
 
     fn io_hints(&self, _ti: &TargetInfo, limits: &mut QueueLimits<'_>) {
-        limits.raise_io_min_opt(self.inner.block_size);
-        limits.raise_discard_granularity(self.inner.block_size);
+        limits.raise_io_min_opt(self.inner.block_size());
+        limits.raise_discard_granularity(self.inner.block_size());
         // Over an origin without discard support the stacked limit is 0,
         // and DM would refuse every discard: take them anyway (they drop
         // cached blocks; do_discard does not pass them down).
@@ -374,7 +374,7 @@ impl Drop for Bufcache {
 /// otherwise carry this arm's formatting too.
 #[inline(never)]
 fn cache_size_message(inner: &Inner, bytes: u64) -> Result {
-    if table::check_cache_size(bytes, inner.block_size).is_err() {
+    if table::check_cache_size(bytes, inner.block_size()).is_err() {
         pr_err!("cache_size: must be at least 16 blocks\n");
         return Err(EINVAL);
     }

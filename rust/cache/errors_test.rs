@@ -10,7 +10,7 @@
 //! What counts as a reason in the code:
 //!
 //! - every string literal inside `CtrError::inval(..)`, `nomem(..)` and
-//!   `CtrError { .. }` in `rust/bufcache/mod.rs` and `rust/dm/callbacks.rs`
+//!   `CtrError { .. }` in `rust/bufcache/mod.rs` and `rust/dm/target.rs`
 //!   (the constructor's refusals, which DM logs);
 //! - every string literal in `fn msg` of `table.rs` (`TableError`, passed
 //!   to `CtrError::inval`);
@@ -40,8 +40,8 @@ const TARGET: Src = Src {
     text: include_str!("../bufcache/mod.rs"),
 };
 const CALLBACKS: Src = Src {
-    path: "rust/dm/callbacks.rs",
-    text: include_str!("../dm/callbacks.rs"),
+    path: "rust/dm/target.rs",
+    text: include_str!("../dm/target.rs"),
 };
 const TABLE: Src = Src {
     path: "rust/cache/table.rs",

@@ -16,7 +16,7 @@
 //!   `Pin<KBox<T>>` ([`kernel::types::ForeignOwnable`]); `map` runs
 //!   concurrently on many CPUs, so every callback but the constructor gets a
 //!   shared reference. The `extern "C"` callbacks that DM calls, which
-//!   turn its raw arguments into those types, are in `callbacks`.
+//!   turn its raw arguments into those types, are in the same file.
 //! - [`dev`]: [`dev::DmDev`], an owned `dm_get_device()` reference that calls
 //!   `dm_put_device()` when dropped.
 //! - [`bio`]: the bio handed to `map` ([`bio::MapBio`]), which must be
@@ -40,7 +40,6 @@
 pub(crate) mod batch;
 pub(crate) mod bio;
 pub(crate) mod buf;
-mod callbacks;
 pub(crate) mod cgroup;
 pub(crate) mod dev;
 pub(crate) mod memalloc;

@@ -5,9 +5,10 @@
 //! target's reserve, a blocking NOIO allocation), and the target's share
 //! of the module-wide memory budget.
 
+use kernel::new_spinlock;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
-use kernel::sync::Arc;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, SpinLock};
 
 use crate::cache::shard::{Alloc, SlotId};
 use crate::cache::status::Field;
@@ -74,6 +75,115 @@ pub(super) enum Access {
     Write,
 }
 
+/// This target's part of the module budget: the reserve it always holds,
+/// and whether it is starving for more.
+///
+/// # Invariants
+///
+/// The reserve holds at most `reserve_target` buffers; they are charged
+/// to the budget from construction to `shutdown` whoever holds the rest,
+/// and taken back by no one. `starving` is 1 exactly while this target is
+/// counted in the budget's starving targets: it changes only by exchange,
+/// so the budget's count moves once per change.
+#[pin_data]
+pub(super) struct Share {
+    /// Buffers only this target allocates from (spinlock
+    /// `bufcache:reserve`).
+    #[pin]
+    reserve: SpinLock<KVec<Arc<Buf>>>,
+    /// Buffers the reserve holds when full. Fixed at construction.
+    reserve_target: usize,
+    /// This target counts in the budget's starving targets. Relaxed,
+    /// exchanged.
+    starving: Atomic<u32>,
+    /// This target starved since the last background tick. Relaxed,
+    /// exchanged.
+    starve_seen: Atomic<u32>,
+}
+
+impl Share {
+    /// A full reserve of `reserve_target` buffers of `block_size` bytes,
+    /// for [`Share::new`].
+    // Cold (table load): kept out of `Inner::new`'s frame.
+    #[inline(never)]
+    pub(super) fn fill_reserve(reserve_target: usize, block_size: u32) -> Result<KVec<Arc<Buf>>> {
+        let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
+        for _ in 0..reserve_target {
+            // The reserve is the target's own minimum: charged to the
+            // budget even when others hold all of it (a warm reload must
+            // not fail), and taken back by no one.
+            let b = Buf::alloc_reserve(block_size, Gfp::Kernel).ok_or(ENOMEM)?;
+            reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(reserve)
+    }
+
+    /// The share of a target whose reserve is `reserve` (full), not
+    /// starving.
+    pub(super) fn new(reserve: KVec<Arc<Buf>>) -> impl PinInit<Self> {
+        let reserve_target = reserve.len();
+        pin_init!(Self {
+            reserve <- new_spinlock!(reserve, "bufcache:reserve"),
+            reserve_target,
+            starving: Atomic::new(0),
+            starve_seen: Atomic::new(0),
+        })
+    }
+
+    /// Buffers the reserve holds when full.
+    pub(super) fn reserve_target(&self) -> usize {
+        self.reserve_target
+    }
+
+    /// Buffers in the reserve now.
+    pub(super) fn reserve_len(&self) -> usize {
+        self.reserve.lock().len()
+    }
+
+    fn reserve_is_empty(&self) -> bool {
+        self.reserve.lock().is_empty()
+    }
+
+    /// A buffer of the reserve, if any is left.
+    fn reserve_take(&self) -> Option<Arc<Buf>> {
+        self.reserve.lock().pop()
+    }
+
+    /// Returns memory to the reserve if it is short, else frees it.
+    pub(super) fn give_back(&self, b: Arc<Buf>) {
+        let mut r = self.reserve.lock();
+        if r.len() < self.reserve_target {
+            let _ = r.push_within_capacity(b);
+        }
+    }
+
+    /// Teaches lockdep that the reserve's lock is taken inside memory
+    /// reclaim (by the shrinker, through [`Share::give_back`]).
+    pub(super) fn prime_lockdep(&self) {
+        crate::dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
+    }
+
+    /// Called by the background timer: a target that has not starved since
+    /// the last tick stops counting as starving.
+    pub(super) fn expire_starving(&self) {
+        if self.starve_seen.xchg(0, Relaxed) == 0 {
+            self.set_starving(false);
+        }
+    }
+
+    /// Records that this target starved (since the last background tick).
+    fn note_starved(&self) {
+        self.starve_seen.store(1, Relaxed);
+    }
+
+    pub(super) fn set_starving(&self, on: bool) {
+        let v = u32::from(on);
+        if self.starving.xchg(v, Relaxed) != v {
+            budget::set_starving(on);
+        }
+    }
+}
+
 impl Inner {
     /// Makes a `Filling` slot for uncached `blk` without ever sleeping:
     /// a free slot, new memory from a non-blocking allocation (if the cap
@@ -88,10 +198,10 @@ impl Inner {
     ) -> Option<(SlotId, Arc<Buf>)> {
         let (id, buf) = self.alloc_nowait_slot(si, blk, owner)?;
         if self.fenced(blk) {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             g.meta.abort_fill(id, true);
             drop(g);
-            self.notify(si);
+            self.shards.notify(si);
             return None;
         }
         Some((id, buf))
@@ -99,13 +209,13 @@ impl Inner {
 
     /// [`Inner::alloc_nowait`] before the fence is looked at.
     fn alloc_nowait_slot(&self, si: usize, blk: u64, owner: u32) -> Option<(SlotId, Arc<Buf>)> {
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         if g.meta.lookup(blk).is_some() {
             return None;
         }
         // Like `may_grow`, without marking this target starving: readahead
         // and map-time misses are optional.
-        let grow = budget::has_room(u64::from(self.block_size))
+        let grow = budget::has_room(u64::from(self.layout.block_size))
             && !(budget::contended() && self.mem_bytes() >= budget::fair_share());
         match g.meta.alloc(blk, owner, grow) {
             Alloc::Ready(id) => Self::slot_buf(&mut g, id).map(|b| (id, b)),
@@ -115,9 +225,9 @@ impl Inner {
             }
             Alloc::NeedMemory(id) => {
                 drop(g);
-                let buf = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                let buf = Buf::alloc(self.layout.block_size, Gfp::NowaitQuiet)
                     .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 match buf {
                     Some(b) => {
                         g.meta.attach_mem(id);
@@ -127,7 +237,7 @@ impl Inner {
                     None => {
                         g.meta.abort_fill(id, false);
                         drop(g);
-                        self.notify(si);
+                        self.shards.notify(si);
                         None
                     }
                 }
@@ -147,14 +257,6 @@ impl Inner {
             g.meta.abort_fill(id, false);
         }
         b
-    }
-
-    /// Returns memory to the reserve if it is short, else frees it.
-    pub(super) fn release_buf(&self, b: Arc<Buf>) {
-        let mut r = self.reserve.lock();
-        if r.len() < self.reserve_target {
-            let _ = r.push_within_capacity(b);
-        }
     }
 
     /// Finds or makes the slot for `blk`. Waits for fills in progress and,
@@ -228,7 +330,7 @@ impl Inner {
     /// Whether any block of the target is being filled or written back.
     fn io_in_flight(&self) -> bool {
         (0..self.nshards()).any(|si| {
-            let c = self.lock_shard(si).meta.counts();
+            let c = self.shards.lock(si).meta.counts();
             c.filling > 0 || c.writing > 0
         })
     }
@@ -245,7 +347,7 @@ impl Inner {
         tries: &mut Tries,
     ) -> Pass {
         let now = self.now_ms();
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         if let Some(id) = g.meta.lookup(blk) {
             let r = match access {
                 Access::Read => g.meta.pin_read(id),
@@ -269,7 +371,7 @@ impl Inner {
         let grow = match stage {
             AllocStage::Nowait | AllocStage::Blocking => self.may_grow(),
             AllocStage::Evict => false,
-            AllocStage::Reserve => !self.reserve.lock().is_empty(),
+            AllocStage::Reserve => !self.share.reserve_is_empty(),
         };
         let id = match g.meta.alloc(blk, who.id, grow) {
             Alloc::Ready(id) => {
@@ -301,7 +403,7 @@ impl Inner {
         }
         g.meta.abort_fill(id, false);
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         Pass::Next(self.next_stage(si, stage, false))
     }
 
@@ -316,27 +418,27 @@ impl Inner {
         match stage {
             AllocStage::Nowait => {
                 drop(g);
-                let b = Buf::alloc(self.block_size, Gfp::NowaitQuiet)
+                let b = Buf::alloc(self.layout.block_size, Gfp::NowaitQuiet)
                     .and_then(|b| Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok());
-                (self.lock_shard(si), b)
+                (self.shards.lock(si), b)
             }
             AllocStage::Evict => (g, None),
             AllocStage::Reserve => {
-                let b = self.reserve.lock().pop();
+                let b = self.share.reserve_take();
                 (g, b)
             }
             AllocStage::Blocking => {
                 drop(g);
                 self.stats.inc(Field::BlockingAllocs);
                 let b = memalloc::noio(|| {
-                    let b = Buf::alloc(self.block_size, Gfp::NoioQuiet)?;
+                    let b = Buf::alloc(self.layout.block_size, Gfp::NoioQuiet)?;
                     // Not GFP_KERNEL: inside the NOIO scope a small
                     // allocation that may block never fails and could
                     // keep the worker in the allocator; failing here
                     // only means waiting and trying again.
                     Arc::new(b, GFP_NOWAIT | __GFP_NOWARN).ok()
                 });
-                (self.lock_shard(si), b)
+                (self.shards.lock(si), b)
             }
         }
     }
@@ -383,10 +485,10 @@ impl Inner {
             (AllocStage::Evict | AllocStage::Reserve, false) => AllocStage::Blocking,
             (AllocStage::Reserve, true) => AllocStage::Blocking,
             (AllocStage::Blocking, _) => {
-                if self.reserve.lock().is_empty() {
+                if self.share.reserve_is_empty() {
                     self.refill_reserve(si);
                 }
-                self.lock_shard(si).wait();
+                self.shards.lock(si).wait();
                 AllocStage::Nowait
             }
         }
@@ -397,39 +499,24 @@ impl Inner {
     /// fair share. Marks this target starving when it is under its share
     /// and the budget is used up.
     pub(super) fn may_grow(&self) -> bool {
-        let bs = u64::from(self.block_size);
+        let bs = u64::from(self.layout.block_size);
         if knobs::no_fair_share() {
             return budget::has_room(bs);
         }
         let over = self.mem_bytes() >= budget::fair_share();
         if budget::has_room(bs) {
-            self.set_starving(false);
+            self.share.set_starving(false);
             return !(over && budget::contended());
         }
         if !over {
-            self.starve_seen.store(1, Relaxed);
+            self.share.note_starved();
         }
-        self.set_starving(!over);
+        self.share.set_starving(!over);
         false
-    }
-
-    /// Called by the background timer: a target that has not starved since
-    /// the last tick stops counting as starving.
-    pub(super) fn expire_starving(&self) {
-        if self.starve_seen.xchg(0, Relaxed) == 0 {
-            self.set_starving(false);
-        }
-    }
-
-    pub(super) fn set_starving(&self, on: bool) {
-        let v = u32::from(on);
-        if self.starving.xchg(v, Relaxed) != v {
-            budget::set_starving(on);
-        }
     }
 
     /// Bytes in this target's slots (not counting its reserve).
     pub(super) fn mem_bytes(&self) -> u64 {
-        self.mem_blocks.load(Relaxed).max(0) as u64 * u64::from(self.block_size)
+        self.shards.mem_blocks() * u64::from(self.layout.block_size)
     }
 }

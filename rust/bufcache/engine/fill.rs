@@ -3,7 +3,7 @@
 //! Fills: reading a missed block from the origin, with readahead of the
 //! blocks that follow it when misses are sequential.
 
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
 
 use crate::cache::shard::SlotId;
@@ -30,6 +30,49 @@ const NO_BIO: u8 = u8::MAX;
 const _: () = assert!(RA_MAX < NO_BIO as usize);
 const _: () = assert!(crate::dm::batch::BATCH_MAX < NO_BIO as usize);
 
+/// When a fill reads ahead: whether its miss continues the previous one,
+/// and where the target ends.
+///
+/// # Invariants
+///
+/// `nr_blocks` is fixed at construction: readahead never reads a block at
+/// or past it. `last_read_miss` is only exchanged, without a lock
+/// (Relaxed): concurrent misses race on it by design, which only decides
+/// whether a fill reads ahead, never what a block holds.
+pub(super) struct Readahead {
+    /// Blocks of the target (its length); fixed at construction.
+    nr_blocks: u64,
+    /// The block of the last read miss that may read ahead (`u64::MAX -
+    /// 1` at first: no block follows it). Relaxed, no lock.
+    last_read_miss: Atomic<u64>,
+}
+
+impl Readahead {
+    /// A target of `nr_blocks` blocks, with no miss yet.
+    pub(super) fn new(nr_blocks: u64) -> Self {
+        Self {
+            nr_blocks,
+            last_read_miss: Atomic::new(u64::MAX - 1),
+        }
+    }
+
+    /// Whether a miss of `blk` continues a sequential run of misses; it is
+    /// recorded as the last miss if `may_readahead`.
+    fn continues(&self, blk: u64, may_readahead: bool) -> bool {
+        let prev = if may_readahead {
+            self.last_read_miss.xchg(blk, Relaxed)
+        } else {
+            u64::MAX - 1
+        };
+        prev.wrapping_add(1) == blk
+    }
+
+    /// Whether `blk` is a block of the target.
+    fn contains(&self, blk: u64) -> bool {
+        blk < self.nr_blocks
+    }
+}
+
 impl Inner {
     /// Publishes a slot filled from the origin, or drops it on error. A
     /// block read `ahead` enters the cache as not yet referenced, so the
@@ -38,7 +81,7 @@ impl Inner {
     #[inline(never)]
     pub(super) fn end_fill(&self, blk: u64, id: SlotId, ok: bool, ahead: bool) {
         let si = self.shard_index(blk);
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         if ok && ahead {
             g.meta.fill_done_ahead(id);
         } else if ok {
@@ -47,7 +90,7 @@ impl Inner {
             g.meta.abort_fill(id, true);
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
     }
 
     /// Reads `blk` into the `Filling` slot's buffer, with readahead of
@@ -98,7 +141,7 @@ impl Inner {
         who: &CgEntry,
     ) -> (Option<usize>, BatchResult) {
         let css = assoc(who);
-        let (main, nbios, res) = IoBatch::run(&self.bioset, |mut batch| {
+        let (main, nbios, res) = IoBatch::run(&self.origin.bioset, |mut batch| {
             #[cfg(bufcache_test)]
             if knobs::atomic_association() {
                 batch.associate_atomically();
@@ -106,12 +149,12 @@ impl Inner {
             let main =
                 batch
                     .as_mut()
-                    .add_read(&self.origin, self.block_sector(blk), buf, false, css);
+                    .add_read(&self.origin.dev, self.block_sector(blk), buf, false, css);
             for (i, s) in ra.iter().enumerate() {
                 if let Some(s) = s {
                     let b = blk + u64::from(s.off);
                     if let Some(j) = batch.as_mut().add_read(
-                        &self.origin,
+                        &self.origin.dev,
                         self.block_sector(b),
                         &s.buf,
                         true,
@@ -125,7 +168,7 @@ impl Inner {
             (main, nbios, batch.wait())
         });
         who.fill_bytes
-            .add(nbios * u64::from(self.block_size), Relaxed);
+            .add(nbios * u64::from(self.layout.block_size), Relaxed);
         (main, res)
     }
 
@@ -141,12 +184,7 @@ impl Inner {
         who: &CgEntry,
         ra: &mut [Option<RaSlot>; RA_MAX],
     ) -> usize {
-        let prev = if may_readahead {
-            self.last_read_miss.xchg(blk, Relaxed)
-        } else {
-            u64::MAX - 1
-        };
-        let want = if prev.wrapping_add(1) == blk {
+        let want = if self.readahead.continues(blk, may_readahead) {
             (self.settings.readahead() as usize).min(RA_MAX)
         } else {
             0
@@ -154,11 +192,11 @@ impl Inner {
         let mut n = 0;
         for i in 1..=want as u64 {
             let b = blk + i;
-            if b >= self.nr_blocks {
+            if !self.readahead.contains(b) {
                 break;
             }
             let si = self.shard_index(b);
-            if self.lock_shard(si).meta.lookup(b).is_some() {
+            if self.shards.lock(si).meta.lookup(b).is_some() {
                 continue;
             }
             // Readahead never waits and never takes the reserve.

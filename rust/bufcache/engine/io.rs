@@ -38,7 +38,7 @@ impl Inner {
             return Some(bio);
         }
         let now = self.now_ms();
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         match g.meta.lookup(blk) {
             Some(id) => {
                 let pinned = if write {
@@ -62,10 +62,10 @@ impl Inner {
                 drop(g);
                 if write {
                     bio.copy_to_buf(&buf, off);
-                    let mut g = self.lock_shard(si);
+                    let mut g = self.shards.lock(si);
                     g.meta.unpin_write(id, now);
                     drop(g);
-                    self.notify(si);
+                    self.shards.notify(si);
                     self.stats.inc(Field::WriteHits);
                     who.hits.add(1, Relaxed);
                     bio.endio(BlkStatus::OK);
@@ -73,14 +73,14 @@ impl Inner {
                     self.arm_timer();
                 } else {
                     bio.copy_from_buf(&buf, off);
-                    self.lock_shard(si).meta.unpin_read(id);
+                    self.shards.lock(si).meta.unpin_read(id);
                     self.stats.inc(Field::ReadHits);
                     who.hits.add(1, Relaxed);
                     bio.endio(BlkStatus::OK);
                 }
                 None
             }
-            None if write && off == 0 && bio.size() == self.block_size && !hits_only => {
+            None if write && off == 0 && bio.size() == self.layout.block_size && !hits_only => {
                 // A full-block write miss needs no read; take it inline if a
                 // slot with memory is at hand without blocking.
                 drop(g);
@@ -88,10 +88,10 @@ impl Inner {
                     return Some(bio);
                 };
                 bio.copy_to_buf(&buf, 0);
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 g.meta.fill_done_dirty(id, now);
                 drop(g);
-                self.notify(si);
+                self.shards.notify(si);
                 self.stats.inc(Field::WriteMisses);
                 who.misses.add(1, Relaxed);
                 bio.endio(BlkStatus::OK);
@@ -118,7 +118,7 @@ impl Inner {
     /// charged to the root cgroup instead.
     pub(crate) fn bypass_nowait(self: &Arc<Self>, bio: OwnedBio, nowait: bool) {
         let rel = self.rel_sector(&bio);
-        match bio.remap_submit_nowait(&self.origin, rel) {
+        match bio.remap_submit_nowait(&self.origin.dev, rel) {
             Ok(()) => self.stats.inc(Field::BypassedReads),
             Err(bio) => {
                 self.cg.stats.inc(Field::AssocAgain);
@@ -147,8 +147,8 @@ impl Inner {
         // not hold up others' misses and flushes (nor they its fences).
         let mut around_first = true;
         loop {
-            let wa = |this: &Self| this.pop_write_around().map(|b| (b, true));
-            let other = |this: &Self| this.deferred.lock().pop().map(|b| (b, false));
+            let wa = |this: &Self| this.fences.pop_queued().map(|b| (b, true));
+            let other = |this: &Self| this.queue.pop().map(|b| (b, false));
             let next = if around_first {
                 wa(self).or_else(|| other(self))
             } else {
@@ -174,7 +174,7 @@ impl Inner {
                 memalloc::noio(|| {
                     if around {
                         self.write_around(bio);
-                        self.write_around_done();
+                        self.fences.queued_done();
                     } else {
                         self.process(bio);
                     }
@@ -210,7 +210,7 @@ impl Inner {
             // A sequential stream past its cutoff: uncached blocks only,
             // so the origin has their latest data (see `stream`).
             self.stats.inc(Field::BypassedReads);
-            bio.remap_submit(&self.origin, rel);
+            bio.remap_submit(&self.origin.dev, rel);
             return;
         }
         let (blk, off) = self.locate(rel);
@@ -218,7 +218,7 @@ impl Inner {
         match self.get_block(blk, Access::Read, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_from_buf(&buf, off);
-                self.lock_shard(si).meta.unpin_read(id);
+                self.shards.lock(si).meta.unpin_read(id);
                 self.stats.inc(Field::ReadHits);
                 who.hits.add(1, Relaxed);
                 bio.endio(BlkStatus::OK);
@@ -227,7 +227,7 @@ impl Inner {
                 // Not cached, so the origin has the latest data.
                 self.stats.inc(Field::ReadMisses);
                 let sector = self.rel_sector(&bio);
-                bio.remap_submit(&self.origin, sector);
+                bio.remap_submit(&self.origin.dev, sector);
             }
             Ok(Got::Miss(id, buf)) => {
                 self.stats.inc(Field::ReadMisses);
@@ -248,16 +248,16 @@ impl Inner {
     pub(super) fn do_write(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         let (blk, off) = self.locate(self.rel_sector(&bio));
         let si = self.shard_index(blk);
-        let full = off == 0 && bio.size() == self.block_size;
+        let full = off == 0 && bio.size() == self.layout.block_size;
         // The generation of this write (invariant G of `writeback`).
         let gen = match self.get_block(blk, Access::Write, who) {
             Ok(Got::Hit(id, buf)) => {
                 bio.copy_to_buf(&buf, off);
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 g.meta.unpin_write(id, self.now_ms());
                 let gen = g.meta.generation();
                 drop(g);
-                self.notify(si);
+                self.shards.notify(si);
                 self.stats.inc(Field::WriteHits);
                 who.hits.add(1, Relaxed);
                 gen
@@ -271,11 +271,11 @@ impl Inner {
                     return;
                 }
                 bio.copy_to_buf(&buf, off);
-                let mut g = self.lock_shard(si);
+                let mut g = self.shards.lock(si);
                 g.meta.fill_done_dirty(id, self.now_ms());
                 let gen = g.meta.generation();
                 drop(g);
-                self.notify(si);
+                self.shards.notify(si);
                 gen
             }
             Ok(Got::Bypass) | Err(_) => {
@@ -314,7 +314,7 @@ impl Inner {
         clean_only: bool,
     ) -> bool {
         let now = self.now_ms();
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         let mut skipped = false;
         while let Some(id) = g.meta.lookup(blk) {
             let st = g.meta.state(id);
@@ -346,7 +346,7 @@ impl Inner {
                     if let Some(b) = g.bufs[id as usize].clone() {
                         drop(g);
                         b.zero(off, len);
-                        g = self.lock_shard(si);
+                        g = self.shards.lock(si);
                     }
                     g.meta.unpin_write(id, now);
                     break;
@@ -355,7 +355,7 @@ impl Inner {
             }
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         skipped
     }
 
@@ -372,7 +372,7 @@ impl Inner {
         skip_filling: bool,
         clean_only: bool,
     ) -> Option<(u64, u64)> {
-        let spb = 1u64 << self.shift;
+        let spb = 1u64 << self.layout.shift;
         let mut skipped: Option<(u64, u64)> = None;
         let mut s = start;
         while s < end {
@@ -414,11 +414,11 @@ impl Inner {
         let start = self.rel_sector(&bio);
         let sectors = u64::from(bio.size()) >> dm::SECTOR_SHIFT;
         let end = start + sectors;
-        if self.origin.max_discard_sectors() == 0 || knobs::no_discard_fence() {
+        if self.origin.dev.max_discard_sectors() == 0 || knobs::no_discard_fence() {
             // Negative control: the pass, then the origin, no fence.
-            if self.origin.max_discard_sectors() > 0 {
+            if self.origin.dev.max_discard_sectors() > 0 {
                 let _ = self.discard_pass(start, end, false, false);
-                bio.remap_submit(&self.origin, start);
+                bio.remap_submit(&self.origin.dev, start);
                 return;
             }
             // Nothing changes on the origin: dropping is enough.
@@ -429,13 +429,13 @@ impl Inner {
         let (fs, fe) = self.fence_discard(start, sectors);
         let skipped = self.discard_pass(start, end, true, false);
         knobs::race_delay();
-        let st = IoBatch::run(&self.bioset, |mut batch| {
+        let st = IoBatch::run(&self.origin.bioset, |mut batch| {
             let i = batch
                 .as_mut()
-                .add_clone(&self.origin, start, &bio, super::assoc(who));
+                .add_clone(&self.origin.dev, start, &bio, super::assoc(who));
             batch.wait().status(i)
         });
-        self.fence_release(fs, fe);
+        self.fences.release(fs, fe);
         if let Some((s, e)) = skipped {
             let _ = self.discard_pass(s, e, false, true);
         }

@@ -11,36 +11,45 @@
 //! full-block write misses that need no blocking allocation) inline; all
 //! else is queued for the workers, which run inside a NOIO scope.
 //!
-//! One concept per file, all of them `impl Inner`:
+//! One concept per file, each with its methods in an `impl Inner` and its
+//! state in a type of its own, with private fields, that [`Inner`] holds
+//! (named in brackets); only this file's `impl Inner` reaches into more
+//! than one concept's state:
 //!
-//! - this file: [`Inner`], its construction, geometry, the work queue and
-//!   shutdown;
-//! - [`shard`]: the shard lock and [`shard::ShardGuard`];
+//! - this file: [`Inner`], its construction, geometry ([`Layout`]), the
+//!   origin ([`Origin`]), the work items and shutdown; [`queue`]: the work
+//!   queue, the deferred bios and the flags that stop background work
+//!   ([`queue::Queue`]);
+//! - [`shard`]: the shard lock, the shards with their totals
+//!   ([`shard::Shards`]) and [`shard::ShardGuard`];
 //! - [`io`]: the map-time fast path and the workers' read, write, flush and
 //!   discard;
 //! - [`alloc`]: buffer allocation (the fallback order of `get_block`) and
-//!   the target's share of the memory budget;
-//! - [`fill`]: fills and readahead;
-//! - [`stream`]: sequential streams, and their bypass of the cache;
-//!   [`fence`]: write-arounds, and the fence that keeps their blocks out
-//!   of the cache while they are in flight;
+//!   the target's share of the memory budget ([`alloc::Share`]);
+//! - [`fill`]: fills and readahead ([`fill::Readahead`]);
+//! - [`stream`]: sequential streams, and their bypass of the cache
+//!   ([`stream::Streams`]); [`fence`]: write-arounds, and the fence that
+//!   keeps their blocks out of the cache while they are in flight
+//!   ([`fence::Fences`]);
 //! - [`writeback`]: writeback rounds, flush, FUA and writethrough writes,
-//!   with the durability invariants; [`round`]: the steps of one round;
-//!   [`background`]: the background writeback lanes and their stop on
-//!   suspend;
-//! - [`reclaim`]: the shrinker, resize and invalidate;
+//!   with the durability invariants; [`round`]: the steps of one round
+//!   ([`round::Spares`]); [`background`]: the background writeback lanes,
+//!   their back-off and their stop on suspend
+//!   ([`background::Background`]);
+//! - [`reclaim`]: the shrinker ([`reclaim::ShrinkCursor`]), resize and
+//!   invalidate;
+//! - [`settings`]: the options and the cap ([`settings::Settings`]);
 //! - [`stats`]: the counters and the status line.
 
+use kernel::new_work;
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+use kernel::sync::Arc;
 use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_condvar, new_mutex, new_spinlock, new_work};
 
 use crate::cache::shard::shard_of;
 use crate::cache::table::{Mode, Options};
-use crate::dm::{self, BioList, BioSet, DmDev, Gfp, OwnedBio};
+use crate::dm::{self, BioSet, DmDev, OwnedBio};
 
 use super::budget::{self, Buf};
 use super::cgroup::{CgEntry, CgTable};
@@ -52,6 +61,7 @@ mod background;
 mod fence;
 mod fill;
 mod io;
+mod queue;
 mod reclaim;
 mod round;
 mod settings;
@@ -60,11 +70,10 @@ mod stats;
 mod stream;
 mod writeback;
 
-use round::{Round, ROUND_SPARES};
+use round::Spares;
 use settings::Settings;
-use shard::ShardLock;
+use shard::Shards;
 pub(crate) use stream::MAX_IO_SECTORS;
-use writeback::{LANE_FREE, MAX_LANES};
 
 /// Workers draining the deferred bio queue.
 pub(crate) const NR_WORKERS: usize = 4;
@@ -95,96 +104,158 @@ fn assoc(who: &CgEntry) -> Option<&crate::dm::cgroup::Css> {
     }
 }
 
-/// The shared state of one target, referenced by the target's private data
-/// and by queued work items.
+/// The origin device, and the bio set that the cache's own bios to it
+/// (fills, readahead, writebacks, and the clones of write-arounds and
+/// discards) are allocated from.
+///
+/// # Invariants
+///
+/// Both fixed at construction and used without a lock (the bio set's
+/// mempool has its own); the bio set lives as long as the target, so no
+/// bio of it outlives it (every batch waits for its bios).
 #[pin_data]
-pub(crate) struct Inner {
-    pub(crate) origin: DmDev,
-    pub(crate) block_size: u32,
+struct Origin {
+    /// The origin device. Fixed at construction.
+    dev: DmDev,
+    /// The bio set of the cache's own I/O to the origin. Fixed at
+    /// construction.
+    #[pin]
+    bioset: BioSet,
+}
+
+impl Origin {
+    fn new(dev: DmDev) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            dev,
+            bioset <- BioSet::new(64),
+        }? Error)
+    }
+}
+
+/// Where the target's blocks are, and the epoch of its clock.
+///
+/// # Invariants
+///
+/// Fixed at construction and never written again: read by every file of
+/// the engine without a lock. `block_size` is a power of two of at least
+/// a sector, and `shift` is log2 of its sectors.
+struct Layout {
+    /// Bytes per block.
+    block_size: u32,
     /// First sector of the target in the mapped device.
     begin: u64,
     /// log2 of sectors per block.
     shift: u32,
-    nr_blocks: u64,
-    shards: KVec<Pin<KBox<ShardLock>>>,
-    /// cgroup association of the cache's own I/O.
-    pub(crate) cg: Arc<CgTable>,
-    /// Capacity of all shards together, in blocks (the most the cap can be
-    /// raised to without a table reload).
-    capacity_blocks: u64,
+    /// When the target was built: the epoch of [`Inner::now_ms`].
+    created: Instant<Monotonic>,
+}
+
+/// The shared state of one target, referenced by the target's private data
+/// and by queued work items.
+///
+/// Each concept of the engine owns its state in a type of its own file
+/// (private fields, a small API, its invariants and locks documented
+/// there); `Inner` holds one of each, and only this file's `impl Inner`
+/// reaches into more than one. The fields are grouped by what protects
+/// them, as in dm-bufio's `struct dm_bufio_client`.
+///
+/// # Invariants
+///
+/// Each concept's state changes only through its type's methods, which
+/// keep the invariants documented with the type. `origin` and `layout`
+/// never change after construction. The work items are queued only through
+/// `queue`, while it still holds a workqueue: after [`Inner::shutdown`]
+/// (but for its negative control `shutdown_leaves_timer`) no work item
+/// holds a reference to the target.
+#[pin_data]
+pub(crate) struct Inner {
+    // ---- Fixed at construction: read without a lock ----
+    /// The origin and the bio set of the cache's own bios to it (the bio
+    /// set's mempool has its own lock).
     #[pin]
-    deferred: SpinLock<BioList>,
-    #[pin]
-    reserve: SpinLock<KVec<Arc<Buf>>>,
-    reserve_target: usize,
-    #[pin]
-    wq: SpinLock<Option<dm::OwnedQueue>>,
-    #[pin]
-    bioset: BioSet,
-    #[pin]
-    work0: Work<Inner, 0>,
-    #[pin]
-    work1: Work<Inner, 1>,
-    #[pin]
-    work2: Work<Inner, 2>,
-    #[pin]
-    work3: Work<Inner, 3>,
-    #[pin]
-    wb_now: Work<Inner, 10>,
-    /// Owners whose writeback lane is running.
-    #[pin]
-    lanes: SpinLock<[u32; MAX_LANES]>,
-    #[pin]
-    wb_timer: DelayedWork<Inner, 11>,
-    /// Options, watermarks, mode and cap.
+    origin: Origin,
+    /// Block size, place in the mapped device, clock epoch.
+    layout: Layout,
+
+    // ---- Read on every bio without a lock; changed under their own ----
+    /// Options, watermarks, mode and cap: the options under the mutex
+    /// `bufcache:opts`, mirrored for `map` and the workers in Relaxed
+    /// atomics; changes of the cap serialised by the mutex
+    /// `bufcache:resizing` (`settings`).
     #[pin]
     settings: Settings,
-    /// The status line's counters (of sources `Counter` and `Kept`).
+    /// The status line's counters (of sources `Counter` and `Kept`):
+    /// Relaxed atomics, no lock.
     stats: Counters,
-    /// Dirty blocks over all shards.
-    dirty: Atomic<i64>,
-    /// Slots holding memory over all shards.
-    mem_blocks: Atomic<i64>,
-    last_read_miss: Atomic<u64>,
-    /// The sector (relative to the target) where the current sequential
-    /// read stream continues, and how many bytes it has run
-    /// (`super::stream`).
-    seq_next: Atomic<u64>,
-    seq_run: Atomic<u64>,
-    /// Where the stream's last `REQ_NOWAIT` bypass started (`u64::MAX`:
-    /// none): its retry continues the stream.
-    seq_retry: Atomic<u64>,
-    /// The sequential write stream (`super::stream`; never a retry).
-    wseq_next: Atomic<u64>,
-    wseq_run: Atomic<u64>,
-    /// Write-arounds in flight and queued (`fence`).
+    /// cgroup association of the cache's own I/O: entries in an XArray,
+    /// created and removed under the mutex `bufcache:cgroup_create`
+    /// (`super::cgroup`).
+    pub(crate) cg: Arc<CgTable>,
+
+    // ---- The cache: shard locks, and the target's memory ----
+    /// The shards, each under its spinlock `bufcache:shard` (one at a
+    /// time), and their dirty and memory totals: Relaxed atomics that
+    /// the shard guards keep (`shard`).
+    shards: Shards,
+    /// The reserve, under the spinlock `bufcache:reserve`, and the
+    /// starving flags, Relaxed atomics changed by exchange: this target's
+    /// part of the module budget (`alloc`).
     #[pin]
-    fences: SpinLock<fence::Fences>,
-    /// Raised and lowered under `fences`: whether any slot is taken.
-    fences_active: Atomic<i32>,
-    /// Wakes workers waiting for a fence (or for a queued write-around).
+    share: alloc::Share,
+
+    // ---- Work: queued and stopped under the `wq` lock ----
+    /// The workqueue under the spinlock `bufcache:wq`, the deferred bios
+    /// under `bufcache:deferred`, and the flags that stop background
+    /// work, set under `bufcache:wq` (`queue`).
     #[pin]
-    fence_cv: CondVar,
-    shrink_cursor: Atomic<u32>,
-    /// Set (under the `wq` lock) when the target goes away; no timer is
-    /// armed and no lane runs after that.
-    dying: Atomic<u32>,
-    /// Set (under the `wq` lock) between a suspend and the next resume:
-    /// background writeback is stopped.
-    suspended: Atomic<u32>,
-    /// Writeback rounds in a row that failed and wrote nothing.
-    wb_fail_streak: Atomic<u32>,
-    /// Background writeback backs off until then (ms, `now_ms`).
-    wb_retry_at: Atomic<u64>,
-    /// This target counts in the budget's starving targets.
-    starving: Atomic<u32>,
-    /// Writeback rounds used when a round cannot be allocated.
-    round_spares: KVec<Pin<KBox<Mutex<Round>>>>,
-    /// Which spare a round waits for when all are taken.
-    spare_cursor: Atomic<u32>,
-    /// This target starved since the last background tick.
-    starve_seen: Atomic<u32>,
-    created: Instant<Monotonic>,
+    queue: queue::Queue,
+    /// The workers draining the deferred bios and queued write-arounds:
+    /// queued under the `wq` lock (`enqueue_workers`), each at most once
+    /// at a time, so four items for four workers.
+    #[pin]
+    work0: Work<Inner, 0>,
+    /// As `work0`.
+    #[pin]
+    work1: Work<Inner, 1>,
+    /// As `work0`.
+    #[pin]
+    work2: Work<Inner, 2>,
+    /// As `work0`.
+    #[pin]
+    work3: Work<Inner, 3>,
+    /// Background writeback kicked over the high watermark or by the
+    /// shrinker: queued under the `wq` lock; flushed by a suspend.
+    #[pin]
+    wb_now: Work<Inner, 10>,
+    /// The age timer: armed under the `wq` lock unless the target is
+    /// dying ([`Inner::arm_timer`]); flushed by a suspend and `shutdown`.
+    #[pin]
+    wb_timer: DelayedWork<Inner, 11>,
+    /// The running writeback lanes, under the spinlock `bufcache:lanes`,
+    /// and the back-off after failed rounds, Relaxed atomics
+    /// (`background`).
+    #[pin]
+    background: background::Background,
+
+    // ---- Per concept, each under its own lock or ordering ----
+    /// Write-arounds and discards in flight, and queued write-arounds,
+    /// under the spinlock `bufcache:fences` with its condition variable;
+    /// a count of taken slots, raised and lowered under it, read
+    /// Relaxed without it (`fence`).
+    #[pin]
+    fences: fence::Fences,
+    /// The sequential read and write streams: Relaxed atomics, racy by
+    /// design, no lock (`stream`).
+    streams: stream::Streams,
+    /// Where the last read miss was, for readahead: a Relaxed atomic,
+    /// exchanged without a lock (`fill`).
+    readahead: fill::Readahead,
+    /// Writeback rounds used when a round cannot be allocated, each under
+    /// its own mutex `bufcache:round_spare` (`round`).
+    spares: Spares,
+    /// Where the shrinker's next scan starts: a Relaxed atomic, no lock
+    /// (`reclaim`).
+    shrink_cursor: reclaim::ShrinkCursor,
 }
 
 impl_has_work! {
@@ -221,8 +292,8 @@ impl WorkItem<10> for Inner {
 impl WorkItem<11> for Inner {
     type Pointer = Arc<Inner>;
     fn run(this: Arc<Inner>) {
-        this.expire_starving();
-        if this.suspended.load(Relaxed) != 0 {
+        this.share.expire_starving();
+        if this.queue.suspended() {
             // Suspended: no writeback, no I/O; only clean memory is given
             // back to a starving sibling (`give_back_budget`).
             dm::memalloc::noio(|| this.give_back_budget());
@@ -270,79 +341,43 @@ impl Inner {
             .unwrap_or((cap_blocks / 8).clamp(1, 16) as usize)
             .max(1);
         let cg = CgTable::new()?;
-        let mut shards = KVec::with_capacity(nshards, GFP_KERNEL)?;
         // At least one slot per shard (a shard without one could never
         // serve a miss); the caller checked the index fits in RAM
         // (`index_bytes`), so this never saturates in practice.
         let per = u32::try_from(cap_blocks.div_ceil(nshards as u64))
             .unwrap_or(u32::MAX)
             .max(1);
-        for _ in 0..nshards {
-            shards.push(ShardLock::new(per, per, &cg)?, GFP_KERNEL)?;
-        }
-        let mut reserve = KVec::with_capacity(reserve_target, GFP_KERNEL)?;
-        for _ in 0..reserve_target {
-            // The reserve is the target's own minimum: charged to the
-            // budget even when others hold all of it (a warm reload must
-            // not fail), and taken back by no one.
-            let b = Buf::alloc_reserve(bs, Gfp::Kernel).ok_or(ENOMEM)?;
-            reserve.push(Arc::new(b, GFP_KERNEL)?, GFP_KERNEL)?;
-        }
-        let mut round_spares = KVec::with_capacity(ROUND_SPARES, GFP_KERNEL)?;
-        for _ in 0..ROUND_SPARES {
-            let m = KBox::pin_init(new_mutex!(Round::new(), "bufcache:round_spare"), GFP_KERNEL)?;
-            round_spares.push(m, GFP_KERNEL)?;
-        }
+        let shards = Shards::new(nshards, per, &cg)?;
+        let reserve = alloc::Share::fill_reserve(reserve_target, bs)?;
+        let spares = Spares::new()?;
         let wq = dm::OwnedQueue::new(c"bufcache", NR_WORKERS as i32 + 2)?;
-        let inner = Arc::pin_init(
-            try_pin_init!(Self {
-                origin,
-                block_size: bs,
-                begin: geo.begin,
-                shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
-                nr_blocks: geo.nr_blocks,
+        let inner = Self::pin_init_arc(try_pin_init!(Self {
+                origin <- Origin::new(origin),
                 shards,
                 cg,
-                capacity_blocks: u64::from(per) * nshards as u64,
-                deferred <- new_spinlock!(BioList::new(true), "bufcache:deferred"),
-                reserve <- new_spinlock!(reserve, "bufcache:reserve"),
-                reserve_target,
-                wq <- new_spinlock!(Some(wq), "bufcache:wq"),
-                bioset <- BioSet::new(64),
+                share <- alloc::Share::new(reserve),
+                queue <- queue::Queue::new(wq),
                 work0 <- new_work!("bufcache:worker0"),
                 work1 <- new_work!("bufcache:worker1"),
                 work2 <- new_work!("bufcache:worker2"),
                 work3 <- new_work!("bufcache:worker3"),
                 wb_now <- new_work!("bufcache:writeback"),
-                lanes <- new_spinlock!([LANE_FREE; MAX_LANES], "bufcache:lanes"),
+                background <- background::Background::new(),
                 wb_timer <- kernel::new_delayed_work!("bufcache:writeback_timer"),
-                settings <- Settings::new(geo.opts),
+                settings <- Settings::new(geo.opts, u64::from(per) * nshards as u64),
                 stats <- Counters::init(),
-                dirty: Atomic::new(0),
-                mem_blocks: Atomic::new(0),
-                last_read_miss: Atomic::new(u64::MAX - 1),
-                seq_next: Atomic::new(u64::MAX),
-                seq_run: Atomic::new(0),
-                seq_retry: Atomic::new(u64::MAX),
-                wseq_next: Atomic::new(u64::MAX),
-                wseq_run: Atomic::new(0),
-                fences <- new_spinlock!(fence::Fences::new(), "bufcache:fences"),
-                fences_active: Atomic::new(0),
-                fence_cv <- new_condvar!("bufcache:fence_cv"),
-                shrink_cursor: Atomic::new(0),
-                dying: Atomic::new(0),
-                // Until the first resume.
-                suspended: Atomic::new(1),
-                wb_fail_streak: Atomic::new(0),
-                wb_retry_at: Atomic::new(0),
-                starving: Atomic::new(0),
-                round_spares,
-                spare_cursor: Atomic::new(0),
-                starve_seen: Atomic::new(0),
-                created: Instant::<Monotonic>::now(),
-            }? Error),
-            GFP_KERNEL,
-        )?;
+                readahead: fill::Readahead::new(geo.nr_blocks),
+                streams: stream::Streams::new(),
+                fences <- fence::Fences::new(),
+                shrink_cursor: reclaim::ShrinkCursor::new(),
+                spares,
+                layout: Layout {
+                    block_size: bs,
+                    begin: geo.begin,
+                    shift: (bs >> dm::SECTOR_SHIFT).trailing_zeros(),
+                    created: Instant::<Monotonic>::now(),
+                },
+            }? Error))?;
         inner.set_cap(geo.cap_bytes);
         inner.prime_lockdep();
         // Uncounted in `shutdown`, which every constructed target reaches.
@@ -350,18 +385,35 @@ impl Inner {
         Ok(inner)
     }
 
+    /// Allocates and initialises the target's state. Not inlined: the
+    /// initialiser's frame stays out of [`Inner::new`]'s.
+    #[inline(never)]
+    fn pin_init_arc(init: impl PinInit<Self, Error>) -> Result<Arc<Self>> {
+        Arc::pin_init(init, GFP_KERNEL)
+    }
+
     // ---- clock, geometry and totals ----
+
+    /// The origin device.
+    pub(crate) fn origin(&self) -> &DmDev {
+        &self.origin.dev
+    }
+
+    /// Bytes per block.
+    pub(crate) fn block_size(&self) -> u32 {
+        self.layout.block_size
+    }
 
     /// Milliseconds since the target was built (the cache's clock).
     fn now_ms(&self) -> u64 {
-        (Instant::<Monotonic>::now() - self.created)
+        (Instant::<Monotonic>::now() - self.layout.created)
             .as_millis()
             .max(0) as u64
     }
 
     /// Bytes of the target's reserve (its guaranteed minimum).
     fn reserve_bytes(&self) -> u64 {
-        self.reserve_target as u64 * u64::from(self.block_size)
+        self.share.reserve_target() as u64 * u64::from(self.layout.block_size)
     }
 
     fn nshards(&self) -> usize {
@@ -374,43 +426,36 @@ impl Inner {
 
     /// The sector of `bio` relative to the target.
     fn rel_sector(&self, bio: &OwnedBio) -> u64 {
-        bio.sector() - self.begin
+        bio.sector() - self.layout.begin
     }
 
     /// Splits a sector (relative to the target) into block and byte offset.
     pub(crate) fn locate(&self, sector: u64) -> (u64, u32) {
-        let blk = sector >> self.shift;
-        let off = ((sector & ((1u64 << self.shift) - 1)) << dm::SECTOR_SHIFT) as u32;
+        let blk = sector >> self.layout.shift;
+        let off = ((sector & ((1u64 << self.layout.shift) - 1)) << dm::SECTOR_SHIFT) as u32;
         (blk, off)
     }
 
     fn block_sector(&self, blk: u64) -> u64 {
-        blk << self.shift
-    }
-
-    /// Dirty blocks over all shards, from the total the shard guards keep
-    /// (no lock).
-    fn dirty_blocks(&self) -> u64 {
-        self.dirty.load(Relaxed).max(0) as u64
+        blk << self.layout.shift
     }
 
     // ---- work queue: workers, writeback kicks and the timer ----
 
     fn enqueue_workers(self: &Arc<Self>) {
-        let guard = self.wq.lock();
-        let Some(wq) = guard.as_ref() else { return };
-        let q = wq.queue();
-        let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
-        let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
-        let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
-        let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+        self.queue.with(|wq| {
+            let q = wq.queue();
+            let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
+            let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
+            let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
+            let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+        });
     }
 
     fn kick_writeback(self: &Arc<Self>) {
-        let guard = self.wq.lock();
-        if let Some(wq) = guard.as_ref() {
+        self.queue.with(|wq| {
             let _ = wq.queue().enqueue::<Arc<Inner>, 10>(self.clone());
-        }
+        });
     }
 
     /// Arms the background writeback timer (age-based writeback).
@@ -421,25 +466,21 @@ impl Inner {
         } else {
             (age / 2).clamp(50, 1000)
         };
-        let guard = self.wq.lock();
-        // Checked under the lock that `shutdown` sets it under, so no
-        // timer is armed after that. A suspended target keeps its timer
-        // (once resumed at least once: the constructor arms none): its
-        // tick then only gives clean memory back (invariant B holds: no
-        // writeback while suspended).
-        if self.dying.load(Relaxed) != 0 {
-            return;
-        }
-        if let Some(wq) = guard.as_ref() {
+        // Not once the target is going away (`dying`, checked under the
+        // lock that `shutdown` sets it under), so no timer is armed after
+        // that. A suspended target keeps its timer (once resumed at least
+        // once: the constructor arms none): its tick then only gives clean
+        // memory back (invariant B holds: no writeback while suspended).
+        self.queue.with_live(|wq| {
             let _ = wq
                 .queue()
                 .enqueue_delayed::<Arc<Inner>, 11>(self.clone(), msecs_to_jiffies(period as u32));
-        }
+        });
     }
 
     /// Queues a bio for the workers.
     pub(crate) fn defer(self: &Arc<Self>, bio: OwnedBio) {
-        self.deferred.lock().push(bio);
+        self.queue.push(bio);
         self.enqueue_workers();
     }
 
@@ -458,27 +499,24 @@ impl Inner {
     /// to write back.
     pub(crate) fn shutdown(self: &Arc<Self>) {
         if knobs::shutdown_leaves_timer() {
-            self.wait_lanes_idle();
-            let wq = self.wq.lock().take();
+            self.background.wait_idle();
+            let wq = self.queue.take();
             drop(wq);
-            self.set_starving(false);
+            self.share.set_starving(false);
             budget::target_removed(self.reserve_bytes());
             return;
         }
-        {
-            // Under the lock `arm_timer` checks `dying` under: no timer
-            // can be armed after this.
-            let _wq = self.wq.lock();
-            self.dying.store(1, Relaxed);
-        }
+        // Under the lock `arm_timer` checks `dying` under: no timer
+        // can be armed after this.
+        self.queue.set_dying();
         // Runs a pending timer now (it does not re-arm), then waits for
         // the lanes, which see `dying` and stop.
         dm::flush_delayed_work(&self.wb_timer);
-        self.wait_lanes_idle();
-        let wq = self.wq.lock().take();
+        self.background.wait_idle();
+        let wq = self.queue.take();
         // Destroying the queue drains every queued item.
         drop(wq);
-        self.set_starving(false);
+        self.share.set_starving(false);
         budget::target_removed(self.reserve_bytes());
     }
 }

@@ -5,17 +5,44 @@
 //! try-locks a shard: the task in reclaim may hold that lock.
 
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, ArcBorrow};
 
 use crate::cache::status::Field;
-use crate::dm;
 use crate::dm::shrinker::{ScanResult, ShrinkControl, ShrinkerOps};
 
 use super::super::budget;
 use super::super::knobs;
 use super::writeback::WbSelect;
 use super::Inner;
+
+/// Where the shrinker's next scan starts, so that successive scans spread
+/// over the shards.
+///
+/// # Invariants
+///
+/// Only ever incremented (wrapping), Relaxed and without a lock: racing
+/// scans may start at the same shard, which is harmless (each only
+/// try-locks it).
+pub(super) struct ShrinkCursor {
+    /// Scans started so far (the first shard of the next is this modulo
+    /// the shards). Relaxed, no lock.
+    next: Atomic<u32>,
+}
+
+impl ShrinkCursor {
+    pub(super) fn new() -> Self {
+        Self {
+            next: Atomic::new(0),
+        }
+    }
+
+    /// Where a scan starts (taken modulo the shards), moving the cursor
+    /// on.
+    fn advance(&self) -> usize {
+        self.next.fetch_add(1, Relaxed) as usize
+    }
+}
 
 impl Inner {
     /// Gives memory back to the budget while another target is starving
@@ -34,17 +61,17 @@ impl Inner {
             return;
         }
         // Blocks above the fair share (the block size is a power of two).
-        let mut want =
-            u32::try_from((mem - fair) >> self.block_size.trailing_zeros()).unwrap_or(u32::MAX);
+        let mut want = u32::try_from((mem - fair) >> self.layout.block_size.trailing_zeros())
+            .unwrap_or(u32::MAX);
         let n = self.nshards();
         for k in 0..n {
-            if want == 0 || self.dying.load(Relaxed) != 0 {
+            if want == 0 || self.queue.dying() {
                 return;
             }
             let share = want.div_ceil(((n - k) as u32).max(1));
             want -= self.shrink_shard(k, share).min(want);
         }
-        if want > 0 && self.dirty_blocks() > 0 {
+        if want > 0 && self.shards.dirty_blocks() > 0 {
             for si in 0..n {
                 if self.background_stopped() {
                     return;
@@ -70,15 +97,15 @@ impl Inner {
             }
         }
         // After failed writebacks, as often as background writeback retries
-        // (the back-off of `note_round`): over a failing origin every
-        // waiter would otherwise write every shard each 10 ms.
-        if knobs::no_refill_writeback() || self.now_ms() < self.wb_retry_at.load(Relaxed) {
+        // (the back-off of `Background::note_round`): over a failing origin
+        // every waiter would otherwise write every shard each 10 ms.
+        if knobs::no_refill_writeback() || self.background.backing_off(self.now_ms()) {
             return;
         }
         for k in 1..n {
             let other = (si + k) % n;
             let r = self.writeback_shard(other, WbSelect::Oldest, None);
-            self.note_round(&r);
+            self.background.note_round(&r, || self.now_ms());
             if r.written > 0 && self.shrink_shard(other, 1) > 0 {
                 return;
             }
@@ -91,11 +118,9 @@ impl Inner {
     /// Teaches lockdep that the locks the shrinker takes are taken inside
     /// memory reclaim.
     pub(super) fn prime_lockdep(&self) {
-        for si in 0..self.nshards() {
-            dm::shrinker::as_if_in_reclaim(|| drop(self.shards[si].state.lock()));
-        }
-        dm::shrinker::as_if_in_reclaim(|| drop(self.reserve.lock()));
-        dm::shrinker::as_if_in_reclaim(|| drop(self.wq.lock()));
+        self.shards.prime_lockdep();
+        self.share.prime_lockdep();
+        self.queue.prime_lockdep();
         self.cg.prime_lockdep();
     }
 
@@ -104,13 +129,13 @@ impl Inner {
     // Cold (a message): kept out of the message handler's frame.
     #[inline(never)]
     pub(crate) fn invalidate_clean(&self) -> Result {
-        if self.dirty_blocks() > 0 {
+        if self.shards.dirty_blocks() > 0 {
             return Err(EBUSY);
         }
         for si in 0..self.nshards() {
             self.shrink_shard(si, u32::MAX);
         }
-        if self.dirty_blocks() > 0 {
+        if self.shards.dirty_blocks() > 0 {
             return Err(EBUSY);
         }
         Ok(())
@@ -121,7 +146,7 @@ impl Inner {
     pub(super) fn shrink_shard(&self, si: usize, max: u32) -> u32 {
         let mut freed = 0;
         while freed < max {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             let Some((id, evicted)) = g.meta.reclaim_one() else {
                 break;
             };
@@ -131,7 +156,7 @@ impl Inner {
                 self.stats.inc(Field::Evictions);
             }
             if let Some(b) = b {
-                self.release_buf(b);
+                self.share.give_back(b);
             }
             freed += 1;
         }
@@ -148,7 +173,7 @@ impl Inner {
         for si in 0..self.nshards() {
             let mut tries = 0;
             loop {
-                let over = self.lock_shard(si).meta.over_cap();
+                let over = self.shards.lock(si).meta.over_cap();
                 if over == 0 {
                     break;
                 }
@@ -159,7 +184,7 @@ impl Inner {
                         if tries > 100 {
                             return Err(EBUSY);
                         }
-                        self.lock_shard(si).wait();
+                        self.shards.lock(si).wait();
                     }
                 }
             }
@@ -173,8 +198,8 @@ impl ShrinkerOps for Inner {
         let this: &Inner = &this;
         // Clean and free blocks, from the totals kept in step by every
         // shard lock holder: no lock here.
-        let mem = this.mem_blocks.load(Relaxed).max(0) as u64;
-        mem.saturating_sub(this.dirty_blocks())
+        let mem = this.shards.mem_blocks();
+        mem.saturating_sub(this.shards.dirty_blocks())
     }
 
     fn scan(this: ArcBorrow<'_, Self>, sc: &ShrinkControl) -> ScanResult {
@@ -196,7 +221,7 @@ impl Inner {
         // Test-only negative control: write back and wait for it whenever
         // __GFP_IO is set, ignoring __GFP_FS. This is the deadlock the
         // real code avoids; see Documentation/reclaim.rst.
-        if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.dirty_blocks() > 0 {
+        if knobs::unsafe_shrinker_writeback() && sc.may_io() && self.shards.dirty_blocks() > 0 {
             for si in 0..self.nshards() {
                 let _ = self.writeback_shard(si, WbSelect::Oldest, None);
             }
@@ -205,14 +230,14 @@ impl Inner {
         let mut freed = 0u64;
         let mut contended = 0;
         let n = self.nshards();
-        let start = self.shrink_cursor.fetch_add(1, Relaxed) as usize;
+        let start = self.shrink_cursor.advance();
         for k in 0..n {
             if freed >= want {
                 break;
             }
             let si = (start + k) % n;
             // Only ever try-lock: the task in reclaim may hold this lock.
-            let Some(mut g) = self.try_lock_shard(si) else {
+            let Some(mut g) = self.shards.try_lock(si) else {
                 contended += 1;
                 continue;
             };
@@ -228,10 +253,10 @@ impl Inner {
                 // is dropped (or kept in the reserve) right after.
                 drop(g);
                 if let Some(b) = b {
-                    self.release_buf(b);
+                    self.share.give_back(b);
                 }
                 freed += 1;
-                g = match self.try_lock_shard(si) {
+                g = match self.shards.try_lock(si) {
                     Some(g) => g,
                     None => break,
                 };
@@ -241,7 +266,7 @@ impl Inner {
             self.stats.add(Field::ShrinkSkipLock, contended);
         }
         self.stats.add(Field::ShrinkFreed, freed);
-        if freed < want && self.dirty_blocks() > 0 {
+        if freed < want && self.shards.dirty_blocks() > 0 {
             // Dirty memory can only be freed after writeback. Start it
             // asynchronously, and only where reclaim may both do I/O and
             // enter filesystems: a loop device below us can re-enter the

@@ -8,9 +8,10 @@
 
 use kernel::alloc::flags::{__GFP_NOWARN, GFP_NOWAIT};
 use kernel::init::InPlaceInit;
+use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
-use kernel::sync::Arc;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, Mutex};
 
 use crate::cache::shard::{Busy, SlotId};
 use crate::cache::status::Field;
@@ -24,7 +25,7 @@ use super::{assoc, Inner};
 /// Most blocks written back per round of one shard (see [`Round`]).
 pub(super) const WB_ROUND: usize = 32;
 /// Rounds kept by each target for when one cannot be allocated.
-pub(super) const ROUND_SPARES: usize = 4;
+const ROUND_SPARES: usize = 4;
 /// Most adjacent blocks merged into one writeback bio.
 const WB_MERGE: usize = 16;
 /// No bio could be made for a span (an entry of a batch's bio indices).
@@ -128,6 +129,55 @@ fn span_end(e: &[Entry], start: usize) -> usize {
     end
 }
 
+/// The rounds a target keeps for when one cannot be allocated, as a
+/// mempool keeps elements ([`Inner::with_round`]).
+///
+/// # Invariants
+///
+/// There are `ROUND_SPARES` spares, each under its own mutex, held by one
+/// round from its selection to its completion; a spare is empty (holds no
+/// buffer nor cgroup entry) whenever its mutex is free.
+pub(super) struct Spares {
+    /// Writeback rounds used when a round cannot be allocated; each under
+    /// its own mutex (`bufcache:round_spare`).
+    rounds: KVec<Pin<KBox<Mutex<Round>>>>,
+    /// Which spare a round waits for when all are taken. Relaxed.
+    cursor: Atomic<u32>,
+}
+
+impl Spares {
+    /// `ROUND_SPARES` empty spares.
+    // Cold (table load): kept out of `Inner::new`'s frame.
+    #[inline(never)]
+    pub(super) fn new() -> Result<Self> {
+        let mut rounds = KVec::with_capacity(ROUND_SPARES, GFP_KERNEL)?;
+        for _ in 0..ROUND_SPARES {
+            let m = KBox::pin_init(new_mutex!(Round::new(), "bufcache:round_spare"), GFP_KERNEL)?;
+            rounds.push(m, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            rounds,
+            cursor: Atomic::new(0),
+        })
+    }
+
+    /// Runs `f` with a free spare, or waits for one if all are taken.
+    fn with<R>(&self, f: impl FnOnce(&mut Round) -> R) -> R {
+        let spares = &self.rounds;
+        let mut g = match spares.iter().find_map(|m| m.try_lock()) {
+            Some(g) => g,
+            None => {
+                let k = self.cursor.fetch_add(1, Relaxed) as usize;
+                spares[k % spares.len()].lock()
+            }
+        };
+        let res = f(&mut g);
+        // Drops the buffers and cgroup entries it still holds.
+        g.clear();
+        res
+    }
+}
+
 impl Inner {
     /// Runs `f` with an empty round: a new one on the heap or, when that
     /// allocation fails, one of the target's `ROUND_SPARES` spares (waiting
@@ -142,18 +192,7 @@ impl Inner {
             return f(&mut r);
         }
         self.stats.inc(Field::SpareRounds);
-        let spares = &self.round_spares;
-        let mut g = match spares.iter().find_map(|m| m.try_lock()) {
-            Some(g) => g,
-            None => {
-                let k = self.spare_cursor.fetch_add(1, Relaxed) as usize;
-                spares[k % spares.len()].lock()
-            }
-        };
-        let res = f(&mut g);
-        // Drops the buffers and cgroup entries it still holds.
-        g.clear();
-        res
+        self.spares.with(f)
     }
 
     /// Takes up to `WB_ROUND` dirty blocks of shard `si` that match `sel`
@@ -167,7 +206,7 @@ impl Inner {
         r: &mut Round,
         out: &mut WbRound,
     ) {
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         let mut cands = [0 as SlotId; WB_ROUND];
         let mut nc = 0;
         for id in g.meta.dirty_iter() {
@@ -222,7 +261,7 @@ impl Inner {
             n, e, bios, whos, ..
         } = r;
         let e = &e[..*n];
-        let (res, ns, next) = IoBatch::run(&self.bioset, |mut batch| {
+        let (res, ns, next) = IoBatch::run(&self.origin.bioset, |mut batch| {
             let (mut ns, mut s) = (0, start);
             while s < e.len() && !batch.is_full() && ns < dm::batch::BATCH_MAX {
                 let end = span_end(e, s);
@@ -237,7 +276,7 @@ impl Inner {
                             }
                         }
                         batch.as_mut().add_write(
-                            &self.origin,
+                            &self.origin.dev,
                             self.block_sector(e[s].blk),
                             &list[..end - s],
                             false,
@@ -262,8 +301,10 @@ impl Inner {
                 r.ok |= (((1u64 << (end - s)) - 1) as u32) << s;
             }
             if let Some(who) = r.whos[k].take().filter(|_| good) {
-                who.writeback_bytes
-                    .add((end - s) as u64 * u64::from(self.block_size), Relaxed);
+                who.writeback_bytes.add(
+                    (end - s) as u64 * u64::from(self.layout.block_size),
+                    Relaxed,
+                );
             }
             s = end;
         }
@@ -274,7 +315,7 @@ impl Inner {
     /// become clean (unless written again since: invariant G), failed ones
     /// stay dirty.
     pub(super) fn wb_complete(&self, si: usize, r: &Round, out: &mut WbRound) {
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         for (i, e) in r.e.iter().enumerate().take(r.n) {
             let ok = r.ok & (1 << i) != 0;
             g.meta.end_writeback(e.id, ok);
@@ -285,10 +326,10 @@ impl Inner {
             }
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         self.stats.add(Field::Writebacks, u64::from(out.written));
         self.stats
             .add(Field::WritebackErrors, u64::from(out.errors));
-        self.note_round(out);
+        self.background.note_round(out, || self.now_ms());
     }
 }

@@ -17,15 +17,19 @@ use super::Inner;
 
 /// One target's settings.
 ///
+/// # Invariants
+///
 /// `opts` is the source of truth: the options as the table and messages set
 /// them, with which ones were given explicitly (the table line prints
 /// those). The atomics mirror its values for the paths that read them on
 /// every bio; they are written only by the setters, under the `opts` lock,
 /// together with `opts`, except `cap_bytes`, which follows the cap in
 /// effect (`Inner::set_cap`); changes of the cap are serialised by
-/// `resizing`.
+/// `resizing`. `capacity_blocks` is fixed at construction, and the cap in
+/// effect never exceeds it.
 #[pin_data]
 pub(crate) struct Settings {
+    /// The source of truth (mutex `bufcache:opts`).
     #[pin]
     opts: Mutex<Options>,
     /// Held by a `cache_size` message from its new cap to its outcome
@@ -34,15 +38,26 @@ pub(crate) struct Settings {
     /// another's new one.
     #[pin]
     resizing: Mutex<()>,
+    /// Mirror of `opts.mode` (0 writeback, 1 writethrough). Relaxed,
+    /// written under `opts`.
     mode: Atomic<u32>,
+    /// Mirror of `opts.high_watermark`. Relaxed, written under `opts`.
     high: Atomic<u32>,
+    /// Mirror of `opts.low_watermark`. Relaxed, written under `opts`.
     low: Atomic<u32>,
+    /// Mirror of `opts.max_age_ms`. Relaxed, written under `opts`.
     max_age_ms: Atomic<u64>,
+    /// Mirror of `opts.readahead`. Relaxed, written under `opts`.
     readahead: Atomic<u32>,
+    /// Mirror of `opts.sequential_cutoff`. Relaxed, written under `opts`.
     sequential_cutoff: Atomic<u64>,
     /// The cap in effect in bytes: the `cache_size` option (or the module
-    /// budget) clamped to the target's capacity, in whole blocks.
+    /// budget) clamped to the target's capacity, in whole blocks. Relaxed;
+    /// changes serialised by `resizing` (or at construction).
     cap_bytes: Atomic<u64>,
+    /// Capacity of all shards together, in blocks (the most the cap can be
+    /// raised to without a table reload). Fixed at construction.
+    capacity_blocks: u64,
 }
 
 fn mode_to_u32(m: Mode) -> u32 {
@@ -53,7 +68,7 @@ fn mode_to_u32(m: Mode) -> u32 {
 }
 
 impl Settings {
-    pub(super) fn new(o: Options) -> impl PinInit<Self> {
+    pub(super) fn new(o: Options, capacity_blocks: u64) -> impl PinInit<Self> {
         pin_init!(Self {
             opts <- new_mutex!(o, "bufcache:opts"),
             resizing <- new_mutex!((), "bufcache:resizing"),
@@ -64,6 +79,7 @@ impl Settings {
             readahead: Atomic::new(o.readahead),
             sequential_cutoff: Atomic::new(o.sequential_cutoff),
             cap_bytes: Atomic::new(0),
+            capacity_blocks,
         })
     }
 
@@ -106,6 +122,11 @@ impl Settings {
 
     pub(super) fn cap_bytes(&self) -> u64 {
         self.cap_bytes.load(Relaxed)
+    }
+
+    /// The most the cap can be raised to without a table reload, in blocks.
+    fn capacity_blocks(&self) -> u64 {
+        self.capacity_blocks
     }
 
     fn set_mode(&self, m: Mode) {
@@ -162,12 +183,12 @@ impl Inner {
 
     /// [`Inner::effective_cap_bytes`] in blocks.
     pub(super) fn cap_blocks(&self) -> u64 {
-        self.effective_cap_bytes() >> self.block_size.trailing_zeros()
+        self.effective_cap_bytes() >> self.layout.block_size.trailing_zeros()
     }
 
     /// Largest cap in bytes that needs no table reload.
     pub(crate) fn capacity_bytes(&self) -> u64 {
-        self.capacity_blocks * u64::from(self.block_size)
+        self.settings.capacity_blocks() * u64::from(self.layout.block_size)
     }
 
     /// Sets the cap in bytes (clamped to the capacity) and spreads it over
@@ -178,7 +199,7 @@ impl Inner {
     /// that no single hold of the spinlock is long.
     fn set_shard_cap(&self, si: usize, cap: u32) {
         loop {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             let cur = g.meta.cap();
             if cur <= cap.saturating_add(CAP_STEP) {
                 g.meta.set_cap(cap);
@@ -189,14 +210,17 @@ impl Inner {
     }
 
     pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
-        let bs = u64::from(self.block_size);
-        let cap_blocks = (cap_bytes >> self.block_size.trailing_zeros()).min(self.capacity_blocks);
+        let bs = u64::from(self.layout.block_size);
+        let cap_blocks = (cap_bytes >> self.layout.block_size.trailing_zeros())
+            .min(self.settings.capacity_blocks());
         let n = self.nshards() as u64;
         // Every shard holds at least one block: a shard with no slot could
         // never serve a miss (its bios would wait for ever). The smallest
         // cap (16 blocks) can be below shards plus reserve; the cap is then
         // exceeded by at most a block per shard.
-        let usable = cap_blocks.saturating_sub(self.reserve_target as u64).max(n);
+        let usable = cap_blocks
+            .saturating_sub(self.share.reserve_target() as u64)
+            .max(n);
         for i in 0..self.nshards() {
             let share = usable.checked_div(n).unwrap_or(0)
                 + u64::from((i as u64) < usable.checked_rem(n).unwrap_or(0));
@@ -243,11 +267,11 @@ impl Inner {
 
     /// Whether dirty data is at or above the high watermark.
     pub(super) fn above_high_watermark(&self) -> bool {
-        self.dirty_blocks() * 100 >= self.settings.high() * self.cap_blocks()
+        self.shards.dirty_blocks() * 100 >= self.settings.high() * self.cap_blocks()
     }
 
     /// Whether dirty data is at or above the low watermark.
     pub(super) fn above_low_watermark(&self) -> bool {
-        self.dirty_blocks() * 100 >= self.settings.low() * self.cap_blocks()
+        self.shards.dirty_blocks() * 100 >= self.settings.low() * self.cap_blocks()
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The shard lock: a shard's metadata and buffers under one spinlock, the
-//! condition variable its waiters sleep on, and [`ShardGuard`], which keeps
-//! the target's dirty and memory totals in step with the shard.
+//! condition variable its waiters sleep on, [`Shards`], a target's shards
+//! with their dirty and memory totals, and [`ShardGuard`], which keeps
+//! those totals in step with the shard.
 //!
 //! Locking: one shard lock at a time, never held across I/O or a sleeping
 //! allocation.
@@ -10,7 +11,7 @@
 use core::ops::{Deref, DerefMut};
 
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::lock::spinlock::SpinLockBackend;
 use kernel::sync::lock::Guard;
 use kernel::sync::{Arc, CondVar, SpinLock};
@@ -21,7 +22,6 @@ use crate::cache::shard::{Busy, Shard, Slot, SlotId, State};
 
 use super::super::budget::Buf;
 use super::super::cgroup::{CgAcct, CgTable};
-use super::Inner;
 
 /// Pins `id` for a writer, unless it is being written back: then the
 /// writer waits (stable pages, invariant S of [`writeback`]).
@@ -45,12 +45,21 @@ pub(crate) struct ShardState {
 
 /// A shard: its state under a spinlock, and a condition variable for
 /// those waiting on a fill or a writeback of one of its blocks.
+///
+/// # Invariants
+///
+/// `state` is reached only through a [`ShardGuard`] (from [`Shards`]; but
+/// for a lock and unlock that primes lockdep), which keeps the target's
+/// totals in step with it.
 #[pin_data]
 pub(crate) struct ShardLock {
+    /// The shard's metadata and buffers (spinlock `bufcache:shard`).
     #[pin]
-    pub(super) state: SpinLock<ShardState>,
+    state: SpinLock<ShardState>,
+    /// Signalled on state changes of the shard; waited on with `state`
+    /// held (released while asleep).
     #[pin]
-    pub(super) cv: CondVar,
+    cv: CondVar,
 }
 
 impl ShardLock {
@@ -96,13 +105,106 @@ impl ShardLock {
     }
 }
 
+/// The shards of one target, and the totals their guards keep.
+///
+/// # Invariants
+///
+/// `dirty` and `mem_blocks` are the sums over the shards of their dirty
+/// blocks and of their slots holding memory, as each shard's lock last
+/// left them: a [`ShardGuard`] adds its shard's changes whenever it
+/// releases the lock or waits. Read without a lock, they may lag the
+/// holder of a shard lock.
+pub(super) struct Shards {
+    /// Each shard under its own spinlock (`bufcache:shard`): one shard
+    /// lock at a time, never held across I/O or a sleeping allocation.
+    locks: KVec<Pin<KBox<ShardLock>>>,
+    /// Dirty blocks over all shards. Relaxed; changed only by shard guards.
+    dirty: Atomic<i64>,
+    /// Slots holding memory over all shards. Relaxed; changed only by
+    /// shard guards.
+    mem_blocks: Atomic<i64>,
+}
+
+impl Shards {
+    /// `n` shards of `per` slots each, every slot free.
+    // Cold (table load): kept out of `Inner::new`'s frame.
+    #[inline(never)]
+    pub(super) fn new(n: usize, per: u32, cg: &Arc<CgTable>) -> Result<Self> {
+        let mut locks = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            locks.push(ShardLock::new(per, per, cg)?, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            locks,
+            dirty: Atomic::new(0),
+            mem_blocks: Atomic::new(0),
+        })
+    }
+
+    /// Number of shards.
+    pub(super) fn len(&self) -> usize {
+        self.locks.len()
+    }
+
+    /// Dirty blocks over all shards, from the total the shard guards keep
+    /// (no lock).
+    pub(super) fn dirty_blocks(&self) -> u64 {
+        self.dirty.load(Relaxed).max(0) as u64
+    }
+
+    /// Slots holding memory over all shards, from the total the shard
+    /// guards keep (no lock).
+    pub(super) fn mem_blocks(&self) -> u64 {
+        self.mem_blocks.load(Relaxed).max(0) as u64
+    }
+
+    /// Teaches lockdep that the shard locks are taken inside memory
+    /// reclaim (the shrinker).
+    pub(super) fn prime_lockdep(&self) {
+        for si in 0..self.len() {
+            crate::dm::shrinker::as_if_in_reclaim(|| drop(self.locks[si].state.lock()));
+        }
+    }
+
+    pub(super) fn lock(&self, si: usize) -> ShardGuard<'_> {
+        let sh = &*self.locks[si];
+        let g = sh.state.lock();
+        let c = g.meta.counts();
+        ShardGuard {
+            g: Some(g),
+            sh,
+            shards: self,
+            dirty0: c.dirty,
+            mem0: c.with_mem,
+        }
+    }
+
+    /// Locks shard `si` only if that needs no waiting (reclaim context).
+    pub(super) fn try_lock(&self, si: usize) -> Option<ShardGuard<'_>> {
+        let sh = &*self.locks[si];
+        let g = sh.state.try_lock()?;
+        let c = g.meta.counts();
+        Some(ShardGuard {
+            g: Some(g),
+            sh,
+            shards: self,
+            dirty0: c.dirty,
+            mem0: c.with_mem,
+        })
+    }
+
+    pub(super) fn notify(&self, si: usize) {
+        self.locks[si].cv.notify_all();
+    }
+}
+
 /// A locked shard. Keeps the target's dirty and memory totals in step with
 /// the shard's counts whenever the lock is released or waited on.
 pub(super) struct ShardGuard<'a> {
     /// Always `Some`, except inside [`ShardGuard::wait`].
     g: Option<Guard<'a, ShardState, SpinLockBackend>>,
     sh: &'a ShardLock,
-    inner: &'a Inner,
+    shards: &'a Shards,
     dirty0: u32,
     mem0: u32,
 }
@@ -113,10 +215,10 @@ impl ShardGuard<'_> {
         let dd = i64::from(c.dirty) - i64::from(self.dirty0);
         let dm = i64::from(c.with_mem) - i64::from(self.mem0);
         if dd != 0 {
-            self.inner.dirty.add(dd, Relaxed);
+            self.shards.dirty.add(dd, Relaxed);
         }
         if dm != 0 {
-            self.inner.mem_blocks.add(dm, Relaxed);
+            self.shards.mem_blocks.add(dm, Relaxed);
         }
         self.dirty0 = c.dirty;
         self.mem0 = c.with_mem;
@@ -164,38 +266,5 @@ impl DerefMut for ShardGuard<'_> {
 impl Drop for ShardGuard<'_> {
     fn drop(&mut self) {
         self.settle();
-    }
-}
-
-impl Inner {
-    pub(super) fn lock_shard(&self, si: usize) -> ShardGuard<'_> {
-        let sh = &*self.shards[si];
-        let g = sh.state.lock();
-        let c = g.meta.counts();
-        ShardGuard {
-            g: Some(g),
-            sh,
-            inner: self,
-            dirty0: c.dirty,
-            mem0: c.with_mem,
-        }
-    }
-
-    /// Locks shard `si` only if that needs no waiting (reclaim context).
-    pub(super) fn try_lock_shard(&self, si: usize) -> Option<ShardGuard<'_>> {
-        let sh = &*self.shards[si];
-        let g = sh.state.try_lock()?;
-        let c = g.meta.counts();
-        Some(ShardGuard {
-            g: Some(g),
-            sh,
-            inner: self,
-            dirty0: c.dirty,
-            mem0: c.with_mem,
-        })
-    }
-
-    pub(super) fn notify(&self, si: usize) {
-        self.shards[si].cv.notify_all();
     }
 }

@@ -34,7 +34,7 @@ impl Inner {
     fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for si in 0..self.nshards() {
-            let c = self.lock_shard(si).meta.counts();
+            let c = self.shards.lock(si).meta.counts();
             t.cached += u64::from(c.cached);
             t.writing += u64::from(c.writing);
             t.dirty += u64::from(c.dirty);
@@ -60,7 +60,7 @@ impl Inner {
     #[inline(never)]
     fn fill_status(&self, s: &mut Status) {
         let t = self.totals();
-        let reserve = self.reserve.lock().len() as u64;
+        let reserve = self.share.reserve_len() as u64;
         for f in Field::ALL {
             match f.source() {
                 Source::Counter | Source::Kept => s.set(f, self.stats.get(f)),
@@ -72,7 +72,7 @@ impl Inner {
         s.set(Field::DirtyBlocks, t.dirty);
         s.set(
             Field::BytesUsed,
-            (t.mem + reserve) * u64::from(self.block_size),
+            (t.mem + reserve) * u64::from(self.layout.block_size),
         );
         s.set(Field::CapBytes, self.effective_cap_bytes());
         s.set(
@@ -82,7 +82,7 @@ impl Inner {
         s.set(Field::WritingBlocks, t.writing);
         s.set(
             Field::ReserveInUse,
-            (self.reserve_target as u64).saturating_sub(reserve),
+            (self.share.reserve_target() as u64).saturating_sub(reserve),
         );
         s.set(Field::CgEntries, self.cg.len());
     }

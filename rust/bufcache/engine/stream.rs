@@ -20,7 +20,7 @@
 //! looked, after fencing them; see [`super::fence`] for why no block then
 //! enters the cache with older data.
 
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::cache::stream::{self, Request, Stream};
 use crate::dm;
@@ -41,11 +41,84 @@ pub(crate) struct Plan {
     pub(crate) bypass: bool,
 }
 
+/// The target's sequential streams: where the current read stream and
+/// write stream continue, how far each has run, and where the read
+/// stream's last `REQ_NOWAIT` bypass started.
+///
+/// # Invariants
+///
+/// Every field is a Relaxed atomic, read and written by `map` without a
+/// lock: concurrent submitters may race on them, which is harmless by
+/// design (see `crate::cache::stream`): a lost update only misjudges
+/// whether the next bio continues a stream, never which blocks are
+/// cached. The write stream has no retry (`stream::NONE`).
+pub(super) struct Streams {
+    /// The sector (relative to the target) where the current sequential
+    /// read stream continues (`u64::MAX`: none). Relaxed, no lock.
+    seq_next: Atomic<u64>,
+    /// How many bytes the read stream has run. Relaxed, no lock.
+    seq_run: Atomic<u64>,
+    /// Where the stream's last `REQ_NOWAIT` bypass started (`u64::MAX`:
+    /// none): its retry continues the stream. Relaxed, no lock.
+    seq_retry: Atomic<u64>,
+    /// The sequential write stream (never a retry): where it continues.
+    /// Relaxed, no lock.
+    wseq_next: Atomic<u64>,
+    /// How many bytes the write stream has run. Relaxed, no lock.
+    wseq_run: Atomic<u64>,
+}
+
+impl Streams {
+    /// No stream yet.
+    pub(super) fn new() -> Self {
+        Self {
+            seq_next: Atomic::new(u64::MAX),
+            seq_run: Atomic::new(0),
+            seq_retry: Atomic::new(u64::MAX),
+            wseq_next: Atomic::new(u64::MAX),
+            wseq_run: Atomic::new(0),
+        }
+    }
+
+    /// The read (`read`) or write stream as it is now.
+    fn load(&self, read: bool) -> Stream {
+        let (next, run, retry) = self.fields(read);
+        Stream {
+            next: next.load(Relaxed),
+            run: run.load(Relaxed),
+            retry: if read {
+                retry.load(Relaxed)
+            } else {
+                stream::NONE
+            },
+        }
+    }
+
+    /// Records where the read (`read`) or write stream goes on. Racy with
+    /// other submitters by design (see `crate::cache::stream`).
+    fn store(&self, read: bool, n: Stream) {
+        let (next, run, retry) = self.fields(read);
+        next.store(n.next, Relaxed);
+        run.store(n.run, Relaxed);
+        if read {
+            retry.store(n.retry, Relaxed);
+        }
+    }
+
+    fn fields(&self, read: bool) -> (&Atomic<u64>, &Atomic<u64>, &Atomic<u64>) {
+        if read {
+            (&self.seq_next, &self.seq_run, &self.seq_retry)
+        } else {
+            (&self.wseq_next, &self.wseq_run, &self.seq_retry)
+        }
+    }
+}
+
 impl Inner {
     /// Sectors from `sector` (relative to the target) to the end of its
     /// block.
     fn to_block_end(&self, sector: u64) -> u64 {
-        let spb = 1u64 << self.shift;
+        let spb = 1u64 << self.layout.shift;
         spb - (sector & (spb - 1))
     }
 
@@ -55,22 +128,9 @@ impl Inner {
     /// write-around, whose blocks it fences first (`super::fence`, F1).
     /// Never sleeps.
     pub(crate) fn plan(&self, sector: u64, size: u32, read: bool, nowait: bool) -> Plan {
-        let (next, run, retry) = if read {
-            (&self.seq_next, &self.seq_run, &self.seq_retry)
-        } else {
-            (&self.wseq_next, &self.wseq_run, &self.seq_retry)
-        };
-        let st = Stream {
-            next: next.load(Relaxed),
-            run: run.load(Relaxed),
-            retry: if read {
-                retry.load(Relaxed)
-            } else {
-                stream::NONE
-            },
-        };
+        let st = self.streams.load(read);
         let req = Request {
-            sector: sector - self.begin,
+            sector: sector - self.layout.begin,
             sectors: u64::from(size >> dm::SECTOR_SHIFT),
             read,
             nowait,
@@ -79,30 +139,26 @@ impl Inner {
         // A write-around's blocks are fenced before they are looked up
         // (`fence`, F1), on the first look.
         let mut fence: Option<Option<usize>> = None;
-        let last = (req.sector + req.sectors - 1) >> self.shift;
-        let p = stream::plan(st, req, self.shift, cutoff, |b| {
+        let last = (req.sector + req.sectors - 1) >> self.layout.shift;
+        let p = stream::plan(st, req, self.layout.shift, cutoff, |b| {
             if read {
                 return knobs::bypass_cached() || !self.is_cached(b);
             }
-            let slot = *fence.get_or_insert_with(|| self.fence_take(b, last + 1));
+            let slot = *fence.get_or_insert_with(|| self.fences.take(b, last + 1));
             slot.is_some() && !self.is_cached(b)
         });
         if let Some(Some(i)) = fence {
             // Keep the fence on the blocks written around, if any.
             let end = if p.bypass {
-                (req.sector + p.keep - 1) >> self.shift
+                (req.sector + p.keep - 1) >> self.layout.shift
             } else {
-                req.sector >> self.shift
+                req.sector >> self.layout.shift
             };
-            self.fence_trim(i, end + u64::from(p.bypass));
+            self.fences.trim(i, end + u64::from(p.bypass));
         }
         // Racy with other submitters by design (see `crate::cache::stream`).
         if let Some(n) = p.stream {
-            next.store(n.next, Relaxed);
-            run.store(n.run, Relaxed);
-            if read {
-                retry.store(n.retry, Relaxed);
-            }
+            self.streams.store(read, n);
         }
         Plan {
             keep: p.keep as u32,
@@ -111,7 +167,8 @@ impl Inner {
     }
 
     fn is_cached(&self, blk: u64) -> bool {
-        self.lock_shard(self.shard_index(blk))
+        self.shards
+            .lock(self.shard_index(blk))
             .meta
             .lookup(blk)
             .is_some()

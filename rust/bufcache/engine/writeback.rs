@@ -58,15 +58,6 @@ use crate::dm::IoBatch;
 use super::super::knobs;
 use super::{assoc, Inner, MAX_SHARDS};
 
-/// Most background writeback lanes (cgroups written back in parallel).
-pub(super) const MAX_LANES: usize = 8;
-/// A free lane slot.
-pub(super) const LANE_FREE: u32 = u32::MAX;
-/// The lane of every owner at once (test_single_writeback_lane).
-pub(super) const LANE_ALL: u32 = u32::MAX - 1;
-/// Longest back-off of background writeback after failed rounds.
-const BACKOFF_MAX_MS: u64 = 5000;
-
 /// Which dirty blocks a writeback round takes.
 #[derive(Clone, Copy)]
 pub(super) enum WbSelect {
@@ -116,18 +107,6 @@ impl Inner {
         out
     }
 
-    /// Records how a round went, for the back-off of background writeback.
-    pub(super) fn note_round(&self, r: &WbRound) {
-        if r.written > 0 {
-            self.wb_fail_streak.store(0, Relaxed);
-            self.wb_retry_at.store(0, Relaxed);
-        } else if r.errors > 0 {
-            let k = self.wb_fail_streak.fetch_add(1, Relaxed).min(10);
-            let delay = (100u64 << k).min(BACKOFF_MAX_MS);
-            self.wb_retry_at.store(self.now_ms() + delay, Relaxed);
-        }
-    }
-
     /// Writes back, or waits for the writebacks in flight of, every block
     /// of shard `si` with unwritten data up to generation `upto`, until
     /// none is left (invariant F). After a failed write it goes on with the
@@ -141,7 +120,7 @@ impl Inner {
     /// dirty blocks makes D / 32 rounds: walking every list each time
     /// was quadratic in D).
     fn write_upto(&self, si: usize, upto: u64) -> Result {
-        let (d0, w0) = self.lock_shard(si).meta.pending_upto(upto);
+        let (d0, w0) = self.shards.lock(si).meta.pending_upto(upto);
         let quota = u64::from(d0) + u64::from(w0);
         let mut tried = 0u64;
         let mut failed = false;
@@ -155,7 +134,7 @@ impl Inner {
             let dirty = if more {
                 1
             } else {
-                let (dirty, writing) = self.lock_shard(si).meta.pending_upto(upto);
+                let (dirty, writing) = self.shards.lock(si).meta.pending_upto(upto);
                 if dirty == 0 && (writing == 0 || knobs::flush_ignores_writing()) {
                     break;
                 }
@@ -178,7 +157,7 @@ impl Inner {
             // A covered block is being written back by someone else, or a
             // writer has it pinned: wait for that to end (notified by
             // `writeback_shard`, or 10 ms).
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             if g.meta.pending_upto(upto) != (0, 0) {
                 self.stats.inc(Field::DurableWaits);
                 g.wait();
@@ -201,7 +180,7 @@ impl Inner {
         let n = self.nshards();
         let mut snap = [0u64; MAX_SHARDS];
         for (si, s) in snap.iter_mut().enumerate().take(n) {
-            *s = self.lock_shard(si).meta.generation();
+            *s = self.shards.lock(si).meta.generation();
         }
         let mut failed = false;
         for (si, &upto) in snap.iter().enumerate().take(n) {
@@ -212,7 +191,7 @@ impl Inner {
         let flushed = if knobs::skip_origin_flush() {
             Ok(())
         } else {
-            self.origin.issue_flush()
+            self.origin.dev.issue_flush()
         };
         // Entries of removed cgroups whose blocks are now clean can go.
         self.cg.prune();
@@ -239,7 +218,7 @@ impl Inner {
         // Test only: someone else's writeback was seen in flight.
         let mut saw_writing = false;
         let (id, buf, owner) = loop {
-            let mut g = self.lock_shard(si);
+            let mut g = self.shards.lock(si);
             let covered = match g.meta.lookup(blk) {
                 // Evicted (so written: invariant E) or discarded since.
                 None => true,
@@ -251,7 +230,7 @@ impl Inner {
             if covered {
                 drop(g);
                 // Written by someone else's writeback, maybe without FUA.
-                return !fua || self.origin.issue_flush().is_ok();
+                return !fua || self.origin.dev.issue_flush().is_ok();
             }
             if let Some(id) = g.meta.lookup(blk) {
                 if g.meta.state(id) == Some(State::Dirty) && g.meta.begin_writeback(id).is_ok() {
@@ -275,9 +254,9 @@ impl Inner {
             g.wait();
         };
         let who = self.cg.by_owner(owner);
-        let ok = IoBatch::run(&self.bioset, |mut batch| {
+        let ok = IoBatch::run(&self.origin.bioset, |mut batch| {
             let i = batch.as_mut().add_write(
-                &self.origin,
+                &self.origin.dev,
                 self.block_sector(blk),
                 &[&**buf],
                 fua,
@@ -286,22 +265,26 @@ impl Inner {
             let res = batch.wait();
             i.is_some_and(|i| res.ok(i))
         });
-        let mut g = self.lock_shard(si);
+        let mut g = self.shards.lock(si);
         g.meta.end_writeback(id, ok);
         if !ok && knobs::wt_error_drops() {
             let _ = g.meta.invalidate(id);
         }
         drop(g);
-        self.notify(si);
+        self.shards.notify(si);
         self.stats.inc(Field::WritebackBios);
-        self.note_round(&WbRound {
-            written: u32::from(ok),
-            errors: u32::from(!ok),
-            ..WbRound::default()
-        });
+        self.background.note_round(
+            &WbRound {
+                written: u32::from(ok),
+                errors: u32::from(!ok),
+                ..WbRound::default()
+            },
+            || self.now_ms(),
+        );
         if ok {
             self.stats.inc(Field::Writebacks);
-            who.writeback_bytes.add(u64::from(self.block_size), Relaxed);
+            who.writeback_bytes
+                .add(u64::from(self.layout.block_size), Relaxed);
         } else {
             self.stats.inc(Field::WritebackErrors);
         }
