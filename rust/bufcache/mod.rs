@@ -128,12 +128,15 @@ impl dm::Target for Bufcache {
                 c"Target length must be a multiple of the block size",
             ));
         }
-        if t.opts.cache_size.is_some_and(|c| c > dm::totalram_bytes()) {
+        if t.opts
+            .given_cache_size()
+            .is_some_and(|c| c > dm::totalram_bytes())
+        {
             return Err(CtrError::inval(
                 c"cache_size is larger than the machine's RAM",
             ));
         }
-        let cap_bytes = t.opts.cache_size.unwrap_or_else(budget::budget);
+        let cap_bytes = t.opts.given_cache_size().unwrap_or_else(budget::budget);
         if (cap_bytes >> t.block_size.trailing_zeros()) < table::MIN_CACHE_BLOCKS {
             return Err(CtrError::inval(
                 c"Module budget (max_cache_size_bytes) too small for 16 blocks",
@@ -169,7 +172,7 @@ impl dm::Target for Bufcache {
             budget::used(),
             budget::budget()
         );
-        if let Some(c) = t.opts.cache_size.filter(|&c| c > budget::budget()) {
+        if let Some(c) = t.opts.given_cache_size().filter(|&c| c > budget::budget()) {
             pr_warn!(
                 "{}: cache_size {} is larger than the module budget of {} bytes (max_cache_size_bytes, shared by all targets): the cache holds at most that; cap_bytes in the status shows it\n",
                 inner.origin().name().to_str().unwrap_or("?"),

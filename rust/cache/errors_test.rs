@@ -13,7 +13,8 @@
 //!   `CtrError { .. }` in `rust/bufcache/mod.rs` and `rust/dm/target.rs`
 //!   (the constructor's refusals, which DM logs);
 //! - every string literal in `fn msg` of `table.rs` (`TableError`, passed
-//!   to `CtrError::inval`);
+//!   to `CtrError::inval`), and the `error` of every entry of the option
+//!   table (`for_each_option!` in `table.rs`, read through `Opt::error`);
 //! - the format of every `pr_err!` in the message handler of
 //!   `rust/bufcache/mod.rs` (`fn message` and every `fn *_message`; a
 //!   `pr_warn!` there means the message was applied, with a warning). A
@@ -309,6 +310,13 @@ fn code_reasons() -> Vec<Reason> {
             push(text.to_string(), TABLE.loc(s), "table parser");
         }
     }
+    for o in super::table::Opt::ALL {
+        if let Some(m) = o.error() {
+            let text = m.to_str().expect("UTF-8").to_string();
+            let at = format!("{}: the option table's {}", TABLE.path, o.name());
+            push(text, at, "option table");
+        }
+    }
 
     // The message handler's lines; the parser's reasons through the line
     // that relays them.
@@ -449,6 +457,7 @@ fn the_scan_finds_every_kind_of_reason() {
     for kind in [
         "constructor",
         "table parser",
+        "option table",
         "message parser",
         "message handler",
         "module parameter",

@@ -100,7 +100,7 @@ fn check_table(t: &Table<'_>) {
     assert!(t.block_size.is_power_of_two() && (512..=65536).contains(&t.block_size));
     assert!(t.opts.high_watermark <= 100 && t.opts.low_watermark <= t.opts.high_watermark);
     assert!(t.opts.readahead <= 256);
-    if let Some(c) = t.opts.cache_size {
+    if let Some(c) = t.opts.given_cache_size() {
         assert!(c >= 16 * u64::from(t.block_size));
     }
     // The kernel prints the origin as DM names it ("major:minor").

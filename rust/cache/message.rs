@@ -95,16 +95,14 @@ pub fn parse(args: &[&str]) -> Result<Message, MessageError> {
         }
         "mode" => {
             want(1)?;
-            match rest[0] {
-                "writeback" => Ok(Message::Mode(Mode::Writeback)),
-                "writethrough" => Ok(Message::Mode(Mode::Writethrough)),
-                _ => Err(MessageError::BadMode),
-            }
+            Mode::parse(rest[0])
+                .map(Message::Mode)
+                .ok_or(MessageError::BadMode)
         }
         "watermarks" => {
             want(2)?;
-            let h = parse_pct(rest[0]).map_err(|_| MessageError::Value)?;
-            let l = parse_pct(rest[1]).map_err(|_| MessageError::Value)?;
+            let h = parse_pct(rest[0]).ok_or(MessageError::Value)?;
+            let l = parse_pct(rest[1]).ok_or(MessageError::Value)?;
             check_watermarks(h, l).map_err(|_| MessageError::WatermarkOrder)?;
             Ok(Message::Watermarks(h, l))
         }

@@ -33,3 +33,6 @@ mod scan_test;
 
 #[cfg(test)]
 mod errors_test;
+
+#[cfg(test)]
+mod options_test;

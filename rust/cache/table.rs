@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! bufcache <origin> <block_size> [<#opt_args> <opt>...]
-//!
-//! <opt>: cache_size <bytes> | writeback | writethrough |
-//!        high_watermark <pct> | low_watermark <pct> |
-//!        max_age_ms <ms> | readahead <blocks> |
-//!        sequential_cutoff <bytes>
 //! ```
+//!
+//! The optional arguments (`<opt>`) are written once, in the option table
+//! (`for_each_option!` below): the parser, the table text `dmsetup table`
+//! prints, the refusals, the live settings of the kernel side
+//! (`engine/settings.rs`) and the documentation check (`options_test.rs`)
+//! all come from it.
 //!
 //! Errors carry a static, user-facing message: DM prints it in the kernel log
 //! ("device-mapper: table: 253:0: bufcache: <message>") and it is all a user
@@ -27,18 +28,257 @@ pub const MIN_CACHE_BLOCKS: u64 = 16;
 /// Largest readahead, in blocks.
 pub const MAX_READAHEAD: u32 = 256;
 
-/// Default dirty share (percent of the cap) that starts background
-/// writeback.
-pub const DEFAULT_HIGH_WATERMARK: u8 = 50;
-/// Default dirty share at which background writeback stops.
-pub const DEFAULT_LOW_WATERMARK: u8 = 25;
-/// Default age after which dirty data is written back.
-pub const DEFAULT_MAX_AGE_MS: u64 = 5000;
-/// Default readahead on sequential misses, in blocks.
-pub const DEFAULT_READAHEAD: u32 = 8;
-/// Default length of a sequential read stream after which its uncached
-/// blocks bypass the cache (bcache's `sequential_cutoff`).
-pub const DEFAULT_SEQUENTIAL_CUTOFF: u64 = 4 << 20;
+/// The option table, the one place where an optional argument of the table
+/// line is written. Each entry, in the order `dmsetup table` prints them:
+///
+/// - its doc, its variant of [`Opt`], its field of [`Options`] (the field's
+///   name is the option's name), the field's type and its default;
+/// - its syntax, as `Documentation/bufcache.rst` lists it: `"<arg>"` for
+///   an option written `<name> <arg>`, or the keywords that are the option
+///   and its value at once (`"writeback | writethrough"`);
+/// - the parser of its value (the word after the name, or the keyword),
+///   given the block size: `None` refuses the line with the option's
+///   `error` text (an option of keywords cannot be refused: a word that is
+///   none of them is an unknown option);
+/// - `message`: the `dmsetup message` that changes it live, if one does
+///   (`message.rs` parses it; `options_test.rs` checks that it does).
+///
+/// Passes the table to the macro `$cb`: `options!` below makes [`Opt`],
+/// [`Options`] and [`Given`] from it, `mirrors!` in
+/// `rust/bufcache/engine/settings.rs` the live settings' atomics and
+/// readers. The type of an option implements [`OptValue`].
+macro_rules! for_each_option {
+    ($cb:ident) => {
+        $cb! {
+            /// Per-target cap in bytes (when not given, the target shares the
+            /// module-wide budget).
+            CacheSize cache_size: u64 = 0, "<bytes>",
+                |v, bs| parse_u64(v).filter(|&v| check_cache_size(v, bs).is_ok()),
+                error c"Invalid cache_size: must be a byte count of at least 16 blocks",
+                message "cache_size";
+            /// Cache mode.
+            Mode mode: Mode = Mode::Writeback, "writeback | writethrough",
+                |v, _| Mode::parse(v),
+                message "mode";
+            /// Dirty percentage that starts background writeback.
+            HighWatermark high_watermark: u8 = 50, "<pct>",
+                |v, _| parse_pct(v),
+                error c"Invalid watermark: must be a percentage from 0 to 100",
+                message "watermarks";
+            /// Dirty percentage that stops background writeback.
+            LowWatermark low_watermark: u8 = 25, "<pct>",
+                |v, _| parse_pct(v),
+                error c"Invalid watermark: must be a percentage from 0 to 100",
+                message "watermarks";
+            /// Age in ms after which dirty data is written back; 0: no limit.
+            MaxAgeMs max_age_ms: u64 = 5000, "<ms>",
+                |v, _| parse_u64(v),
+                error c"Invalid max_age_ms: not a decimal number";
+            /// Blocks read ahead on a sequential miss; 0 disables readahead.
+            Readahead readahead: u32 = 8, "<blocks>",
+                |v, _| parse_u64(v).filter(|&v| v <= u64::from(MAX_READAHEAD)).map(|v| v as u32),
+                error c"Invalid readahead: must be a block count from 0 to 256";
+            /// Bytes a sequential stream runs before its uncached blocks bypass
+            /// the cache (bcache's `sequential_cutoff`); 0: never.
+            SequentialCutoff sequential_cutoff: u64 = 4 << 20, "<bytes>",
+                |v, _| parse_u64(v),
+                error c"Invalid sequential_cutoff: must be a byte count (0: never bypass)";
+        }
+    };
+}
+// Used by the kernel side (`engine/settings.rs`).
+#[allow(unused_imports)]
+pub(crate) use for_each_option;
+
+/// Defines [`Opt`], [`Options`] and [`Given`] from the option table.
+macro_rules! options {
+    (@some) => { None };
+    (@some $e:literal) => { Some($e) };
+    ($($(#[doc = $doc:literal])*
+       $var:ident $field:ident: $ty:ty = $default:expr, $syntax:literal, $parse:expr
+       $(, error $err:literal)? $(, message $msg:literal)?;)*) => {
+        /// An optional argument of the table line, in the order the table
+        /// text prints them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Opt {
+            $($(#[doc = $doc])* $var,)*
+        }
+
+        impl Opt {
+            /// Number of options.
+            pub const COUNT: usize = [$(stringify!($field)),*].len();
+            /// Every option, in order.
+            pub const ALL: [Opt; Opt::COUNT] = [$(Opt::$var),*];
+
+            /// The option's name (its field of [`Options`]).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Opt::$var => stringify!($field),)*
+                }
+            }
+
+            /// Its syntax: `"<arg>"` after its name, or its keywords.
+            pub const fn syntax(self) -> &'static str {
+                match self {
+                    $(Opt::$var => $syntax,)*
+                }
+            }
+
+            /// The reason a bad value is refused with (`None`: the option
+            /// is its keywords, and cannot be refused).
+            pub const fn error(self) -> Option<&'static CStr> {
+                match self {
+                    $(Opt::$var => options!(@some $($err)?),)*
+                }
+            }
+
+            /// The message that changes the option live, if any.
+            pub const fn message(self) -> Option<&'static str> {
+                match self {
+                    $(Opt::$var => options!(@some $($msg)?),)*
+                }
+            }
+        }
+
+        /// Which options were given explicitly, by the table line or by a
+        /// message (only those are printed back in the table text).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct Given {
+            $(#[doc = concat!("Whether `", stringify!($field), "` was given.")]
+              pub $field: bool,)*
+        }
+
+        /// The optional arguments' values (defaults for those not given),
+        /// and which ones were given.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Options {
+            $($(#[doc = $doc])* pub $field: $ty,)*
+            /// Which options were given explicitly.
+            pub given: Given,
+        }
+
+        impl Default for Options {
+            fn default() -> Self {
+                Self {
+                    $($field: $default,)*
+                    given: Given::default(),
+                }
+            }
+        }
+
+        impl Options {
+            /// Whether option `o` was given explicitly.
+            pub fn is_given(&self, o: Opt) -> bool {
+                match o {
+                    $(Opt::$var => self.given.$field,)*
+                }
+            }
+
+            /// Sets option `o` from its word `v` (block size `bs`), as
+            /// given explicitly.
+            fn parse_value(&mut self, o: Opt, v: &str, bs: u32) -> Result<(), TableError> {
+                match o {
+                    $(Opt::$var => {
+                        let parse: fn(&str, u32) -> Option<$ty> = $parse;
+                        self.$field = parse(v, bs).ok_or(TableError::Invalid(o))?;
+                        self.given.$field = true;
+                    })*
+                }
+                Ok(())
+            }
+
+            /// Writes option `o`'s value.
+            pub fn write_value(&self, o: Opt, w: &mut impl fmt::Write) -> fmt::Result {
+                match o {
+                    $(Opt::$var => write!(w, "{}", self.$field),)*
+                }
+            }
+        }
+    };
+}
+
+for_each_option!(options);
+
+/// A type an option can have: printable in the table text, and kept by the
+/// kernel side in an `Atomic<u64>` mirror (`engine/settings.rs`).
+pub trait OptValue: Copy + fmt::Display {
+    /// The value as the mirror holds it.
+    fn to_bits(self) -> u64;
+    /// The value back from the mirror (which only ever holds `to_bits`).
+    fn from_bits(b: u64) -> Self;
+}
+
+impl OptValue for u64 {
+    fn to_bits(self) -> u64 {
+        self
+    }
+    fn from_bits(b: u64) -> Self {
+        b
+    }
+}
+
+impl OptValue for u32 {
+    fn to_bits(self) -> u64 {
+        u64::from(self)
+    }
+    fn from_bits(b: u64) -> Self {
+        b as u32
+    }
+}
+
+impl OptValue for u8 {
+    fn to_bits(self) -> u64 {
+        u64::from(self)
+    }
+    fn from_bits(b: u64) -> Self {
+        b as u8
+    }
+}
+
+impl OptValue for Mode {
+    fn to_bits(self) -> u64 {
+        match self {
+            Mode::Writeback => 0,
+            Mode::Writethrough => 1,
+        }
+    }
+    fn from_bits(b: u64) -> Self {
+        if b == 1 {
+            Mode::Writethrough
+        } else {
+            Mode::Writeback
+        }
+    }
+}
+
+impl Opt {
+    /// Whether the option is written `<name> <arg>` (else it is one of its
+    /// keywords).
+    pub fn takes_value(self) -> bool {
+        self.syntax().starts_with('<')
+    }
+
+    /// Whether `key` names the option: its name, or one of its keywords.
+    pub fn is_named(self, key: &str) -> bool {
+        if self.takes_value() {
+            key == self.name()
+        } else {
+            self.syntax().split(" | ").any(|k| k == key)
+        }
+    }
+
+    /// The option whose name or keyword is `key`.
+    pub fn find(key: &str) -> Option<Opt> {
+        Opt::ALL.into_iter().find(|o| o.is_named(key))
+    }
+}
+
+impl Options {
+    /// The `cache_size` given, if any.
+    pub fn given_cache_size(&self) -> Option<u64> {
+        self.given.cache_size.then_some(self.cache_size)
+    }
+}
 
 /// Why a table line (or a message) was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,18 +301,11 @@ pub enum TableError {
     DuplicateOpt,
     /// An optional argument without its value.
     MissingValue,
-    /// `cache_size` is not a number or smaller than 16 blocks.
-    CacheSize,
-    /// A watermark is not a number from 0 to 100.
-    Watermark,
+    /// An option's value that its parser refuses (the option table's
+    /// `error`).
+    Invalid(Opt),
     /// `low_watermark` is above `high_watermark`.
     WatermarkOrder,
-    /// `max_age_ms` is not a number.
-    MaxAge,
-    /// `readahead` is not a number from 0 to 256.
-    Readahead,
-    /// `sequential_cutoff` is not a number.
-    SequentialCutoff,
 }
 
 impl TableError {
@@ -92,14 +325,12 @@ impl TableError {
             Self::UnknownOpt => c"Unknown optional argument",
             Self::DuplicateOpt => c"Optional argument given twice",
             Self::MissingValue => c"Optional argument is missing its value",
-            Self::CacheSize => c"Invalid cache_size: must be a byte count of at least 16 blocks",
-            Self::Watermark => c"Invalid watermark: must be a percentage from 0 to 100",
+            // Only an option with an `error` is refused as invalid.
+            Self::Invalid(o) => match o.error() {
+                Some(m) => m,
+                None => Self::UnknownOpt.msg(),
+            },
             Self::WatermarkOrder => c"Invalid watermarks: low_watermark is above high_watermark",
-            Self::MaxAge => c"Invalid max_age_ms: not a decimal number",
-            Self::Readahead => c"Invalid readahead: must be a block count from 0 to 256",
-            Self::SequentialCutoff => {
-                c"Invalid sequential_cutoff: must be a byte count (0: never bypass)"
-            }
         }
     }
 }
@@ -121,58 +352,18 @@ impl Mode {
             Mode::Writethrough => "writethrough",
         }
     }
+
+    /// The mode whose keyword is `s`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Writeback, Mode::Writethrough]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
 }
 
-/// The tunable part of the configuration, with which options were given
-/// explicitly (only those are printed back in the table line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    /// Per-target cap in bytes; `None` shares the module-wide budget.
-    pub cache_size: Option<u64>,
-    /// Cache mode.
-    pub mode: Mode,
-    /// Dirty percentage that starts background writeback.
-    pub high_watermark: u8,
-    /// Dirty percentage that stops background writeback.
-    pub low_watermark: u8,
-    /// Age in ms after which dirty data is written back; 0: no limit.
-    pub max_age_ms: u64,
-    /// Blocks read ahead on a sequential miss; 0 disables readahead.
-    pub readahead: u32,
-    /// Bytes a sequential read stream runs before its uncached blocks
-    /// bypass the cache; 0: never.
-    pub sequential_cutoff: u64,
-    /// Whether the mode was given explicitly.
-    pub mode_set: bool,
-    /// Whether `high_watermark` was given explicitly.
-    pub high_set: bool,
-    /// Whether `low_watermark` was given explicitly.
-    pub low_set: bool,
-    /// Whether `max_age_ms` was given explicitly.
-    pub max_age_set: bool,
-    /// Whether `readahead` was given explicitly.
-    pub readahead_set: bool,
-    /// Whether `sequential_cutoff` was given explicitly.
-    pub cutoff_set: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            cache_size: None,
-            mode: Mode::Writeback,
-            high_watermark: DEFAULT_HIGH_WATERMARK,
-            low_watermark: DEFAULT_LOW_WATERMARK,
-            max_age_ms: DEFAULT_MAX_AGE_MS,
-            readahead: DEFAULT_READAHEAD,
-            sequential_cutoff: DEFAULT_SEQUENTIAL_CUTOFF,
-            mode_set: false,
-            high_set: false,
-            low_set: false,
-            max_age_set: false,
-            readahead_set: false,
-            cutoff_set: false,
-        }
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -195,12 +386,9 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// Parses a percentage.
-pub fn parse_pct(s: &str) -> Result<u8, TableError> {
-    match parse_u64(s) {
-        Some(v) if v <= 100 => Ok(v as u8),
-        _ => Err(TableError::Watermark),
-    }
+/// Parses a percentage (0 to 100).
+pub fn parse_pct(s: &str) -> Option<u8> {
+    parse_u64(s).filter(|&v| v <= 100).map(|v| v as u8)
 }
 
 /// Checks a block size on its own (the origin check comes later, once the
@@ -226,7 +414,7 @@ pub fn check_block_size_vs_origin(bs: u32, origin_lbs: u32) -> Result<(), TableE
 /// Checks a cache size in bytes for block size `bs`.
 pub fn check_cache_size(bytes: u64, bs: u32) -> Result<u64, TableError> {
     if bytes.checked_div(u64::from(bs)).unwrap_or(0) < MIN_CACHE_BLOCKS {
-        return Err(TableError::CacheSize);
+        return Err(TableError::Invalid(Opt::CacheSize));
     }
     Ok(bytes)
 }
@@ -266,74 +454,20 @@ pub fn parse<'a>(args: &[&'a str]) -> Result<Table<'a>, TableError> {
 }
 
 fn parse_opts(mut a: &[&str], bs: u32, o: &mut Options) -> Result<(), TableError> {
-    let mut size_set = false;
     while let Some((&key, rest)) = a.split_first() {
         a = rest;
-        let mut value = || -> Result<&str, TableError> {
+        let opt = Opt::find(key).ok_or(TableError::UnknownOpt)?;
+        if o.is_given(opt) {
+            return Err(TableError::DuplicateOpt);
+        }
+        let value = if opt.takes_value() {
             let (&v, rest) = a.split_first().ok_or(TableError::MissingValue)?;
             a = rest;
-            Ok(v)
+            v
+        } else {
+            key
         };
-        match key {
-            "writeback" | "writethrough" => {
-                if o.mode_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                o.mode_set = true;
-                o.mode = if key == "writeback" {
-                    Mode::Writeback
-                } else {
-                    Mode::Writethrough
-                };
-            }
-            "cache_size" => {
-                if size_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                size_set = true;
-                let v = parse_u64(value()?).ok_or(TableError::CacheSize)?;
-                o.cache_size = Some(check_cache_size(v, bs)?);
-            }
-            "high_watermark" => {
-                if o.high_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                o.high_set = true;
-                o.high_watermark = parse_pct(value()?)?;
-            }
-            "low_watermark" => {
-                if o.low_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                o.low_set = true;
-                o.low_watermark = parse_pct(value()?)?;
-            }
-            "max_age_ms" => {
-                if o.max_age_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                o.max_age_set = true;
-                o.max_age_ms = parse_u64(value()?).ok_or(TableError::MaxAge)?;
-            }
-            "readahead" => {
-                if o.readahead_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                o.readahead_set = true;
-                o.readahead = match parse_u64(value()?) {
-                    Some(v) if v <= u64::from(MAX_READAHEAD) => v as u32,
-                    _ => return Err(TableError::Readahead),
-                };
-            }
-            "sequential_cutoff" => {
-                if o.cutoff_set {
-                    return Err(TableError::DuplicateOpt);
-                }
-                o.cutoff_set = true;
-                o.sequential_cutoff = parse_u64(value()?).ok_or(TableError::SequentialCutoff)?;
-            }
-            _ => return Err(TableError::UnknownOpt),
-        }
+        o.parse_value(opt, value, bs)?;
     }
     check_watermarks(o.high_watermark, o.low_watermark)
 }
@@ -341,7 +475,8 @@ fn parse_opts(mut a: &[&str], bs: u32, o: &mut Options) -> Result<(), TableError
 /// Writes the table line (without the target name) as `dmsetup table`
 /// shows it; it reloads to the same configuration. `origin_name` is the
 /// name DM knows the device by ("major:minor"). Only options that were set
-/// explicitly (in the table or by a message) are printed.
+/// explicitly (in the table or by a message) are printed, in the option
+/// table's order.
 pub fn format(
     w: &mut impl fmt::Write,
     origin_name: &str,
@@ -349,37 +484,18 @@ pub fn format(
     o: &Options,
 ) -> fmt::Result {
     write!(w, "{} {}", origin_name, block_size)?;
-    let n = 2 * u32::from(o.cache_size.is_some())
-        + u32::from(o.mode_set)
-        + 2 * u32::from(o.high_set)
-        + 2 * u32::from(o.low_set)
-        + 2 * u32::from(o.max_age_set)
-        + 2 * u32::from(o.readahead_set)
-        + 2 * u32::from(o.cutoff_set);
+    let given = || Opt::ALL.into_iter().filter(|&opt| o.is_given(opt));
+    let n: u32 = given().map(|opt| 1 + u32::from(opt.takes_value())).sum();
     if n == 0 {
         return Ok(());
     }
     write!(w, " {}", n)?;
-    if let Some(s) = o.cache_size {
-        write!(w, " cache_size {}", s)?;
-    }
-    if o.mode_set {
-        write!(w, " {}", o.mode.name())?;
-    }
-    if o.high_set {
-        write!(w, " high_watermark {}", o.high_watermark)?;
-    }
-    if o.low_set {
-        write!(w, " low_watermark {}", o.low_watermark)?;
-    }
-    if o.max_age_set {
-        write!(w, " max_age_ms {}", o.max_age_ms)?;
-    }
-    if o.readahead_set {
-        write!(w, " readahead {}", o.readahead)?;
-    }
-    if o.cutoff_set {
-        write!(w, " sequential_cutoff {}", o.sequential_cutoff)?;
+    for opt in given() {
+        if opt.takes_value() {
+            write!(w, " {}", opt.name())?;
+        }
+        w.write_char(' ')?;
+        o.write_value(opt, w)?;
     }
     Ok(())
 }

@@ -25,14 +25,17 @@ fn good_lines() {
                low_watermark 10 max_age_ms 100 readahead 0",
     )
     .unwrap();
-    assert_eq!(t.opts.cache_size, Some(1 << 20));
+    assert_eq!(t.opts.given_cache_size(), Some(1 << 20));
     assert_eq!(t.opts.mode, Mode::Writethrough);
     assert_eq!((t.opts.high_watermark, t.opts.low_watermark), (60, 10));
     assert_eq!(t.opts.max_age_ms, 100);
     assert_eq!(t.opts.readahead, 0);
-    assert_eq!(t.opts.sequential_cutoff, DEFAULT_SEQUENTIAL_CUTOFF);
+    assert_eq!(t.opts.sequential_cutoff, 4 << 20);
     let t = p("7:0 4096 2 sequential_cutoff 0").unwrap();
-    assert_eq!((t.opts.sequential_cutoff, t.opts.cutoff_set), (0, true));
+    assert_eq!(
+        (t.opts.sequential_cutoff, t.opts.given.sequential_cutoff),
+        (0, true)
+    );
 }
 
 #[test]
@@ -48,24 +51,36 @@ fn bad_lines() {
         ("/dev/loop0 4096 1 bogus", UnknownOpt),
         ("/dev/loop0 4096 2 writeback writethrough", DuplicateOpt),
         ("/dev/loop0 4096 1 cache_size", MissingValue),
-        ("/dev/loop0 4096 2 cache_size 4096", CacheSize),
-        ("/dev/loop0 4096 2 cache_size 1M", CacheSize),
+        ("/dev/loop0 4096 2 cache_size 4096", Invalid(Opt::CacheSize)),
+        ("/dev/loop0 4096 2 cache_size 1M", Invalid(Opt::CacheSize)),
         (
             "/dev/loop0 4096 4 cache_size 1048576 cache_size 1048576",
             DuplicateOpt,
         ),
-        ("/dev/loop0 4096 2 high_watermark 101", Watermark),
-        ("/dev/loop0 4096 2 low_watermark -1", Watermark),
+        (
+            "/dev/loop0 4096 2 high_watermark 101",
+            Invalid(Opt::HighWatermark),
+        ),
+        (
+            "/dev/loop0 4096 2 low_watermark -1",
+            Invalid(Opt::LowWatermark),
+        ),
         (
             "/dev/loop0 4096 4 high_watermark 10 low_watermark 20",
             WatermarkOrder,
         ),
         ("/dev/loop0 4096 2 low_watermark 60", WatermarkOrder),
-        ("/dev/loop0 4096 2 max_age_ms soon", MaxAge),
-        ("/dev/loop0 4096 2 readahead 257", Readahead),
-        ("/dev/loop0 4096 2 readahead x", Readahead),
-        ("/dev/loop0 4096 2 sequential_cutoff 4M", SequentialCutoff),
-        ("/dev/loop0 4096 2 sequential_cutoff -1", SequentialCutoff),
+        ("/dev/loop0 4096 2 max_age_ms soon", Invalid(Opt::MaxAgeMs)),
+        ("/dev/loop0 4096 2 readahead 257", Invalid(Opt::Readahead)),
+        ("/dev/loop0 4096 2 readahead x", Invalid(Opt::Readahead)),
+        (
+            "/dev/loop0 4096 2 sequential_cutoff 4M",
+            Invalid(Opt::SequentialCutoff),
+        ),
+        (
+            "/dev/loop0 4096 2 sequential_cutoff -1",
+            Invalid(Opt::SequentialCutoff),
+        ),
         (
             "/dev/loop0 4096 4 sequential_cutoff 0 sequential_cutoff 1",
             DuplicateOpt,
@@ -103,7 +118,7 @@ fn origin_lbs() {
 #[test]
 fn messages_are_distinct_and_nonempty() {
     use TableError::*;
-    let all = [
+    let general = [
         MissingArgs,
         ExtraArgs,
         BlockSizeNotNumber,
@@ -113,17 +128,83 @@ fn messages_are_distinct_and_nonempty() {
         UnknownOpt,
         DuplicateOpt,
         MissingValue,
-        CacheSize,
-        Watermark,
         WatermarkOrder,
-        MaxAge,
-        Readahead,
     ];
-    for (i, a) in all.iter().enumerate() {
+    for (i, a) in general.iter().enumerate() {
         assert!(!a.msg().to_bytes().is_empty());
-        for b in &all[i + 1..] {
+        for b in &general[i + 1..] {
             assert_ne!(a.msg(), b.msg());
         }
+    }
+    // An option's refusal is its own (the two watermarks share theirs).
+    for o in Opt::ALL {
+        let Some(m) = o.error() else { continue };
+        assert_eq!(Invalid(o).msg(), m);
+        assert!(!m.to_bytes().is_empty());
+        assert!(general.iter().all(|g| g.msg() != m), "{o:?}");
+        for p in Opt::ALL {
+            if p != o && p.error() == Some(m) {
+                assert!(o.message() == Some("watermarks") && p.message() == o.message());
+            }
+        }
+    }
+}
+
+/// The refusals of the options' values, word for word as the target gave
+/// them before the option table (the documentation's Errors table lists
+/// them; `errors_test.rs` checks it against the code).
+#[test]
+fn option_refusals_keep_their_text() {
+    for (line, want) in [
+        (
+            "7:0 4096 2 cache_size 4096",
+            "Invalid cache_size: must be a byte count of at least 16 blocks",
+        ),
+        (
+            "7:0 4096 2 cache_size x",
+            "Invalid cache_size: must be a byte count of at least 16 blocks",
+        ),
+        (
+            "7:0 4096 2 high_watermark 101",
+            "Invalid watermark: must be a percentage from 0 to 100",
+        ),
+        (
+            "7:0 4096 2 low_watermark x",
+            "Invalid watermark: must be a percentage from 0 to 100",
+        ),
+        (
+            "7:0 4096 2 low_watermark 60",
+            "Invalid watermarks: low_watermark is above high_watermark",
+        ),
+        (
+            "7:0 4096 2 max_age_ms soon",
+            "Invalid max_age_ms: not a decimal number",
+        ),
+        (
+            "7:0 4096 2 readahead 257",
+            "Invalid readahead: must be a block count from 0 to 256",
+        ),
+        (
+            "7:0 4096 2 sequential_cutoff 4M",
+            "Invalid sequential_cutoff: must be a byte count (0: never bypass)",
+        ),
+        ("7:0 4096 1 fast", "Unknown optional argument"),
+        ("7:0 4096 1 mode", "Unknown optional argument"),
+        (
+            "7:0 4096 2 writethrough writethrough",
+            "Optional argument given twice",
+        ),
+        (
+            "7:0 4096 3 max_age_ms 1 max_age_ms",
+            "Optional argument given twice",
+        ),
+        (
+            "7:0 4096 1 max_age_ms",
+            "Optional argument is missing its value",
+        ),
+    ] {
+        let e = p(line).expect_err(line);
+        assert_eq!(e.msg().to_str().unwrap(), want, "{line:?}");
     }
 }
 

@@ -114,7 +114,7 @@ impl Inner {
     /// the high one), else what is older than `max_age_ms`.
     pub(super) fn background_select(&self) -> Option<WbSelect> {
         if self.mode() == Mode::Writeback {
-            let low = self.settings.low();
+            let low = u64::from(self.settings.low_watermark());
             if self.shards.dirty_blocks() * 100 > low * self.cap_blocks() {
                 return Some(WbSelect::Oldest);
             }

@@ -10,10 +10,49 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, Mutex};
 
-use crate::cache::table::{Mode, Options};
+use crate::cache::table::{for_each_option, Mode, OptValue, Options};
 
 use super::super::budget;
 use super::Inner;
+
+/// Defines [`Mirrors`] and the readers of [`Settings`] from the option
+/// table (`for_each_option!` in `rust/cache/table.rs`): one atomic per
+/// option, and a reader named after it.
+macro_rules! mirrors {
+    ($($(#[doc = $doc:literal])*
+       $var:ident $field:ident: $ty:ty = $default:expr, $syntax:literal, $parse:expr
+       $(, error $err:literal)? $(, message $msg:literal)?;)*) => {
+        /// The options' values for the paths that read them on every bio:
+        /// one `Atomic<u64>` per option ([`OptValue::to_bits`]). Relaxed,
+        /// written under `Settings::opts`.
+        struct Mirrors {
+            $($field: Atomic<u64>,)*
+        }
+
+        impl Mirrors {
+            fn new(o: &Options) -> Self {
+                Self {
+                    $($field: Atomic::new(o.$field.to_bits()),)*
+                }
+            }
+
+            fn store(&self, o: &Options) {
+                $(self.$field.store(o.$field.to_bits(), Relaxed);)*
+            }
+        }
+
+        impl Settings {
+            $($(#[doc = $doc])*
+            // `cache_size`'s is not read: the cap in effect is `cap_bytes`.
+            #[allow(dead_code)]
+            pub(super) fn $field(&self) -> $ty {
+                <$ty>::from_bits(self.mirrors.$field.load(Relaxed))
+            })*
+        }
+    };
+}
+
+for_each_option!(mirrors);
 
 /// One target's settings.
 ///
@@ -21,9 +60,9 @@ use super::Inner;
 ///
 /// `opts` is the source of truth: the options as the table and messages set
 /// them, with which ones were given explicitly (the table line prints
-/// those). The atomics mirror its values for the paths that read them on
-/// every bio; they are written only by the setters, under the `opts` lock,
-/// together with `opts`, except `cap_bytes`, which follows the cap in
+/// those). `mirrors` mirror its values for the paths that read them on
+/// every bio; they are written only by [`Settings::update`], under the
+/// `opts` lock, together with `opts`. `cap_bytes` follows the cap in
 /// effect (`Inner::set_cap`); changes of the cap are serialised by
 /// `resizing`. `capacity_blocks` is fixed at construction, and the cap in
 /// effect never exceeds it.
@@ -38,19 +77,9 @@ pub(crate) struct Settings {
     /// another's new one.
     #[pin]
     resizing: Mutex<()>,
-    /// Mirror of `opts.mode` (0 writeback, 1 writethrough). Relaxed,
-    /// written under `opts`.
-    mode: Atomic<u32>,
-    /// Mirror of `opts.high_watermark`. Relaxed, written under `opts`.
-    high: Atomic<u32>,
-    /// Mirror of `opts.low_watermark`. Relaxed, written under `opts`.
-    low: Atomic<u32>,
-    /// Mirror of `opts.max_age_ms`. Relaxed, written under `opts`.
-    max_age_ms: Atomic<u64>,
-    /// Mirror of `opts.readahead`. Relaxed, written under `opts`.
-    readahead: Atomic<u32>,
-    /// Mirror of `opts.sequential_cutoff`. Relaxed, written under `opts`.
-    sequential_cutoff: Atomic<u64>,
+    /// Mirrors of `opts`' values (Relaxed, written under `opts`); read
+    /// through the readers named after the options.
+    mirrors: Mirrors,
     /// The cap in effect in bytes: the `cache_size` option (or the module
     /// budget) clamped to the target's capacity, in whole blocks. Relaxed;
     /// changes serialised by `resizing` (or at construction).
@@ -60,24 +89,12 @@ pub(crate) struct Settings {
     capacity_blocks: u64,
 }
 
-fn mode_to_u32(m: Mode) -> u32 {
-    match m {
-        Mode::Writeback => 0,
-        Mode::Writethrough => 1,
-    }
-}
-
 impl Settings {
     pub(super) fn new(o: Options, capacity_blocks: u64) -> impl PinInit<Self> {
         pin_init!(Self {
             opts <- new_mutex!(o, "bufcache:opts"),
             resizing <- new_mutex!((), "bufcache:resizing"),
-            mode: Atomic::new(mode_to_u32(o.mode)),
-            high: Atomic::new(u32::from(o.high_watermark)),
-            low: Atomic::new(u32::from(o.low_watermark)),
-            max_age_ms: Atomic::new(o.max_age_ms),
-            readahead: Atomic::new(o.readahead),
-            sequential_cutoff: Atomic::new(o.sequential_cutoff),
+            mirrors: Mirrors::new(&o),
             cap_bytes: Atomic::new(0),
             capacity_blocks,
         })
@@ -86,38 +103,6 @@ impl Settings {
     /// The options as the table line prints them.
     pub(super) fn options(&self) -> Options {
         *self.opts.lock()
-    }
-
-    pub(super) fn mode(&self) -> Mode {
-        if self.mode.load(Relaxed) == 1 {
-            Mode::Writethrough
-        } else {
-            Mode::Writeback
-        }
-    }
-
-    /// The high watermark (percent).
-    pub(super) fn high(&self) -> u64 {
-        u64::from(self.high.load(Relaxed))
-    }
-
-    /// The low watermark (percent).
-    pub(super) fn low(&self) -> u64 {
-        u64::from(self.low.load(Relaxed))
-    }
-
-    pub(super) fn max_age_ms(&self) -> u64 {
-        self.max_age_ms.load(Relaxed)
-    }
-
-    /// Bytes a sequential read stream runs before it bypasses the cache;
-    /// 0: never.
-    pub(super) fn sequential_cutoff(&self) -> u64 {
-        self.sequential_cutoff.load(Relaxed)
-    }
-
-    pub(super) fn readahead(&self) -> u32 {
-        self.readahead.load(Relaxed)
     }
 
     pub(super) fn cap_bytes(&self) -> u64 {
@@ -129,25 +114,12 @@ impl Settings {
         self.capacity_blocks
     }
 
-    fn set_mode(&self, m: Mode) {
+    /// Changes options (a message): `f` sets them, and marks them given,
+    /// under the `opts` lock; the mirrors follow.
+    fn update(&self, f: impl FnOnce(&mut Options)) {
         let mut o = self.opts.lock();
-        o.mode = m;
-        o.mode_set = true;
-        self.mode.store(mode_to_u32(m), Relaxed);
-    }
-
-    fn set_watermarks(&self, high: u8, low: u8) {
-        let mut o = self.opts.lock();
-        o.high_watermark = high;
-        o.low_watermark = low;
-        o.high_set = true;
-        o.low_set = true;
-        self.high.store(u32::from(high), Relaxed);
-        self.low.store(u32::from(low), Relaxed);
-    }
-
-    fn set_cache_size(&self, bytes: u64) {
-        self.opts.lock().cache_size = Some(bytes);
+        f(&mut o);
+        self.mirrors.store(&o);
     }
 
     fn set_cap_bytes(&self, bytes: u64) {
@@ -244,7 +216,10 @@ impl Inner {
             self.set_cap(old);
             return Err(e);
         }
-        self.settings.set_cache_size(bytes);
+        self.settings.update(|o| {
+            o.cache_size = bytes;
+            o.given.cache_size = true;
+        });
         Ok(())
     }
 
@@ -252,7 +227,10 @@ impl Inner {
     // Out of line, for the message handler's frame (scripts/stack-frames.sh).
     #[inline(never)]
     pub(crate) fn set_mode(&self, m: Mode) -> Result {
-        self.settings.set_mode(m);
+        self.settings.update(|o| {
+            o.mode = m;
+            o.given.mode = true;
+        });
         if m == Mode::Writethrough {
             self.flush_all()?;
         }
@@ -261,17 +239,24 @@ impl Inner {
 
     /// Sets the watermarks.
     pub(crate) fn set_watermarks(self: &Arc<Self>, high: u8, low: u8) {
-        self.settings.set_watermarks(high, low);
+        self.settings.update(|o| {
+            o.high_watermark = high;
+            o.low_watermark = low;
+            o.given.high_watermark = true;
+            o.given.low_watermark = true;
+        });
         self.after_dirtying();
     }
 
     /// Whether dirty data is at or above the high watermark.
     pub(super) fn above_high_watermark(&self) -> bool {
-        self.shards.dirty_blocks() * 100 >= self.settings.high() * self.cap_blocks()
+        self.shards.dirty_blocks() * 100
+            >= u64::from(self.settings.high_watermark()) * self.cap_blocks()
     }
 
     /// Whether dirty data is at or above the low watermark.
     pub(super) fn above_low_watermark(&self) -> bool {
-        self.shards.dirty_blocks() * 100 >= self.settings.low() * self.cap_blocks()
+        self.shards.dirty_blocks() * 100
+            >= u64::from(self.settings.low_watermark()) * self.cap_blocks()
     }
 }
