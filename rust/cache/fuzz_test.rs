@@ -8,7 +8,7 @@
 //! its values must be within the documented bounds.
 
 use super::message;
-use super::table::{self, Table};
+use super::table::{self, Opt, Table};
 
 struct Rng(u64);
 
@@ -27,14 +27,11 @@ impl Rng {
     }
 }
 
+/// Words besides the options' names and keywords (`option_word`).
 const WORDS: &[&str] = &[
     "cache_size",
     "writeback",
     "writethrough",
-    "high_watermark",
-    "low_watermark",
-    "max_age_ms",
-    "readahead",
     "flush",
     "invalidate",
     "mode",
@@ -77,13 +74,24 @@ const WORDS: &[&str] = &[
     "bufcache",
     "WRITEBACK",
     "cache_size=1",
-    "sequential_cutoff",
     "\u{e9}",
     "\0",
 ];
 
+/// A name or keyword of an option of the option table.
+fn option_word(r: &mut Rng) -> String {
+    let o = Opt::ALL[r.below(Opt::COUNT)];
+    if o.takes_value() {
+        o.name().to_string()
+    } else {
+        let k: Vec<&str> = o.syntax().split(" | ").collect();
+        k[r.below(k.len())].to_string()
+    }
+}
+
 fn token(r: &mut Rng) -> String {
-    match r.below(10) {
+    match r.below(12) {
+        3 | 4 => option_word(r),
         0 => r.next().to_string(),
         1 => (r.next() % 300).to_string(),
         2 => {
