@@ -156,6 +156,11 @@ impl Inner {
             };
             let Some((bio, around)) = next else { break };
             around_first = !around;
+            // More bios wait: get another worker to them (`enqueue_workers`
+            // wakes one per bio), so they do not wait for this one's I/O.
+            if self.queue.has_deferred() || self.fences.has_queued() {
+                self.enqueue_workers();
+            }
             // Re-apply the submitter's memalloc scope (captured in `map`),
             // then add NOIO for our own I/O path.
             let scope = bio.captured_scope();
