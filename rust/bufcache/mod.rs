@@ -240,9 +240,15 @@ impl dm::Target for Bufcache {
                     inner.defer_association(bio);
                 }
             },
-            // Empty flushes and discards.
-            BioOp::Write | BioOp::Discard if nowait => again(bio),
-            BioOp::Write | BioOp::Discard => inner.defer(bio),
+            // An empty flush: to the origin from here when nothing is
+            // dirty or being written back, else the workers write back.
+            BioOp::Write => match inner.try_flush_fast(bio) {
+                None => {}
+                Some(bio) if nowait => again(bio),
+                Some(bio) => inner.defer(bio),
+            },
+            BioOp::Discard if nowait => again(bio),
+            BioOp::Discard => inner.defer(bio),
             _ => bio.endio(dm::BlkStatus::NOTSUPP),
         }
         res

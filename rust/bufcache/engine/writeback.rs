@@ -170,6 +170,25 @@ impl Inner {
         }
     }
 
+    /// Whether no block of any shard is dirty or being written back, each
+    /// shard looked at under its lock. Then every write acknowledged
+    /// before the look is on the origin (invariant F's premise): a write
+    /// leaves its block `Dirty` before it completes (writeback mode), or
+    /// completes after its own write did (FUA, writethrough, write-around);
+    /// a `Dirty` block only becomes clean through `Writing` and a write
+    /// that completed successfully (G), and only a clean block leaves
+    /// the cache (E). A flush whose look finds this needs only an origin
+    /// flush issued after the look.
+    pub(super) fn nothing_unwritten(&self) -> bool {
+        if self.shards.dirty_blocks() > 0 {
+            return false;
+        }
+        (0..self.nshards()).all(|si| {
+            let c = self.shards.lock(si).meta.counts();
+            c.dirty == 0 && c.writing == 0
+        })
+    }
+
     /// Writes back every block dirty now, then flushes the origin
     /// (invariant F). Fails if any of those blocks could not be written or
     /// the flush failed.
