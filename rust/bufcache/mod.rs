@@ -198,7 +198,8 @@ impl dm::Target for Bufcache {
         let mut bypass = false;
         if matches!(op, BioOp::Read | BioOp::Write) && bio.size() > 0 {
             // DM hands us up to 1 MiB; keep the first block, or a bypassed
-            // run of uncached blocks (engine::stream, engine::fence).
+            // run of uncached blocks, clean ones too for a read
+            // (engine::stream, engine::fence).
             let plan = inner.plan(bio.sector(), bio.size(), op == BioOp::Read, nowait);
             bypass = plan.bypass;
             if plan.keep < bio.size() >> dm::SECTOR_SHIFT && bio.accept_partial(plan.keep).is_err()

@@ -132,12 +132,12 @@ impl Inner {
         bio.wouldblock();
     }
 
-    /// Sends a bypassed read (a run of uncached blocks of a sequential
-    /// stream, see `stream`) to the origin from `map`, if its association
-    /// with the cgroup of the original bio needs no sleep. Otherwise
-    /// (counted in `assoc_again`): "would block" for a `REQ_NOWAIT` bio,
-    /// else a worker associates (which may sleep) and submits it. Never
-    /// charged to the root cgroup instead.
+    /// Sends a bypassed read (a run of uncached or clean blocks of a
+    /// sequential stream, see `stream`) to the origin from `map`, if its
+    /// association with the cgroup of the original bio needs no sleep.
+    /// Otherwise (counted in `assoc_again`): "would block" for a
+    /// `REQ_NOWAIT` bio, else a worker associates (which may sleep) and
+    /// submits it. Never charged to the root cgroup instead.
     pub(crate) fn bypass_nowait(self: &Arc<Self>, bio: OwnedBio, nowait: bool) {
         let rel = self.rel_sector(&bio);
         match bio.remap_submit_nowait(&self.origin.dev, rel) {
@@ -234,8 +234,9 @@ impl Inner {
     pub(super) fn do_read(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         let rel = self.rel_sector(&bio);
         if self.is_bypass(rel, bio.size()) {
-            // A sequential stream past its cutoff: uncached blocks only,
-            // so the origin has their latest data (see `stream`).
+            // A sequential stream past its cutoff: blocks uncached or
+            // clean only, so the origin has their latest data (see
+            // `stream`).
             self.stats.inc(Field::BypassedReads);
             bio.remap_submit(&self.origin.dev, rel);
             return;
