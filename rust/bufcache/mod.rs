@@ -201,7 +201,8 @@ impl dm::Target for Bufcache {
         let mut bypass = false;
         if matches!(op, BioOp::Read | BioOp::Write) && bio.size() > 0 {
             // DM hands us up to 1 MiB; keep the first block, or a bypassed
-            // run of uncached blocks (engine::stream, engine::fence).
+            // run of uncached blocks, clean ones too for a read
+            // (engine::stream, engine::fence).
             let plan = inner.plan(bio.sector(), bio.size(), op == BioOp::Read, nowait);
             bypass = plan.bypass;
             if plan.keep < bio.size() >> dm::SECTOR_SHIFT && bio.accept_partial(plan.keep).is_err()
@@ -243,9 +244,15 @@ impl dm::Target for Bufcache {
                     inner.defer_association(bio);
                 }
             },
-            // Empty flushes and discards.
-            BioOp::Write | BioOp::Discard if nowait => again(bio),
-            BioOp::Write | BioOp::Discard => inner.defer(bio),
+            // An empty flush: to the origin from here when nothing is
+            // dirty or being written back, else the workers write back.
+            BioOp::Write => match inner.try_flush_fast(bio) {
+                None => {}
+                Some(bio) if nowait => again(bio),
+                Some(bio) => inner.defer(bio),
+            },
+            BioOp::Discard if nowait => again(bio),
+            BioOp::Discard => inner.defer(bio),
             _ => bio.endio(dm::BlkStatus::NOTSUPP),
         }
         res

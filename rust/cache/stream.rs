@@ -13,8 +13,9 @@
 //! bios (at least two) goes to the origin as one bio, uncached: a bypassed
 //! read, or a write-around. A large sequential read or write then costs
 //! the origin's time, not one fill or copy per block, and it does not
-//! evict what the cache holds. Cached blocks of a stream are still served
-//! by the cache (a write to them stays a write into the cache).
+//! evict what the cache holds. A read's run also covers clean cached
+//! blocks (the origin has the same data); a dirty one is still served by
+//! the cache, and a write to a cached block stays a write into the cache.
 //!
 //! One read stream and one write stream per target: interleaved streams
 //! restart each other's run, so they stay in the cache (the conservative
@@ -90,9 +91,9 @@ pub struct Plan {
 
 /// Plans `req` for a target of blocks of `1 << shift` sectors, whose
 /// stream is `st`, with a cutoff of `cutoff` bytes (0: never bypass).
-/// `bypassable(block)` says whether a block may be bypassed (it is not in
-/// the cache); it is asked about the request's blocks in order, and no
-/// more once one is not.
+/// `bypassable(block)` says whether a block may be bypassed (the origin
+/// has its latest data: for a write, it is not in the cache); it is asked
+/// about the request's blocks in order, and no more once one is not.
 pub fn plan(
     st: Stream,
     req: Request,

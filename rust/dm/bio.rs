@@ -444,6 +444,11 @@ impl BioList {
         self.len += 1;
     }
 
+    /// Whether the list holds no bio.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
     /// Removes the oldest bio.
     pub(crate) fn pop(&mut self) -> Option<OwnedBio> {
         let b = NonNull::new(self.head)?;

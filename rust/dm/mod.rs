@@ -94,6 +94,18 @@ pub(crate) fn flush_work<T: ?Sized, const ID: u64>(w: &kernel::workqueue::Work<T
     unsafe { crate::sys::bindings::flush_work(p) };
 }
 
+/// Whether a work item is neither queued nor running (`work_busy()` is 0).
+/// A snapshot that may be stale at once: use it only to choose which item
+/// to queue, never to skip queueing.
+pub(crate) fn work_idle<T: ?Sized, const ID: u64>(w: &kernel::workqueue::Work<T, ID>) -> bool {
+    // SAFETY: `w` is a live, initialised `Work`; `raw_get` only computes
+    // the address of the `work_struct` it wraps.
+    let p = unsafe { kernel::workqueue::Work::raw_get(w) };
+    // SAFETY: `p` is an initialised `work_struct`, alive for the call;
+    // `work_busy` only reads it (under the pool's lock) from any context.
+    unsafe { crate::sys::bindings::work_busy(p) == 0 }
+}
+
 /// Forces a pending delayed work item to run now and waits for it
 /// (`flush_delayed_work`). The item runs normally, so whatever pointer it
 /// holds is released by its `run`.

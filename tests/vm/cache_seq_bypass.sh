@@ -8,7 +8,7 @@
 # 2. blocks written through the cache and still dirty in it (16 adjacent
 #    ones and a lone one) are read back, within a sequential stream past
 #    its cutoff, with their new bytes, not the origin's older ones: the
-#    bypass stops at a cached block (test_bypass_cached breaks this);
+#    bypass stops at a dirty block (test_bypass_cached breaks this);
 # 3. fio writes 16 MiB sequentially with bio sizes from 4 KiB to 1 MiB,
 #    and verifies it with sequential reads of the same sizes (streams that
 #    bypass, over blocks some dirty, some written back, some evicted).

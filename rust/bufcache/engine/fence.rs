@@ -245,6 +245,11 @@ impl Fences {
         Some(bio)
     }
 
+    /// Whether a write-around waits in the queue for a worker.
+    pub(super) fn has_queued(&self) -> bool {
+        self.active.load(Relaxed) != 0 && !self.slots.lock().queued.is_empty()
+    }
+
     /// A worker is done with a write-around it took with
     /// [`Fences::pop_queued`].
     pub(super) fn queued_done(&self) {

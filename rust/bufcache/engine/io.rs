@@ -103,6 +103,28 @@ impl Inner {
         }
     }
 
+    /// Sends an empty flush (`REQ_PREFLUSH`) to the origin from `map`, as
+    /// dm-linear does, when no block is dirty or being written back
+    /// ([`Inner::nothing_unwritten`], invariant F of `writeback`): the
+    /// origin's flush, issued after that look, is then all the flush owes.
+    /// Gives the bio back (for the workers' `flush_all`) otherwise, or if
+    /// its cgroup association would block. Never sleeps.
+    pub(crate) fn try_flush_fast(&self, bio: OwnedBio) -> Option<OwnedBio> {
+        // The negative control skips the origin flush in `flush_all`.
+        if knobs::skip_origin_flush() || !self.nothing_unwritten() {
+            return Some(bio);
+        }
+        // An empty bio: its sector does not matter (DM's empty flush may
+        // carry none inside this target).
+        match bio.remap_submit_nowait(&self.origin.dev, 0) {
+            Ok(()) => {
+                self.stats.inc(Field::Flushes);
+                None
+            }
+            Err(bio) => Some(bio),
+        }
+    }
+
     /// Completes a `REQ_NOWAIT` bio that would have to wait with "would
     /// block" (`BLK_STS_AGAIN`), and counts it.
     pub(crate) fn would_block(&self, bio: OwnedBio) {
@@ -110,12 +132,12 @@ impl Inner {
         bio.wouldblock();
     }
 
-    /// Sends a bypassed read (a run of uncached blocks of a sequential
-    /// stream, see `stream`) to the origin from `map`, if its association
-    /// with the cgroup of the original bio needs no sleep. Otherwise
-    /// (counted in `assoc_again`): "would block" for a `REQ_NOWAIT` bio,
-    /// else a worker associates (which may sleep) and submits it. Never
-    /// charged to the root cgroup instead.
+    /// Sends a bypassed read (a run of uncached or clean blocks of a
+    /// sequential stream, see `stream`) to the origin from `map`, if its
+    /// association with the cgroup of the original bio needs no sleep.
+    /// Otherwise (counted in `assoc_again`): "would block" for a
+    /// `REQ_NOWAIT` bio, else a worker associates (which may sleep) and
+    /// submits it. Never charged to the root cgroup instead.
     pub(crate) fn bypass_nowait(self: &Arc<Self>, bio: OwnedBio, nowait: bool) {
         let rel = self.rel_sector(&bio);
         match bio.remap_submit_nowait(&self.origin.dev, rel) {
@@ -156,6 +178,11 @@ impl Inner {
             };
             let Some((bio, around)) = next else { break };
             around_first = !around;
+            // More bios wait: get another worker to them (`enqueue_workers`
+            // wakes one per bio), so they do not wait for this one's I/O.
+            if self.queue.has_deferred() || self.fences.has_queued() {
+                self.enqueue_workers();
+            }
             // Re-apply the submitter's memalloc scope (captured in `map`),
             // then add NOIO for our own I/O path.
             let scope = bio.captured_scope();
@@ -207,8 +234,9 @@ impl Inner {
     pub(super) fn do_read(self: &Arc<Self>, bio: OwnedBio, who: &CgEntry) {
         let rel = self.rel_sector(&bio);
         if self.is_bypass(rel, bio.size()) {
-            // A sequential stream past its cutoff: uncached blocks only,
-            // so the origin has their latest data (see `stream`).
+            // A sequential stream past its cutoff: blocks uncached or
+            // clean only, so the origin has their latest data (see
+            // `stream`).
             self.stats.inc(Field::BypassedReads);
             bio.remap_submit(&self.origin.dev, rel);
             return;

@@ -442,13 +442,31 @@ impl Inner {
 
     // ---- work queue: workers, writeback kicks and the timer ----
 
+    /// Gets a worker to the queued bios: the first idle one, or all four
+    /// when none is idle (pending ones stay queued once, running ones run
+    /// again). One bio needs one worker: waking all four for each (an
+    /// unbound pool wakes a kworker for every item queued) made three of
+    /// them find nothing. No bio is left behind: after the caller's push,
+    /// every item queued here, or found pending, runs the drain loop. A
+    /// worker that takes a bio and sees more queued calls this again
+    /// (`drain_deferred`), so bios queued meanwhile are served in parallel.
     fn enqueue_workers(self: &Arc<Self>) {
         self.queue.with(|wq| {
             let q = wq.queue();
-            let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
-            let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
-            let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
-            let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+            if dm::work_idle(&self.work0) {
+                let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
+            } else if dm::work_idle(&self.work1) {
+                let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
+            } else if dm::work_idle(&self.work2) {
+                let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
+            } else if dm::work_idle(&self.work3) {
+                let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+            } else {
+                let _ = q.enqueue::<Arc<Inner>, 0>(self.clone());
+                let _ = q.enqueue::<Arc<Inner>, 1>(self.clone());
+                let _ = q.enqueue::<Arc<Inner>, 2>(self.clone());
+                let _ = q.enqueue::<Arc<Inner>, 3>(self.clone());
+            }
         });
     }
 

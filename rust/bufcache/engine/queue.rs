@@ -113,6 +113,11 @@ impl Queue {
         self.deferred.lock().pop()
     }
 
+    /// Whether a deferred bio waits for a worker.
+    pub(super) fn has_deferred(&self) -> bool {
+        !self.deferred.lock().is_empty()
+    }
+
     /// Teaches lockdep that the `wq` lock is taken inside memory reclaim
     /// (the shrinker kicks writeback).
     pub(super) fn prime_lockdep(&self) {

@@ -19,8 +19,9 @@ use crate::dm::{self, BlockBuf, IoBatch};
 
 use super::super::budget::Buf;
 use super::super::cgroup::CgRef;
+use super::super::knobs;
 use super::writeback::{WbRound, WbSelect};
-use super::{assoc, Inner};
+use super::{assoc, Inner, MAX_SHARDS};
 
 /// Most blocks written back per round of one shard (see [`Round`]).
 pub(super) const WB_ROUND: usize = 32;
@@ -42,9 +43,10 @@ struct Entry {
     owner: u32,
 }
 
-/// The blocks of one writeback round of one shard, taken under the shard
-/// lock (`Writing`, so their buffers are stable: invariant S), and the
-/// bios of the batch in flight.
+/// The blocks of one writeback round of one shard (of several for a
+/// flush's first round, [`Inner::wb_flush_round`]), taken under their
+/// shard's lock (`Writing`, so their buffers are stable: invariant S), and
+/// the bios of the batch in flight.
 ///
 /// About 1 KiB: it lives on the heap ([`Inner::with_round`]), not on the
 /// stack of [`Inner::writeback_shard`], which runs under the origin's
@@ -195,8 +197,9 @@ impl Inner {
         self.spares.with(f)
     }
 
-    /// Takes up to `WB_ROUND` dirty blocks of shard `si` that match `sel`
-    /// and `owner` into `r`, marking them `Writing`.
+    /// Takes dirty blocks of shard `si` that match `sel` and `owner` into
+    /// `r`, marking them `Writing`, until `r` holds `WB_ROUND` (it may
+    /// hold another shard's already: [`Inner::wb_flush_round`]).
     #[inline(never)]
     pub(super) fn wb_select(
         &self,
@@ -218,7 +221,7 @@ impl Inner {
             if !ok {
                 continue;
             }
-            if nc == WB_ROUND {
+            if r.n + nc == WB_ROUND {
                 out.more = true;
                 break;
             }
@@ -311,22 +314,76 @@ impl Inner {
         next
     }
 
-    /// Ends the round's writebacks under the shard lock: written blocks
-    /// become clean (unless written again since: invariant G), failed ones
-    /// stay dirty.
-    pub(super) fn wb_complete(&self, si: usize, r: &Round, out: &mut WbRound) {
-        let mut g = self.shards.lock(si);
-        for (i, e) in r.e.iter().enumerate().take(r.n) {
-            let ok = r.ok & (1 << i) != 0;
-            g.meta.end_writeback(e.id, ok);
-            if ok {
-                out.written += 1;
-            } else {
-                out.errors += 1;
+    /// A flush's first round, over every shard: the blocks of each shard
+    /// `si` with unwritten data up to `snap[si]`, in shard order until the
+    /// round is full, written in one batch and waited for once (one
+    /// origin round trip where a round per shard made one each). Counts
+    /// in `failed[si]` the blocks of shard `si` whose write failed (they
+    /// stay dirty: invariant G). The flush's per-shard rounds
+    /// (`write_upto`) follow and do the rest, so invariant F does not rest
+    /// on this round.
+    ///
+    /// Not inlined: its frame stays out of `flush_all`'s, under which the
+    /// per-shard rounds run.
+    #[inline(never)]
+    pub(super) fn wb_flush_round(&self, snap: &[u64], failed: &mut [u8; MAX_SHARDS]) {
+        let mut out = WbRound::default();
+        self.with_round(|r| {
+            for (si, &upto) in snap.iter().enumerate() {
+                if r.n == WB_ROUND {
+                    break;
+                }
+                self.wb_select(si, WbSelect::Upto(upto), None, r, &mut out);
             }
+            if r.n == 0 {
+                return;
+            }
+            r.sort();
+            let mut start = 0;
+            while start < r.n {
+                start = self.wb_submit(r, start);
+            }
+            if knobs::drop_failed_writeback() {
+                r.mark_all_ok();
+            }
+            for (i, e) in r.e.iter().enumerate().take(r.n) {
+                if r.ok & (1 << i) == 0 {
+                    failed[self.shard_index(e.blk)] += 1;
+                }
+            }
+            self.wb_complete(r, &mut out);
+        });
+    }
+
+    /// Ends the round's writebacks, each under its block's shard lock (a
+    /// round holds one shard's blocks, or several shards' for a flush):
+    /// written blocks become clean (unless written again since:
+    /// invariant G), failed ones stay dirty.
+    pub(super) fn wb_complete(&self, r: &Round, out: &mut WbRound) {
+        // Bit `i`: `e[i]` ended.
+        let mut done = 0u32;
+        for i in 0..r.n {
+            if done & (1 << i) != 0 {
+                continue;
+            }
+            let si = self.shard_index(r.e[i].blk);
+            let mut g = self.shards.lock(si);
+            for (j, e) in r.e.iter().enumerate().take(r.n).skip(i) {
+                if done & (1 << j) != 0 || self.shard_index(e.blk) != si {
+                    continue;
+                }
+                done |= 1 << j;
+                let ok = r.ok & (1 << j) != 0;
+                g.meta.end_writeback(e.id, ok);
+                if ok {
+                    out.written += 1;
+                } else {
+                    out.errors += 1;
+                }
+            }
+            drop(g);
+            self.shards.notify(si);
         }
-        drop(g);
-        self.shards.notify(si);
         self.stats.add(Field::Writebacks, u64::from(out.written));
         self.stats
             .add(Field::WritebackErrors, u64::from(out.errors));

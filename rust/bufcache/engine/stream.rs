@@ -7,14 +7,18 @@
 //!
 //! # Correctness
 //!
-//! A bypassed read covers only blocks that were not in the cache when
-//! `map` looked (a block being filled or written back is in the cache).
-//! The origin holds the latest acknowledged write of every block not in
-//! the cache (invariant E of [`super::writeback`]). A write acknowledged
-//! before the read was submitted is therefore either found in the cache,
-//! which stops the bypass at that block, or on the origin. A write that
-//! lands after the look is concurrent with the read, which may return the
-//! old or the new data, as from any block device.
+//! A bypassed read covers only blocks that, when `map` looked, were not in
+//! the cache or were in it clean ([`Inner::origin_current`]; a block
+//! dirty, being filled or being written back stops the run). The origin
+//! holds the latest acknowledged write of every block not in the cache
+//! (invariant E of [`super::writeback`]), and the same data as a clean
+//! copy: a block becomes clean only by a fill from the origin or by a
+//! successful writeback with no write since, and a write makes it dirty
+//! before it completes. A write acknowledged before the read was
+//! submitted is therefore either found dirty in the cache, which stops
+//! the bypass at that block, or on the origin. A write that lands after
+//! the look is concurrent with the read, which may return the old or the
+//! new data, as from any block device.
 //!
 //! A write-around likewise covers only blocks not in the cache when `map`
 //! looked, after fencing them; see [`super::fence`] for why no block then
@@ -22,6 +26,7 @@
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
+use crate::cache::shard::State;
 use crate::cache::stream::{self, Request, Stream};
 use crate::dm;
 
@@ -142,7 +147,7 @@ impl Inner {
         let last = (req.sector + req.sectors - 1) >> self.layout.shift;
         let p = stream::plan(st, req, self.layout.shift, cutoff, |b| {
             if read {
-                return knobs::bypass_cached() || !self.is_cached(b);
+                return knobs::bypass_cached() || self.origin_current(b);
             }
             let slot = *fence.get_or_insert_with(|| self.fences.take(b, last + 1));
             slot.is_some() && !self.is_cached(b)
@@ -172,6 +177,19 @@ impl Inner {
             .meta
             .lookup(blk)
             .is_some()
+    }
+
+    /// Whether the origin holds `blk`'s latest data, so a bypassed read
+    /// may cover it: it is not cached, or cached clean (see the module's
+    /// correctness argument). Bypassing clean blocks keeps a stream over
+    /// a range the cache partly holds in whole origin bios, as the split
+    /// at each of them would not.
+    fn origin_current(&self, blk: u64) -> bool {
+        let g = self.shards.lock(self.shard_index(blk));
+        match g.meta.lookup(blk) {
+            None => true,
+            Some(id) => g.meta.state(id) == Some(State::Clean),
+        }
     }
 
     /// Whether a read bio at `rel` (relative to the target) of `size`

@@ -25,7 +25,10 @@
 //!   take a snapshot of every shard's generation when they start (after
 //!   every write acknowledged before them). They write back, or wait for
 //!   the writebacks in flight of, every block pending up to the snapshot
-//!   until nothing is pending; only then do they flush the origin. They
+//!   until nothing is pending (their first round takes the covered
+//!   blocks of every shard in one batch, `wb_flush_round`; then each
+//!   shard's rounds, `write_upto`, finish and check that nothing is
+//!   pending); only then do they flush the origin. They
 //!   succeed only if all that and the origin flush succeeded. If one of
 //!   their own writes fails they go on writing the other covered blocks,
 //!   each tried at least once, then fail (`EIO`); the failed blocks stay
@@ -102,7 +105,7 @@ impl Inner {
             if knobs::drop_failed_writeback() {
                 r.mark_all_ok();
             }
-            self.wb_complete(si, r, &mut out);
+            self.wb_complete(r, &mut out);
         });
         out
     }
@@ -119,11 +122,17 @@ impl Inner {
     /// covered dirty block behind it, not once per round (a flush of D
     /// dirty blocks makes D / 32 rounds: walking every list each time
     /// was quadratic in D).
-    fn write_upto(&self, si: usize, upto: u64) -> Result {
+    ///
+    /// `failed_before`: covered blocks of this shard whose write already
+    /// failed in this flush (its first round, `wb_flush_round`). They are
+    /// still pending, so they count as tried: the flush fails, and they
+    /// are not retried unless the blocks not yet tried need more rounds,
+    /// as after a failure in this loop.
+    fn write_upto(&self, si: usize, upto: u64, failed_before: u32) -> Result {
         let (d0, w0) = self.shards.lock(si).meta.pending_upto(upto);
         let quota = u64::from(d0) + u64::from(w0);
-        let mut tried = 0u64;
-        let mut failed = false;
+        let mut tried = u64::from(failed_before);
+        let mut failed = failed_before > 0;
         // The last round wrote (or failed) blocks and saw more covered
         // dirty blocks than it took.
         let mut more = false;
@@ -170,6 +179,25 @@ impl Inner {
         }
     }
 
+    /// Whether no block of any shard is dirty or being written back, each
+    /// shard looked at under its lock. Then every write acknowledged
+    /// before the look is on the origin (invariant F's premise): a write
+    /// leaves its block `Dirty` before it completes (writeback mode), or
+    /// completes after its own write did (FUA, writethrough, write-around);
+    /// a `Dirty` block only becomes clean through `Writing` and a write
+    /// that completed successfully (G), and only a clean block leaves
+    /// the cache (E). A flush whose look finds this needs only an origin
+    /// flush issued after the look.
+    pub(super) fn nothing_unwritten(&self) -> bool {
+        if self.shards.dirty_blocks() > 0 {
+            return false;
+        }
+        (0..self.nshards()).all(|si| {
+            let c = self.shards.lock(si).meta.counts();
+            c.dirty == 0 && c.writing == 0
+        })
+    }
+
     /// Writes back every block dirty now, then flushes the origin
     /// (invariant F). Fails if any of those blocks could not be written or
     /// the flush failed.
@@ -183,9 +211,16 @@ impl Inner {
             *s = self.shards.lock(si).meta.generation();
         }
         let mut failed = false;
+        // The covered blocks of several shards in one batch first (one
+        // wait, not one per shard); then each shard's rounds as before,
+        // which find nothing left where that batch wrote everything.
+        let mut failed_in = [0u8; MAX_SHARDS];
+        if n > 1 {
+            self.wb_flush_round(&snap[..n], &mut failed_in);
+        }
         for (si, &upto) in snap.iter().enumerate().take(n) {
             // Keep going after a failure: write what can be written.
-            failed |= self.write_upto(si, upto).is_err();
+            failed |= self.write_upto(si, upto, u32::from(failed_in[si])).is_err();
         }
         // Issued only now, after every covered write completed.
         let flushed = if knobs::skip_origin_flush() {
