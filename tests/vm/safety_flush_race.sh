@@ -22,18 +22,9 @@
 . "$(dirname "$0")/lib/bufcache.sh"
 
 bc_setup 16
-# Blocks 64..99 are sectors 512..799.
-printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
-printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin
-dm_create_file o1 /tmp/o1.err >/dev/null
-o1="$(dm_dev o1)"
-o2="$(dm_create o2 "0 $sz delay $o1 0 0 $o1 0 1500")"
+failing_origin 1500
 dm="$(bc_create fr "$o2" 4096 cache_size $((127 * 4096)) high_watermark 100 low_watermark 100 max_age_ms 0 readahead 0)"
-
-heal() {
-	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
-}
-# Whatever happens, let the cache write back before it is removed.
+# Whatever happens, the cache writes back before it is removed.
 on_cleanup heal
 
 run dd if=/dev/urandom of=/tmp/p bs=4k count=100 status=none

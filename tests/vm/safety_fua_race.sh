@@ -23,17 +23,9 @@
 . "$(dirname "$0")/lib/bufcache.sh"
 
 bc_setup 16 test_race_delay_ms=1500
-# Blocks 64..99 are sectors 512..799.
-printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
-printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin
-dm_create_file o1 /tmp/o1.err >/dev/null
-o1="$(dm_dev o1)"
-o2="$(dm_create o2 "0 $sz delay $o1 0 0 $o1 0 3000")"
+failing_origin 3000
 dm="$(bc_create fu "$o2" 4096 cache_size $((127 * 4096)) writethrough max_age_ms 100 readahead 0)"
-
-heal() {
-	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
-}
+# Whatever happens, the cache writes back before it is removed.
 on_cleanup heal
 
 # wait_idle NAME: no dirty and no writing block (bounded).

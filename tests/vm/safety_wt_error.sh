@@ -26,17 +26,9 @@ for x in $blocks; do
 	run dd if=/dev/urandom of="/tmp/b$x" bs=4k count=1 status=none
 	run dd if="/tmp/old$x" of="$loop" bs=4k seek="$x" count=1 oflag=direct conv=notrunc status=none
 done
-# Blocks 64..99 are sectors 512..799.
-printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
-printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin
-dm_create_file o1 /tmp/o1.err >/dev/null
-o1="$(dm_dev o1)"
-o2="$(dm_create o2 "0 $sz delay $o1 0 0 $o1 0 1500")"
+failing_origin 1500
 dm="$(bc_create wt "$o2" 4096 cache_size $((127 * 4096)) writethrough max_age_ms 0 readahead 0)"
-
-heal() {
-	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
-}
+# Whatever happens, the cache writes back before it is removed.
 on_cleanup heal
 
 declare -A arc brc
