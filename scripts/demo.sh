@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The main job: does all the set-up, builds the module, boots the test VM
 # and shows what the cache is for (tests/vm/demo.sh): over a slow origin
-# (dm-delay, 1 ms), a cold pass, a hot pass and a scan, each next to
-# dm-linear over the same origin, with the speed-up and hit ratio; then
-# `dmsetup status` field by field.
+# (null_blk, 1 ms a request), a cold pass, a hot pass, random writes and a scan, each next to
+# dm-linear over the same origin, with the speed-up and hit ratio; then the
+# flush (dirty blocks written back) and the status fields that changed.
 . "$(dirname "$0")/lib.sh"
 
 "$REPO_ROOT/scripts/setup.sh"

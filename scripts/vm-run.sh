@@ -294,7 +294,14 @@ run_boot() {
 	# libc across processes (every exec is much cheaper).
 	# slub_debug: SLUB checks, and no per-CPU sheaves (their stale object
 	# pointers hide leaks from kmemleak). See Documentation/testing.rst.
-	cmdline="console=ttyS0 loglevel=8 log_buf_len=4M printk.devkmsg=on panic=-1 norandmaps"
+	# tsc=reliable: under TCG the two sockets' TSCs fail the kernel's
+	# synchronisation check, and the clocksource falls back to
+	# refined-jiffies (time in whole ticks: every fio latency a multiple of
+	# a tick). QEMU derives each vCPU's TSC from the one host clock, so
+	# it is monotonic and in step; the guest then keeps the TSC, unless
+	# its calibration against the PIT failed (a loaded host): there is no
+	# HPET or PM timer to fall back on without ACPI.
+	cmdline="console=ttyS0 loglevel=8 log_buf_len=4M printk.devkmsg=on panic=-1 norandmaps tsc=reliable"
 	cmdline+=" slub_debug=$SLUB_DEBUG"
 	# The test kernel's association contract (config/patches): creating a
 	# blkg sleeps, as under the coming blkcg_mutex.

@@ -16,7 +16,7 @@
 #           tests (tests/vm -> /tests/vm), their tools (tests/tools/*.c,
 #           built static -> /tests/tools/), and the modules under
 #           /lib/modules/<kernel.release>/ with depmod's output:
-#           dm_bufcache.ko (from the repo root, if built), brd.ko, and any
+#           dm_bufcache.ko (from the repo root, if built), brd.ko, null_blk.ko, and any
 #           other module given with -m.
 #
 # Usage: tests/harness/mkinitramfs.sh -o OUT.cpio.gz [-m MODULE]...
@@ -359,6 +359,7 @@ else
 	log "note: $BUFCACHE_KO is not built (run make BUFCACHE_TEST=1): tests that load dm-bufcache will fail"
 fi
 add_module brd
+add_module null_blk
 for m in "${MODULES[@]}"; do add_module "$m"; done
 for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[ -f "$KBUILD_OUT/$f" ] && cp "$KBUILD_OUT/$f" "$MODDIR/"

@@ -51,6 +51,8 @@ shuffle() {
 	done
 }
 echo "BENCHX,seed,$SEED,seed of the peers' order (BENCH_SEED)"
+cs=/sys/devices/system/clocksource/clocksource0
+echo "BENCHX,clocksource,$(cat "$cs/current_clocksource"),the guest's clocksource (available: $(cat "$cs/available_clocksource"))"
 
 # want WORKLOAD: true if the run includes it (BENCH_CASE).
 WANT=" ${BENCH_CASE//,/ } "

@@ -140,6 +140,54 @@ bc_setup() {
 	sz="$(blockdev --getsz "$loop")"
 }
 
+# failing_origin WRITE_DELAY_MS: after bc_setup, the failing origin of
+# the data-safety tests: o1 is $loop with blocks 64..99 (4 KiB: sectors
+# 512..799) mapped to "error", o2 is dm-delay over o1 that delays writes
+# by WRITE_DELAY_MS (reads not); sets $o1 and $o2 to their paths. heal
+# maps o1 whole to $loop again. Register it with "on_cleanup heal" after
+# the cache is made (cleanups run newest first): whatever happens, the
+# cache can then write back before it is removed.
+failing_origin() {
+	printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
+	printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin
+	dm_create_file o1 /tmp/o1.err >/dev/null
+	o1="$(dm_dev o1)"
+	o2="$(dm_create o2 "0 $sz delay $o1 0 0 $o1 0 $1")"
+}
+heal() {
+	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
+}
+
+# nullb_make NAME MIB LATENCY_NS: a null_blk device /dev/NAME of MIB MiB,
+# memory-backed (it reads back what was written, zeroes elsewhere), every
+# request completed by a high-resolution timer LATENCY_NS after it came
+# (irqmode 2): an exact latency, not rounded to the tick as dm-delay's.
+# Made through configfs; removed at exit. Echoes /dev/NAME.
+nullb_make() {
+	local name="$1" mib="$2" ns="$3" d="/sys/kernel/config/nullb/$1" i
+	# (run's trace to stderr: stdout is the device's path)
+	if ! grep -qs '^[^ ]* /sys/kernel/config configfs ' /proc/mounts; then
+		run mount -t configfs configfs /sys/kernel/config >&2
+		on_cleanup umount /sys/kernel/config
+	fi
+	if [ ! -d /sys/kernel/config/nullb ]; then
+		run modprobe null_blk nr_devices=0 >&2
+		on_cleanup rmmod null_blk
+	fi
+	run mkdir "$d" >&2
+	on_cleanup rmdir "$d"
+	{ echo "$mib" >"$d/size" && echo 1 >"$d/memory_backed" && echo 2 >"$d/irqmode" &&
+		echo "$ns" >"$d/completion_nsec" && echo 1 >"$d/power"; } ||
+		die "null_blk $name: configfs refused a setting"
+	on_cleanup sh -c "echo 0 >'$d/power'"
+	for i in $(seq 1 50); do
+		[ -b "/dev/$name" ] && break
+		sleep 0.1
+	done
+	[ -b "/dev/$name" ] || die "null_blk $name: no /dev/$name"
+	echo "/dev/$name"
+}
+
 # mem_kb FIELD: a /proc/meminfo value in KiB.
 mem_kb() {
 	awk -v f="$1:" '$1 == f { print $2 }' /proc/meminfo
