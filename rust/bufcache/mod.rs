@@ -246,6 +246,8 @@ impl dm::Target for Bufcache {
             },
             // An empty flush: to the origin from here when nothing is
             // dirty or being written back, else the workers write back.
+            // (DM fails a REQ_NOWAIT flush before any map, dm_submit_bio:
+            // the `nowait` arm is defensive only.)
             BioOp::Write => match inner.try_flush_fast(bio) {
                 None => {}
                 Some(bio) if nowait => again(bio),
