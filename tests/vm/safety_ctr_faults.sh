@@ -11,8 +11,10 @@
 # counts them (C). Then a coarse pass (about 40 N spread over 1..C) finds
 # where the constructor's own allocations end (the last N whose failure
 # the constructor reported), and a dense pass fails every allocation from
-# just before there to 40 after it: the shrinker's and the target's, the
-# tail of the constructor, where a failure must undo everything before it.
+# the coarse point before that one to 40 after the next: the shrinker's
+# and the target's, the tail of the constructor, where a failure must
+# undo everything before it (the last coarse point may fall on the
+# target's allocation, after the shrinker's).
 #
 # Create (a device whose live table is `error` gets a bufcache table; the
 # device's queue already exists, so that DM's own first-table set-up,
@@ -112,7 +114,7 @@ load() {
 # sweep NAME PARAMS C FN: loads with allocation N failed, coarse then dense
 # (see the header); FN N is called after each load (OUTCOME set).
 sweep() {
-	local name="$1" params="$2" c="$3" fn="$4" n stride last=0
+	local name="$1" params="$2" c="$3" fn="$4" n stride last=0 first
 	stride=$(((c + 39) / 40))
 	for ((n = 1; n <= c; n += stride)); do
 		CTR_FAIL=0
@@ -122,8 +124,11 @@ sweep() {
 		[ "${#fails[@]}" -lt 10 ] || return 0
 	done
 	[ "$last" -gt 0 ] || { fail "$name: no coarse point failed in the constructor"; return 0; }
-	log "$name: the constructor's allocations end after N=$last; every N from $last to $((last + stride + 40))"
-	for ((n = last; n <= last + stride + 40 && n <= c + 1; n++)); do
+	# From the coarse point before the last one: the last may be the
+	# target's own allocation, after the shrinker's registration.
+	first=$((last > stride ? last - stride + 1 : 1))
+	log "$name: the constructor's allocations end after N=$last; every N from $first to $((last + stride + 40))"
+	for ((n = first; n <= last + stride + 40 && n <= c + 1; n++)); do
 		load "$name" "$n" "$params"
 		"$fn" "$n"
 		[ "${#fails[@]}" -lt 10 ] || return 0
