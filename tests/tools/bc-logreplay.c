@@ -6,41 +6,123 @@
  * drivers/md/dm-log-writes.c).
  *
  * dm-log-writes logs a write only once it is on stable media: a plain write
- * at the next flush that follows its completion, a FUA write at its
- * completion. Replaying a prefix of the log therefore gives a state the
- * device could really be in after a power cut at that point.
+ * or a discard at the next flush that follows its completion (just before
+ * that flush's entry, in completion order), a FUA write at its completion.
+ * Replaying a prefix of the log therefore gives a state the device could
+ * really be in after a power cut at that point.
  *
  *   bc-logreplay work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD \
- *		[dsync-only]
+ *		[OPTION...]
  *
- *	Writes ROUNDS rounds of WRITES blocks, each at a random block in
- *	[FIRST, FIRST + COUNT) of DEV (O_DIRECT), stamped with its block
- *	number and a generation; every 8th write is O_DSYNC (FUA). After
- *	each O_DSYNC write returns, and after each round's fsync() returns,
- *	it appends what is now acknowledged (block, generation) to MANIFEST
- *	under a new mark name TAG-N and runs "MARKCMD TAG-N" (a dmsetup
- *	message that puts mark TAG-N into the log). MARKCMD "dm-mark:NAME"
- *	sends the message "mark TAG-N" to the dm-log-writes device NAME
- *	itself (the DM_TARGET_MSG ioctl that dmsetup would make, without a
- *	shell and a dmsetup to start for each of the hundreds of marks).
- *	With dsync-only, only the O_DSYNC writes are acknowledged (the
- *	fsyncs still run).
+ *	Writes ROUNDS rounds of WRITES writes, each at a random place in the
+ *	units [FIRST, FIRST + COUNT) of DEV (O_DIRECT; a unit is BS bytes,
+ *	512 to 65536), each unit it covers stamped with the unit's number and
+ *	the write's generation (one per write, growing); every 8th write is
+ *	O_DSYNC (FUA). After each O_DSYNC write returns, and after each
+ *	round's fsync() returns, it appends what is now acknowledged (unit,
+ *	generation) to MANIFEST under a new mark name TAG-N and runs
+ *	"MARKCMD TAG-N" (a dmsetup message that puts mark TAG-N into the
+ *	log). MARKCMD "dm-mark:NAME" sends the message "mark TAG-N" to the
+ *	dm-log-writes device NAME itself (the DM_TARGET_MSG ioctl that
+ *	dmsetup would make, without a shell and a dmsetup to start for each
+ *	of the hundreds of marks). Options:
+ *	  dsync-only   only the O_DSYNC writes are acknowledged (the fsyncs
+ *	               still run);
+ *	  sizes=A,B,.. each write covers one of these numbers of units, picked
+ *	               at random (default 1): multi-block bios, and with BS
+ *	               512 on a cache of 4 KiB blocks, partial-block writes;
+ *	  align=N      writes start at a multiple of N units (default 1);
+ *	  discard=E:M:A  every E-th operation of a round is a BLKDISCARD of A
+ *	               to M units (a multiple of A, at a multiple of A) instead
+ *	               of a write: announced under a mark first ("MARK UNIT
+ *	               GEN d": from here on zeroes also satisfy the unit), it
+ *	               takes a generation, its units are then zeroes, and an
+ *	               fsync and an acknowledgement ("MARK UNIT GEN z": zeroes,
+ *	               discarded at GEN) follow at once;
+ *	  suspend=NAME:E  every E-th round ends with no fsync but a suspend
+ *	               of the dm device NAME (DM_DEV_SUSPEND, as "dmsetup
+ *	               suspend" makes it), the acknowledgement of everything
+ *	               this writer wrote (a suspend writes back and flushes
+ *	               the origin), the mark, and the resume;
+ *	  flushdev=PATH  a round's flush (and a discard's) is an fsync of the
+ *	               block device PATH (the origin, under the cache) instead
+ *	               of DEV: in writethrough mode a completed write is on the
+ *	               origin, so the origin's own flush makes it durable.
  *
- *   bc-logreplay check [-n] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] \
- *		LOG BYTES BS MANIFEST...
+ *   bc-logreplay check [-n] [-c] [-k KINDS] [-f FINAL] \
+ *		[-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS MANIFEST...
  *
- *	Replays LOG into an image of BYTES bytes, entry by entry. At each
- *	flush and each FUA entry and at each mark, it checks that every
- *	block acknowledged under a mark already replayed holds that
- *	generation or a newer one, and that every block changed since the
- *	last point is whole (zero, or one intact stamp for that very block;
- *	-n: the blocks are not stamped, e.g. a file system's).
- *	With -f, the final image must equal FINAL byte for byte (the origin
- *	after the run: checks the replay itself). With -s, the image is also
- *	written to FSCK_IMAGE at every EVERY-th point (from mark MARK on,
- *	with -a) and the shell command $FSCK run, with the last mark
- *	replayed in $BC_LAST_MARK; an exit status above 1 is a failure.
- *	Prints what it checked; exits 1 on any violation.
+ *	Replays LOG into an image of BYTES bytes, entry by entry, checking
+ *	every logged write (rule W) and the image at each flush, each FUA
+ *	entry, each mark and the end (rule P). With -f, the final image must
+ *	equal FINAL byte for byte (the origin after the run: checks the
+ *	replay itself). With -s, the image is also written to FSCK_IMAGE at
+ *	every EVERY-th point (from mark MARK on, with -a; with -c only when
+ *	it changed since the last such run: every distinct state; with -k
+ *	only at the points of these kinds, e.g. "flush,end") and the
+ *	shell command $FSCK run, with the last mark replayed in
+ *	$BC_LAST_MARK and the kind of point in $BC_POINT; an exit status
+ *	above 1 is a failure. -t UNIT (up to 8 times) prints every logged
+ *	write, discard and acknowledgement of UNIT, -T A:B every entry from A
+ *	to B (a failure's context). Prints what it checked;
+ *	exits 1 on any violation.
+ *
+ * The rules. A unit is BS bytes of the image; per unit u the checker keeps
+ * ack(u), the newest generation acknowledged under a mark already replayed
+ * (for an acknowledged discard its generation, the state being zeroes), and
+ * hi(u), the newest generation any logged write has carried for u. A flush
+ * group is the run of entries between two flush entries. A correct cache
+ * never has two writes of one unit in flight at once (the origin could
+ * complete them in either order), so of two writes of u the one that
+ * completed later carries data at least as new.
+ *
+ *   W, every logged write of a stamped unit u, carrying generation g, at the
+ *   write (whatever follows it: a power cut between it and the next write
+ *   of u leaves it on the device):
+ *   W1 (TORN) the unit is one intact stamp for u, or all zeroes;
+ *   W2 (STALE) g >= max(hi(u), ack(u)): no write older than what the log
+ *      already put on u or than what was acknowledged durable for u, even
+ *      if a fresh write of u follows in the same flush group; zeroes only
+ *      where u was never written, or was discarded since its last write,
+ *      and no stamp is acknowledged for it;
+ *   W3 (the one exception, "superseded") a plain write, logged in a flush
+ *      group where a FUA write of u with a newer generation was logged
+ *      before it, may have completed before that FUA write was issued
+ *      (log-writes logs FUA writes at once, plain ones at the flush): it
+ *      is kept out of the image, as the device holds the FUA write's data,
+ *      but only if g is not older than hi(u) and ack(u) were when the group
+ *      began (whatever was logged in an earlier group completed before
+ *      it) nor than any plain write of u logged before it in the group
+ *      (completion order); zeroes (a 512-byte unit of a cache block
+ *      written back before the unit was first written) only if zeroes
+ *      were a right state of u when the group began and no plain write
+ *      of u with a stamp came before them in the group. Otherwise it is
+ *      STALE: the rule hides no write that a power cut could leave on the
+ *      device over newer data.
+ *   P, at every point: each unit changed since the last point is whole
+ *      (TORN otherwise), and each acknowledged unit holds its acknowledged
+ *      generation or a newer one, or zeroes once its discard was announced
+ *      (LOST otherwise: also for discarded data that comes back, older
+ *      than the discard's acknowledged generation).
+ *   Units without stamps (-n, a file system): an acknowledgement "MARK
+ *   UNIT h:HASH:LEN" is the hash of the first LEN bytes of a file's block
+ *   fsync'ed before MARK (written by "fmark"), "MARK UNIT -" ends it (the
+ *   file was removed after MARK). While it holds, every logged write of the
+ *   unit (W: STALE otherwise) and its state at every point (P: LOST
+ *   otherwise) must have those bytes. A discard entry zeroes its units; it
+ *   is checked by the points that follow it.
+ *
+ *   bc-logreplay fmark MANIFEST MARK PATH SOURCE BS [release]
+ *	Appends to MANIFEST, under MARK, the hash of each BS-byte block of
+ *	SOURCE at the unit that holds the same block of the file PATH on its
+ *	file system (FIEMAP; the file must be fsync'ed, with no unwritten or
+ *	inline extent), or with "release" the line that ends it.
+ *
+ *   bc-logreplay hash BS FILE
+ *	Prints "h:HASH:LEN" for each BS-byte block of FILE (self-test).
+ *
+ *   bc-logreplay stamp BS UNIT GEN
+ *	Writes one stamped unit to stdout (self-test).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +134,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/dm-ioctl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,6 +148,7 @@
 #define WRITE_LOG_MAGIC 0x6a736677736872ULL
 #define WRITE_LOG_VERSION 1ULL
 #define STAMP_MAGIC 0x59414c5045524342ULL /* "BCREPLAY" */
+#define MAX_UNIT 65536
 
 struct log_write_super {
 	uint64_t magic, version, nr_entries;
@@ -86,6 +171,15 @@ static void die(const char *fmt, ...)
 	exit(2);
 }
 
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
 	uint64_t x = *s;
@@ -96,7 +190,7 @@ static uint64_t xorshift(uint64_t *s)
 	return *s = x;
 }
 
-/* Block stamp: magic, block, generation, then a stream seeded by both. */
+/* Unit stamp: magic, unit, generation, then a stream seeded by both. */
 static void stamp(unsigned char *buf, unsigned int bs, uint64_t blk, uint64_t gen)
 {
 	uint64_t *w = (uint64_t *)buf, s = (blk + 1) * 0x9e3779b97f4a7c15ULL ^ gen;
@@ -110,8 +204,8 @@ static void stamp(unsigned char *buf, unsigned int bs, uint64_t blk, uint64_t ge
 }
 
 /*
- * What a block of the image holds: 0 if all zero (never written), the
- * generation (> 0) if it is one intact stamp for block `blk`, -1 if it is
+ * What a unit holds: 0 if all zero (never written, or discarded), the
+ * generation (> 0) if it is one intact stamp for unit `blk`, -1 if it is
  * anything else (torn, misdirected, garbage).
  */
 static int64_t block_state(const unsigned char *buf, unsigned int bs, uint64_t blk)
@@ -134,6 +228,16 @@ static int64_t block_state(const unsigned char *buf, unsigned int bs, uint64_t b
 		if (w[i] != xorshift(&s))
 			return -1;
 	return (int64_t)gen;
+}
+
+/* FNV-1a, 64 bits: the hash of an acknowledged block without a stamp. */
+static uint64_t fnv(const unsigned char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (len--)
+		h = (h ^ *p++) * 0x100000001b3ULL;
+	return h;
 }
 
 static void pwrite_all(int fd, const void *buf, size_t len, off_t off)
@@ -168,36 +272,59 @@ static int run_cmd(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* ---- device-mapper ioctls (what dmsetup would send) ---- */
+
+static int dm_ctl = -1;
+static union {
+	struct dm_ioctl io;
+	char bytes[4096];
+} dmbuf;
+
+static void dm_begin(const char *name)
+{
+	if (dm_ctl < 0) {
+		dm_ctl = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+		if (dm_ctl < 0)
+			die("cannot open /dev/mapper/control: %s", strerror(errno));
+	}
+	if (strlen(name) >= DM_NAME_LEN)
+		die("dm device name too long: %s", name);
+	memset(&dmbuf, 0, sizeof(dmbuf));
+	dmbuf.io.version[0] = DM_VERSION_MAJOR;
+	dmbuf.io.data_size = sizeof(dmbuf);
+	dmbuf.io.data_start = sizeof(dmbuf.io);
+	strcpy(dmbuf.io.name, name);
+}
+
 /*
  * dm_mark: the message "mark TAG" to the dm device NAME (a dm-log-writes
  * target), as "dmsetup message NAME 0 mark TAG" sends it; 0 or an errno.
  */
 static int dm_mark(const char *name, const char *tag)
 {
-	static int ctl = -1;
-	static union {
-		struct dm_ioctl io;
-		char bytes[4096];
-	} buf;
 	struct dm_target_msg *msg;
 
-	if (ctl < 0) {
-		ctl = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
-		if (ctl < 0)
-			die("cannot open /dev/mapper/control: %s", strerror(errno));
-	}
-	memset(&buf, 0, sizeof(buf));
-	if (strlen(name) >= DM_NAME_LEN ||
-	    sizeof(buf.io) + sizeof(*msg) + strlen("mark ") + strlen(tag) + 1 > sizeof(buf))
-		die("dm_mark: name or tag too long");
-	buf.io.version[0] = DM_VERSION_MAJOR;
-	buf.io.data_size = sizeof(buf);
-	buf.io.data_start = sizeof(buf.io);
-	strcpy(buf.io.name, name);
-	msg = (struct dm_target_msg *)(buf.bytes + buf.io.data_start);
+	dm_begin(name);
+	if (sizeof(dmbuf.io) + sizeof(*msg) + strlen("mark ") + strlen(tag) + 1 > sizeof(dmbuf))
+		die("dm_mark: tag too long");
+	msg = (struct dm_target_msg *)(dmbuf.bytes + dmbuf.io.data_start);
 	msg->sector = 0;
-	snprintf(msg->message, sizeof(buf) - buf.io.data_start - sizeof(*msg), "mark %s", tag);
-	return ioctl(ctl, DM_TARGET_MSG, &buf.io) ? errno : 0;
+	snprintf(msg->message, sizeof(dmbuf) - dmbuf.io.data_start - sizeof(*msg), "mark %s", tag);
+	return ioctl(dm_ctl, DM_TARGET_MSG, &dmbuf.io) ? errno : 0;
+}
+
+/*
+ * dm_suspend: suspend (1) or resume (0) the dm device NAME, as "dmsetup
+ * suspend NAME" and "dmsetup resume NAME" do (DM_DEV_SUSPEND with and
+ * without DM_SUSPEND_FLAG); dies on failure.
+ */
+static void dm_suspend(const char *name, int suspend)
+{
+	dm_begin(name);
+	dmbuf.io.data_size = sizeof(dmbuf.io);
+	dmbuf.io.flags = suspend ? DM_SUSPEND_FLAG : 0;
+	if (ioctl(dm_ctl, DM_DEV_SUSPEND, &dmbuf.io))
+		die("%s of %s failed: %s", suspend ? "suspend" : "resume", name, strerror(errno));
 }
 
 /* mark MARKCMD TAG: "MARKCMD TAG", or the message itself for dm-mark:NAME. */
@@ -219,94 +346,361 @@ static void mark_cmd(const char *markcmd, const char *tag)
 
 /* ---- work ---- */
 
+struct writer {
+	const char *tag, *markcmd;
+	FILE *m;
+	uint64_t first, count, mark, *latest;
+	unsigned char *touched, *zeroed;
+};
+
+/* ack: everything touched since the last one, under a new mark. */
+static void ack_touched(struct writer *w)
+{
+	char name[256];
+	uint64_t i;
+
+	++w->mark;
+	for (i = 0; i < w->count; i++) {
+		if (!w->touched[i])
+			continue;
+		fprintf(w->m, "%s-%" PRIu64 " %" PRIu64 " %" PRIu64 "%s\n", w->tag, w->mark,
+			w->first + i, w->latest[i], w->zeroed[i] ? " z" : "");
+		w->touched[i] = 0;
+	}
+	if (fflush(w->m))
+		die("cannot write the manifest");
+	snprintf(name, sizeof(name), "%s-%" PRIu64, w->tag, w->mark);
+	mark_cmd(w->markcmd, name);
+}
+
+static uint64_t parse_u64(const char *s, const char *what)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || (*end && *end != ',' && *end != ':'))
+		die("work: bad %s '%s'", what, s);
+	return v;
+}
+
 static int do_work(int argc, char **argv)
 {
-	const char *dev, *manifest, *tag, *markcmd;
-	uint64_t first, count, rounds, writes, gen = 0, *latest, r, i, mark = 0;
+	const char *dev, *manifest, *susp_name = NULL, *flushdev = NULL;
+	uint64_t rounds, writes, gen = 0, r, i, seed, nw = 0, nunits = 0, nds = 0, nfs = 0;
+	uint64_t sizes[16] = { 1 }, nsizes = 1, align = 1, maxsize = 1;
+	uint64_t disc_every = 0, disc_max = 0, disc_align = 1, susp_every = 0;
+	uint64_t ndisc = 0, nsusp = 0, ndsync = 0;
+	struct writer w = { 0 };
 	unsigned int bs;
 	unsigned char *buf;
-	char *touched, name[256];
-	int fd, fds, dsync_only;
-	FILE *m;
-	uint64_t seed;
+	int fd, fds, ffd = -1, dsync_only = 0, a;
 
-	if (argc != 10 && !(argc == 11 && !strcmp(argv[10], "dsync-only")))
-		die("usage: work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD [dsync-only]");
-	dsync_only = argc == 11;
+	if (argc < 10)
+		die("usage: work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD [OPTION...]");
 	dev = argv[1];
 	bs = strtoul(argv[2], NULL, 0);
 	manifest = argv[3];
-	tag = argv[4];
-	first = strtoull(argv[5], NULL, 0);
-	count = strtoull(argv[6], NULL, 0);
-	rounds = strtoull(argv[7], NULL, 0);
-	writes = strtoull(argv[8], NULL, 0);
-	markcmd = argv[9];
-	if (bs < 512 || bs & (bs - 1) || !count || !rounds || !writes)
+	w.tag = argv[4];
+	w.first = parse_u64(argv[5], "FIRST");
+	w.count = parse_u64(argv[6], "COUNT");
+	rounds = parse_u64(argv[7], "ROUNDS");
+	writes = parse_u64(argv[8], "WRITES");
+	w.markcmd = argv[9];
+	for (a = 10; a < argc; a++) {
+		char *o = argv[a];
+
+		if (!strcmp(o, "dsync-only")) {
+			dsync_only = 1;
+		} else if (!strncmp(o, "sizes=", 6)) {
+			char *p = o + 6;
+
+			for (nsizes = 0; *p; nsizes++) {
+				if (nsizes == 16)
+					die("work: at most 16 sizes");
+				sizes[nsizes] = parse_u64(p, "size");
+				if (!sizes[nsizes])
+					die("work: a size of 0");
+				if (sizes[nsizes] > maxsize)
+					maxsize = sizes[nsizes];
+				p += strcspn(p, ",");
+				if (*p)
+					p++;
+			}
+		} else if (!strncmp(o, "align=", 6)) {
+			align = parse_u64(o + 6, "align");
+		} else if (!strncmp(o, "discard=", 8)) {
+			char *p = o + 8;
+
+			disc_every = parse_u64(p, "discard interval");
+			p = strchr(p, ':');
+			if (!p)
+				die("work: discard=EVERY:MAX:ALIGN");
+			disc_max = parse_u64(++p, "discard size");
+			p = strchr(p, ':');
+			if (!p)
+				die("work: discard=EVERY:MAX:ALIGN");
+			disc_align = parse_u64(++p, "discard alignment");
+		} else if (!strncmp(o, "suspend=", 8)) {
+			char *c = strrchr(o, ':');
+
+			if (!c || c == o + 8)
+				die("work: suspend=NAME:EVERY");
+			*c = 0;
+			susp_name = o + 8;
+			susp_every = parse_u64(c + 1, "suspend interval");
+		} else if (!strncmp(o, "flushdev=", 9)) {
+			flushdev = o + 9;
+		} else {
+			die("work: unknown option '%s'", o);
+		}
+	}
+	if (bs < 512 || bs > MAX_UNIT || bs & (bs - 1) || !w.count || !rounds || !writes ||
+	    !align || maxsize > w.count || (susp_name && !susp_every) ||
+	    (disc_every && (!disc_align || disc_max < disc_align || disc_max > w.count ||
+			    w.first % disc_align || dsync_only)))
 		die("work: bad arguments");
 	fd = open(dev, O_RDWR | O_DIRECT);
 	fds = open(dev, O_RDWR | O_DIRECT | O_DSYNC);
 	if (fd < 0 || fds < 0)
 		die("cannot open %s: %s", dev, strerror(errno));
-	m = fopen(manifest, "w");
-	if (!m)
+	if (flushdev) {
+		/* Read-only is enough to flush it (the cache holds it open). */
+		ffd = open(flushdev, O_RDONLY);
+		if (ffd < 0)
+			die("cannot open %s: %s", flushdev, strerror(errno));
+	}
+	w.m = fopen(manifest, "w");
+	if (!w.m)
 		die("cannot create %s: %s", manifest, strerror(errno));
-	if (posix_memalign((void **)&buf, 4096, bs))
+	if (posix_memalign((void **)&buf, 4096, maxsize * bs))
 		die("out of memory");
-	latest = calloc(count, sizeof(*latest));
-	touched = calloc(count, 1);
-	if (!latest || !touched)
-		die("out of memory");
-	seed = 0x2545f4914f6cdd1dULL ^ (uint64_t)getpid() << 20 ^ first;
+	w.latest = xcalloc(w.count, sizeof(*w.latest));
+	w.touched = xcalloc(w.count, 1);
+	w.zeroed = xcalloc(w.count, 1);
+	seed = 0x2545f4914f6cdd1dULL ^ (uint64_t)getpid() << 20 ^ w.first;
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < writes; i++) {
-			uint64_t b = xorshift(&seed) % count;
+			uint64_t n = sizes[xorshift(&seed) % nsizes], b, k;
 			int dsync = i % 8 == 7;
 
-			stamp(buf, bs, first + b, ++gen);
-			pwrite_all(dsync ? fds : fd, buf, bs, (off_t)((first + b) * bs));
-			latest[b] = gen;
-			touched[b] = 1;
+			if (disc_every && i % disc_every == disc_every / 2 && !dsync) {
+				/* A discard, made durable and acknowledged at once. */
+				uint64_t range[2];
+
+				n = disc_align * (1 + xorshift(&seed) % (disc_max / disc_align));
+				b = disc_align * (xorshift(&seed) % ((w.count - n) / disc_align + 1));
+				range[0] = (w.first + b) * bs;
+				range[1] = n * bs;
+				/*
+				 * Announced first: from this mark on, zeroes
+				 * also satisfy these units' acknowledgements.
+				 */
+				{
+					char name[256];
+
+					++w.mark;
+					for (k = 0; k < n; k++)
+						fprintf(w.m, "%s-%" PRIu64 " %" PRIu64 " %" PRIu64 " d\n",
+							w.tag, w.mark, w.first + b + k, w.latest[b + k]);
+					if (fflush(w.m))
+						die("cannot write %s", manifest);
+					snprintf(name, sizeof(name), "%s-%" PRIu64, w.tag, w.mark);
+					mark_cmd(w.markcmd, name);
+				}
+				if (ioctl(fd, BLKDISCARD, range))
+					die("BLKDISCARD of %" PRIu64 " units at unit %" PRIu64 ": %s", n,
+					    w.first + b, strerror(errno));
+				++gen;
+				for (k = 0; k < n; k++) {
+					w.latest[b + k] = gen;
+					w.zeroed[b + k] = 1;
+					w.touched[b + k] = 1;
+				}
+				if (fsync(ffd >= 0 ? ffd : fd))
+					die("fsync after a discard: %s", strerror(errno));
+				ack_touched(&w);
+				ndisc++;
+				nds += n;
+				nfs++;
+				continue;
+			}
+			b = align * (xorshift(&seed) % ((w.count - n) / align + 1));
+			++gen;
+			for (k = 0; k < n; k++)
+				stamp(buf + k * bs, bs, w.first + b + k, gen);
+			pwrite_all(dsync ? fds : fd, buf, n * bs, (off_t)((w.first + b) * bs));
+			nw++;
+			nunits += n;
+			ndsync += dsync;
+			for (k = 0; k < n; k++) {
+				w.latest[b + k] = gen;
+				w.zeroed[b + k] = 0;
+				w.touched[b + k] = 1;
+			}
 			if (dsync) {
 				/* Durable now: acknowledge it under a new mark. */
-				fprintf(m, "%s-%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", tag, ++mark,
-					first + b, gen);
-				fflush(m);
-				snprintf(name, sizeof(name), "%s-%" PRIu64, tag, mark);
-				mark_cmd(markcmd, name);
+				char name[256];
+
+				++w.mark;
+				for (k = 0; k < n; k++)
+					fprintf(w.m, "%s-%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", w.tag,
+						w.mark, w.first + b + k, gen);
+				if (fflush(w.m))
+					die("cannot write %s", manifest);
+				snprintf(name, sizeof(name), "%s-%" PRIu64, w.tag, w.mark);
+				mark_cmd(w.markcmd, name);
 			}
 		}
-		if (fsync(fd))
-			die("fsync of %s: %s", dev, strerror(errno));
+		if (susp_name && r % susp_every == susp_every - 1) {
+			/*
+			 * A suspend writes back every dirty block and flushes
+			 * the origin: all this writer wrote is durable once it
+			 * returns (its writes all completed before).
+			 */
+			dm_suspend(susp_name, 1);
+			ack_touched(&w);
+			dm_suspend(susp_name, 0);
+			nsusp++;
+			continue;
+		}
+		if (fsync(ffd >= 0 ? ffd : fd))
+			die("fsync of %s: %s", ffd >= 0 ? flushdev : dev, strerror(errno));
+		nfs++;
 		if (dsync_only)
 			continue;
 		/* Everything written so far is durable now. */
-		++mark;
-		for (i = 0; i < count; i++) {
-			if (!touched[i])
-				continue;
-			fprintf(m, "%s-%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", tag, mark, first + i,
-				latest[i]);
-			touched[i] = 0;
-		}
-		fflush(m);
-		snprintf(name, sizeof(name), "%s-%" PRIu64, tag, mark);
-		mark_cmd(markcmd, name);
+		ack_touched(&w);
 	}
+	if (fclose(w.m))
+		die("cannot write %s", manifest);
+	printf("work %s: %" PRIu64 " writes of %" PRIu64 " units of %u bytes (%" PRIu64
+	       " O_DSYNC), %" PRIu64 " discards of %" PRIu64 " units, %" PRIu64 " fsyncs%s, %" PRIu64
+	       " suspends, %" PRIu64 " marks%s\n",
+	       w.tag, nw, nunits, bs, ndsync, ndisc, nds, nfs,
+	       flushdev ? " (of the origin)" : "", nsusp, w.mark,
+	       dsync_only ? " (O_DSYNC writes only acknowledged)" : "");
+	return 0;
+}
+
+/* ---- fmark, hash ---- */
+
+/* "h:HASH:LEN" of each BS-byte block of SOURCE, in memory. */
+static unsigned char *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	unsigned char *d;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st))
+		die("cannot read %s: %s", path, strerror(errno));
+	*len = st.st_size;
+	d = xcalloc(1, *len + 1);
+	if (*len)
+		pread_all(fd, d, *len, 0);
+	close(fd);
+	return d;
+}
+
+static int do_hash(int argc, char **argv)
+{
+	unsigned int bs;
+	size_t len, off;
+	unsigned char *d;
+
+	if (argc != 3)
+		die("usage: hash BS FILE");
+	bs = strtoul(argv[1], NULL, 0);
+	if (bs < 512 || bs > MAX_UNIT || bs & (bs - 1))
+		die("hash: bad block size");
+	d = read_file(argv[2], &len);
+	for (off = 0; off < len; off += bs) {
+		size_t n = len - off < bs ? len - off : bs;
+
+		printf("h:%016" PRIx64 ":%zu\n", fnv(d + off, n), n);
+	}
+	return 0;
+}
+
+static int do_fmark(int argc, char **argv)
+{
+	const char *manifest, *mark, *path, *source;
+	unsigned int bs, e;
+	size_t len, lines = 0;
+	unsigned char *d;
+	struct fiemap *fm;
+	FILE *m;
+	int fd, release;
+
+	if (argc != 6 && !(argc == 7 && !strcmp(argv[6], "release")))
+		die("usage: fmark MANIFEST MARK PATH SOURCE BS [release]");
+	manifest = argv[1];
+	mark = argv[2];
+	path = argv[3];
+	source = argv[4];
+	bs = strtoul(argv[5], NULL, 0);
+	release = argc == 7;
+	if (bs < 512 || bs > MAX_UNIT || bs & (bs - 1))
+		die("fmark: bad block size");
+	d = read_file(source, &len);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("cannot open %s: %s", path, strerror(errno));
+	fm = xcalloc(1, sizeof(*fm) + 256 * sizeof(struct fiemap_extent));
+	fm->fm_start = 0;
+	fm->fm_length = ~0ULL;
+	fm->fm_flags = FIEMAP_FLAG_SYNC;
+	fm->fm_extent_count = 256;
+	if (ioctl(fd, FS_IOC_FIEMAP, fm))
+		die("FIEMAP of %s: %s", path, strerror(errno));
+	close(fd);
+	m = fopen(manifest, "a");
+	if (!m)
+		die("cannot open %s: %s", manifest, strerror(errno));
+	for (e = 0; e < fm->fm_mapped_extents; e++) {
+		struct fiemap_extent *x = &fm->fm_extents[e];
+		uint64_t o;
+
+		if (x->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC |
+				   FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_NOT_ALIGNED |
+				   FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_DATA_TAIL |
+				   FIEMAP_EXTENT_UNWRITTEN))
+			die("fmark: %s has an extent with flags %#x", path, x->fe_flags);
+		if (x->fe_logical % bs || x->fe_physical % bs || x->fe_length % bs)
+			die("fmark: %s has an extent not aligned to %u bytes", path, bs);
+		for (o = 0; o < x->fe_length; o += bs) {
+			uint64_t lo = x->fe_logical + o, unit = (x->fe_physical + o) / bs;
+
+			if (lo >= len)
+				break;
+			if (release) {
+				fprintf(m, "%s %" PRIu64 " -\n", mark, unit);
+			} else {
+				size_t n = len - lo < bs ? len - lo : bs;
+
+				fprintf(m, "%s %" PRIu64 " h:%016" PRIx64 ":%zu\n", mark, unit,
+					fnv(d + lo, n), n);
+			}
+			lines++;
+		}
+	}
+	if (lines != (len + bs - 1) / bs)
+		die("fmark: %s maps %zu of its %zu blocks", path, lines, (len + bs - 1) / bs);
 	if (fclose(m))
 		die("cannot write %s", manifest);
-	printf("work %s: %" PRIu64 " writes (%" PRIu64 " O_DSYNC), %" PRIu64 " fsyncs, %" PRIu64
-	       " marks%s\n",
-	       tag, rounds * writes, rounds * (writes / 8), rounds, mark,
-	       dsync_only ? " (O_DSYNC writes only acknowledged)" : "");
 	return 0;
 }
 
 /* ---- check ---- */
 
+enum ack_kind { ACK_GEN, ACK_ZERO, ACK_MAYZERO, ACK_HASH, ACK_RELEASE };
+
 struct ack {
 	char *mark;
-	uint64_t blk, gen;
+	uint64_t blk, gen, hash;
+	uint32_t hlen;
+	uint8_t kind;
 	int seen;
 };
 
@@ -320,44 +714,188 @@ static int ack_cmp(const void *a, const void *b)
 
 static void load_manifest(const char *path)
 {
-	char line[512], name[256];
-	unsigned long long blk, gen;
+	char line[512], name[256], what[64], flag[8];
+	unsigned long long blk, v;
+	unsigned int hlen;
 	FILE *f = fopen(path, "r");
 
 	if (!f)
 		die("cannot open %s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%255s %llu %llu", name, &blk, &gen) != 3)
+		struct ack a = { 0 };
+		int n = sscanf(line, "%255s %llu %63s %7s", name, &blk, what, flag);
+
+		if (n < 3)
 			die("%s: bad line '%s'", path, line);
+		a.blk = blk;
+		if (!strcmp(what, "-")) {
+			a.kind = ACK_RELEASE;
+		} else if (sscanf(what, "h:%llx:%u", &v, &hlen) == 2) {
+			a.kind = ACK_HASH;
+			a.hash = v;
+			a.hlen = hlen;
+		} else if (sscanf(what, "%llu", &v) == 1) {
+			a.gen = v;
+			a.kind = n < 4 ? ACK_GEN : !strcmp(flag, "z") ? ACK_ZERO :
+				 !strcmp(flag, "d") ? ACK_MAYZERO : 255;
+			if (a.kind == 255)
+				die("%s: bad line '%s'", path, line);
+		} else {
+			die("%s: bad line '%s'", path, line);
+		}
 		if (nacks == cap_acks) {
 			cap_acks = cap_acks ? 2 * cap_acks : 1024;
 			acks = realloc(acks, cap_acks * sizeof(*acks));
 			if (!acks)
 				die("out of memory");
 		}
-		acks[nacks].mark = strdup(name);
-		acks[nacks].blk = blk;
-		acks[nacks].gen = gen;
-		acks[nacks].seen = 0;
-		nacks++;
+		a.mark = strdup(name);
+		acks[nacks++] = a;
 	}
 	fclose(f);
 }
 
-/* The replay's state, shared with point(). */
-static unsigned char *image, *dirty, *fsdirty, *fua_since_flush;
+/* The replay's state, shared with point() and check_write(). */
+static unsigned char *image, *dirty, *fsdirty;
 static int64_t *state;
-static uint64_t *required, nblocks, every = 1;
+static uint64_t nblocks, every = 1, epoch;
 static unsigned int bs;
-static const char *fsimg, *fsck, *arm_mark;
-static int armed = 1, no_stamps;
-static uint64_t points, checks, verified, lost, torn, fscks, fsck_bad, superseded;
+static const char *fsimg, *fsck, *arm_mark, *kinds;
+static int armed = 1, no_stamps, only_changed, fs_changed = 1;
+static uint64_t points, checks, verified, lost, torn, fscks, fsck_bad, superseded, stale;
+static uint64_t wchecked, wunits;
+/* -t: units whose every logged write, discard and acknowledgement is printed. */
+static uint64_t traced[8];
+static int ntraced;
+/* -T A:B: every entry from A to B is printed. */
+static uint64_t dump_from = UINT64_MAX, dump_to;
+
+static int is_traced(uint64_t b)
+{
+	for (int i = 0; i < ntraced; i++)
+		if (traced[i] == b)
+			return 1;
+	return 0;
+}
+/* Per unit: acknowledged generation (or discard), whether zeroes satisfy it. */
+static uint64_t *required;
+static unsigned char *reqz;
+/* Per unit, no stamps: the acknowledged hash, and whether the image has it. */
+static struct ack **reqhash;
+static signed char *hashok;
+/* Per unit, rule W: newest generation logged, zeroes allowed (discarded). */
+static uint64_t *hi;
+static unsigned char *zero_ok;
+/* Per unit, this flush group: floor when it began, newest plain and FUA. */
+static uint64_t *grp, *floor0, *plain_hi, *fua_hi;
+/* Per unit, this flush group: zeroes were a right state when it began. */
+static unsigned char *zok0;
+
+static uint64_t max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static int hash_matches(const unsigned char *d, const struct ack *a)
+{
+	return a->hlen <= bs && fnv(d, a->hlen) == a->hash;
+}
+
+/*
+ * Rule W for one unit `b` of a write logged at entry `e`; `d` is its data.
+ * Returns whether the image takes it (not if superseded, see W3).
+ */
+static int check_write(uint64_t e, uint64_t b, const unsigned char *d, int at_completion)
+{
+	const char *how = at_completion ? "FUA" : "plain";
+	int64_t in;
+	uint64_t floor;
+
+	wunits++;
+	if (no_stamps) {
+		if (reqhash[b] && !hash_matches(d, reqhash[b]) && stale++ < 10)
+			printf("STALE: block %" PRIu64 ": %s write at entry %" PRIu64
+			       " does not carry the data fsync'ed before mark %s\n",
+			       b, how, e, reqhash[b]->mark);
+		return 1;
+	}
+	if (grp[b] != epoch) {
+		grp[b] = epoch;
+		floor0[b] = max64(hi[b], required[b]);
+		zok0[b] = (!hi[b] || zero_ok[b]) && (!required[b] || reqz[b]);
+		plain_hi[b] = fua_hi[b] = 0;
+	}
+	in = block_state(d, bs, b);
+	if (ntraced && is_traced(b))
+		printf("TRACE: block %" PRIu64 ": entry %" PRIu64 " %s write, holds %" PRId64
+		       " (before: hi %" PRIu64 ", acknowledged %" PRIu64 "%s, group floor %" PRIu64
+		       ", group plain %" PRIu64 ", group FUA %" PRIu64 ")\n",
+		       b, e, how, in, hi[b], required[b], reqz[b] ? " or zeroes" : "", floor0[b],
+		       plain_hi[b], fua_hi[b]);
+	if (in < 0) {
+		if (torn++ < 10)
+			printf("TORN: block %" PRIu64 " in write entry %" PRIu64
+			       " (%s) is not one intact stamp for it\n", b, e, how);
+		return 1;
+	}
+	if (in == 0) {
+		if ((hi[b] && !zero_ok[b]) || (required[b] && !reqz[b])) {
+			if (!at_completion && fua_hi[b] && zok0[b] && !plain_hi[b]) {
+				/* W3: the unit before its first write, in a block written back. */
+				superseded++;
+				return 0;
+			}
+			if (stale++ < 10)
+				printf("STALE: block %" PRIu64 ": %s write at entry %" PRIu64
+				       " carries zeroes over generation %" PRIu64
+				       " (acknowledged %" PRIu64 "%s), not discarded since\n",
+				       b, how, e, hi[b], required[b], reqz[b] ? ", discarded" : "");
+		}
+		return 1;
+	}
+	floor = max64(hi[b], required[b]);
+	if ((uint64_t)in >= floor) {
+		hi[b] = in;
+		zero_ok[b] = 0;
+		if (at_completion)
+			fua_hi[b] = max64(fua_hi[b], in);
+		else
+			plain_hi[b] = in;
+		return 1;
+	}
+	if (!at_completion && fua_hi[b] > (uint64_t)in && (uint64_t)in >= floor0[b] &&
+	    (uint64_t)in >= plain_hi[b]) {
+		/* W3: may have completed before the FUA write was issued. */
+		plain_hi[b] = in;
+		superseded++;
+		return 0;
+	}
+	if (stale++ < 10) {
+		char why[160] = "";
+
+		if (!at_completion && fua_hi[b] > (uint64_t)in && (uint64_t)in < floor0[b])
+			snprintf(why, sizeof(why),
+				 " (not superseded: older than generation %" PRIu64
+				 ", what it held when its flush group began)", floor0[b]);
+		else if (!at_completion && fua_hi[b] > (uint64_t)in)
+			snprintf(why, sizeof(why),
+				 " (not superseded: older than generation %" PRIu64
+				 ", a plain write logged before it in its flush group)", plain_hi[b]);
+		printf("STALE: block %" PRIu64 ": %s write at entry %" PRIu64
+		       " carries generation %" PRId64 ", older than generation %" PRIu64
+		       " %s for it%s\n",
+		       b, how, e, in, floor, required[b] > hi[b] ? "acknowledged" : "already logged",
+		       why);
+	}
+	return 1;
+}
 
 /*
  * A check point: the image is a state the origin could be in after a power
- * cut here. Blocks changed since the last point are verified whole (their
- * state is then cached); every acknowledged block must hold its
- * acknowledged generation or a newer one.
+ * cut here. Units changed since the last point are verified whole (their
+ * state is then cached); every acknowledged unit must hold its
+ * acknowledged generation or a newer one (or zeroes, discarded; or the
+ * acknowledged bytes, without stamps).
  */
 static void point(uint64_t e, const char *what)
 {
@@ -365,9 +903,22 @@ static void point(uint64_t e, const char *what)
 
 	points++;
 	for (b = 0; b < nblocks; b++) {
-		if (dirty[b] && no_stamps) {
+		if (no_stamps) {
+			if (reqhash[b] && (dirty[b] || hashok[b] < 0)) {
+				hashok[b] = hash_matches(image + b * bs, reqhash[b]);
+				verified += reqhash[b]->hlen;
+			}
 			dirty[b] = 0;
-		} else if (dirty[b]) {
+			if (!reqhash[b])
+				continue;
+			checks++;
+			if (!hashok[b] && lost++ < 10)
+				printf("LOST: block %" PRIu64 " does not hold the data fsync'ed before "
+				       "mark %s (entry %" PRIu64 ", %s point)\n",
+				       b, reqhash[b]->mark, e, what);
+			continue;
+		}
+		if (dirty[b]) {
 			state[b] = block_state(image + b * bs, bs, b);
 			verified += bs;
 			dirty[b] = 0;
@@ -378,12 +929,19 @@ static void point(uint64_t e, const char *what)
 		if (!required[b])
 			continue;
 		checks++;
-		if (state[b] >= 0 && (uint64_t)state[b] < required[b] && lost++ < 10)
-			printf("LOST: block %" PRIu64 " holds generation %" PRId64
-			       ", acknowledged %" PRIu64 " (entry %" PRIu64 ", %s point)\n",
-			       b, state[b], required[b], e, what);
+		if (state[b] < 0)
+			continue;
+		if (reqz[b] ? state[b] > 0 && (uint64_t)state[b] < required[b] :
+			      (uint64_t)state[b] < required[b]) {
+			if (lost++ < 10)
+				printf("LOST: block %" PRIu64 " holds generation %" PRId64
+				       ", acknowledged %" PRIu64 "%s (entry %" PRIu64 ", %s point)\n",
+				       b, state[b], required[b],
+				       reqz[b] ? " (discarded: zeroes)" : "", e, what);
+		}
 	}
-	if (fsimg && armed && points % every == 0) {
+	if (fsimg && armed && points % every == 0 && (!only_changed || fs_changed) &&
+	    (!kinds || strstr(kinds, what))) {
 		int ifd = open(fsimg, O_WRONLY);
 
 		if (ifd < 0)
@@ -395,10 +953,57 @@ static void point(uint64_t e, const char *what)
 			fsdirty[b] = 0;
 		}
 		close(ifd);
+		fs_changed = 0;
 		fscks++;
+		setenv("BC_POINT", what, 1);
 		if (run_cmd(fsck) > 1 && fsck_bad++ < 10)
 			printf("FSCK: '%s' found errors at entry %" PRIu64 " (%s point)\n", fsck, e,
 			       what);
+	}
+}
+
+/* The acknowledgements under mark `name`: releases first, then the rest. */
+static void apply_mark(const char *name, uint64_t e)
+{
+	struct ack key = { .mark = (char *)name }, *f, *s;
+	int pass;
+
+	s = bsearch(&key, acks, nacks, sizeof(*acks), ack_cmp);
+	if (!s)
+		return;
+	while (s > acks && !strcmp(s[-1].mark, name))
+		s--;
+	for (pass = 0; pass < 2; pass++) {
+		for (f = s; f < acks + nacks && !strcmp(f->mark, name); f++) {
+			if ((f->kind == ACK_RELEASE) != (pass == 0))
+				continue;
+			f->seen = 1;
+			if (f->blk >= nblocks)
+				die("manifest block %" PRIu64 " beyond the image", f->blk);
+			if (ntraced && is_traced(f->blk))
+				printf("TRACE: block %" PRIu64 ": entry %" PRIu64 " mark %s acknowledges %s %"
+				       PRIu64 "\n", f->blk, e, name,
+				       f->kind == ACK_ZERO ? "zeroes at" : f->kind == ACK_MAYZERO ?
+				       "a discard (zeroes allowed) at" : f->kind == ACK_GEN ? "generation" :
+				       "bytes (or releases them), ack line", f->gen);
+			switch (f->kind) {
+			case ACK_RELEASE:
+				reqhash[f->blk] = NULL;
+				break;
+			case ACK_HASH:
+				reqhash[f->blk] = f;
+				hashok[f->blk] = -1;
+				break;
+			case ACK_MAYZERO:
+				reqz[f->blk] = 1;
+				break;
+			default:
+				if (f->gen > required[f->blk]) {
+					required[f->blk] = f->gen;
+					reqz[f->blk] = f->kind == ACK_ZERO;
+				}
+			}
+		}
 	}
 }
 
@@ -408,16 +1013,30 @@ static int do_check(int argc, char **argv)
 	uint64_t bytes, e = 0, entries, pos;
 	uint64_t flushes = 0, fuas = 0, marks = 0, writes = 0, discards = 0;
 	unsigned int ss;
-	unsigned char *hdr;
+	unsigned char *hdr, *data;
 	struct log_write_super super;
 	int fd, opt, end_seen = 0;
 	size_t a;
 
-
-	while ((opt = getopt(argc, argv, "f:s:e:a:n")) != -1) {
+	while ((opt = getopt(argc, argv, "f:s:e:a:k:t:T:nc")) != -1) {
 		switch (opt) {
 		case 'n':
 			no_stamps = 1;
+			break;
+		case 'c':
+			only_changed = 1;
+			break;
+		case 'k':
+			kinds = optarg;
+			break;
+		case 't':
+			if (ntraced == 8)
+				die("check: at most 8 -t");
+			traced[ntraced++] = strtoull(optarg, NULL, 0);
+			break;
+		case 'T':
+			if (sscanf(optarg, "%" SCNu64 ":%" SCNu64, &dump_from, &dump_to) != 2)
+				die("check: -T FROM:TO");
 			break;
 		case 'a':
 			arm_mark = optarg;
@@ -433,17 +1052,17 @@ static int do_check(int argc, char **argv)
 			every = strtoull(optarg, NULL, 0);
 			break;
 		default:
-			die("usage: check [-n] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS "
-			    "MANIFEST...");
+			die("usage: check [-n] [-c] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG "
+			    "BYTES BS MANIFEST...");
 		}
 	}
 	if (argc - optind < 3)
-		die("usage: check [-n] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS "
+		die("usage: check [-n] [-c] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS "
 		    "MANIFEST...");
 	logpath = argv[optind];
 	bytes = strtoull(argv[optind + 1], NULL, 0);
 	bs = strtoul(argv[optind + 2], NULL, 0);
-	if (bs < 512 || bs & (bs - 1) || !bytes || bytes % bs || !every)
+	if (bs < 512 || bs > MAX_UNIT || bs & (bs - 1) || !bytes || bytes % bs || !every)
 		die("check: bad arguments");
 	fsck = getenv("FSCK");
 	if (fsimg && !fsck)
@@ -452,14 +1071,22 @@ static int do_check(int argc, char **argv)
 		load_manifest(argv[i]);
 	qsort(acks, nacks, sizeof(*acks), ack_cmp);
 	nblocks = bytes / bs;
-	image = calloc(1, bytes);
-	required = calloc(nblocks, sizeof(*required));
-	state = calloc(nblocks, sizeof(*state));
-	dirty = calloc(nblocks, 1);
-	fsdirty = calloc(nblocks, 1);
-	fua_since_flush = calloc(nblocks, 1);
-	if (!image || !required || !state || !dirty || !fsdirty || !fua_since_flush)
-		die("out of memory");
+	image = xcalloc(1, bytes);
+	required = xcalloc(nblocks, sizeof(*required));
+	reqz = xcalloc(nblocks, 1);
+	reqhash = xcalloc(nblocks, sizeof(*reqhash));
+	hashok = xcalloc(nblocks, 1);
+	state = xcalloc(nblocks, sizeof(*state));
+	dirty = xcalloc(nblocks, 1);
+	fsdirty = xcalloc(nblocks, 1);
+	hi = xcalloc(nblocks, sizeof(*hi));
+	zero_ok = xcalloc(nblocks, 1);
+	grp = xcalloc(nblocks, sizeof(*grp));
+	floor0 = xcalloc(nblocks, sizeof(*floor0));
+	plain_hi = xcalloc(nblocks, sizeof(*plain_hi));
+	fua_hi = xcalloc(nblocks, sizeof(*fua_hi));
+	zok0 = xcalloc(nblocks, 1);
+	epoch = 1;
 
 	fd = open(logpath, O_RDONLY);
 	if (fd < 0)
@@ -472,21 +1099,25 @@ static int do_check(int argc, char **argv)
 	if (ss < 512 || ss & (ss - 1) || ss > bs)
 		die("%s: sector size %u", logpath, ss);
 	entries = super.nr_entries;
-	hdr = malloc(ss);
-	if (!hdr)
-		die("out of memory");
+	hdr = xcalloc(1, ss);
 
 	pos = ss;
 	for (e = 0; e < entries; e++) {
 		struct log_write_entry le;
-		uint64_t off, len;
+		uint64_t off, len, b;
+		int at_completion;
 
 		pread_all(fd, hdr, ss, (off_t)pos);
 		pos += ss;
 		memcpy(&le, hdr, sizeof(le));
+		if (e >= dump_from && e <= dump_to)
+			printf("ENTRY %" PRIu64 ": flags %#" PRIx64 " sectors %" PRIu64 "+%" PRIu64 "%s%.*s\n",
+			       e, (uint64_t)le.flags, (uint64_t)le.sector, (uint64_t)le.nr_sectors,
+			       le.flags & LOG_MARK_FLAG ? " mark " : "",
+			       le.flags & LOG_MARK_FLAG ? (int)(le.data_len < 200 ? le.data_len : 200) : 0,
+			       (const char *)hdr + sizeof(le));
 		if (le.flags & LOG_MARK_FLAG) {
 			char name[256];
-			struct ack key = { .mark = name }, *f;
 			size_t n = le.data_len < sizeof(name) - 1 ? le.data_len : sizeof(name) - 1;
 
 			memcpy(name, hdr + sizeof(le), n);
@@ -499,19 +1130,7 @@ static int do_check(int argc, char **argv)
 			setenv("BC_LAST_MARK", name, 1);
 			if (arm_mark && !strcmp(name, arm_mark))
 				armed = 1;
-			f = bsearch(&key, acks, nacks, sizeof(*acks), ack_cmp);
-			if (f) {
-				while (f > acks && !strcmp(f[-1].mark, name))
-					f--;
-				for (; f < acks + nacks && !strcmp(f->mark, name); f++) {
-					f->seen = 1;
-					if (f->blk >= nblocks)
-						die("manifest block %" PRIu64 " beyond the image",
-						    f->blk);
-					if (f->gen > required[f->blk])
-						required[f->blk] = f->gen;
-				}
-			}
+			apply_mark(name, e);
 			marks++;
 			point(e, "mark");
 			continue;
@@ -521,52 +1140,49 @@ static int do_check(int argc, char **argv)
 		if (len && off + len > bytes)
 			die("entry %" PRIu64 ": sectors %" PRIu64 "+%" PRIu64 " beyond the image", e,
 			    le.sector, le.nr_sectors);
+		/* Logged at its completion (FUA, a flush with data), not at a flush. */
+		at_completion = !!(le.flags & (LOG_FUA_FLAG | LOG_FLUSH_FLAG));
+		for (b = off / bs; ntraced && len && b < (off + len + bs - 1) / bs; b++)
+			if (is_traced(b) && (le.flags & LOG_DISCARD_FLAG || off % bs || len % bs))
+				printf("TRACE: block %" PRIu64 ": entry %" PRIu64 " %s of sectors %" PRIu64
+				       "+%" PRIu64 " (flags %#" PRIx64 ")\n", b, e,
+				       le.flags & LOG_DISCARD_FLAG ? "discard" : "unaligned write",
+				       le.sector, le.nr_sectors, (uint64_t)le.flags);
 		if (len && le.flags & LOG_DISCARD_FLAG) {
 			memset(image + off, 0, len);
+			for (b = off / bs; b < (off + len) / bs; b++)
+				if (off <= b * bs)
+					zero_ok[b] = 1;
 			discards++;
-		} else if (len && !(le.flags & LOG_FUA_FLAG) && !no_stamps && off % bs == 0 &&
-			   len % bs == 0) {
-			/*
-			 * dm-log-writes logs a FUA write when it completes, a
-			 * plain one only at the next flush: a plain write that
-			 * completed before a FUA write to the same block was
-			 * issued (and so is older, and lost to it on a real
-			 * device) can follow it in the log. Such a block keeps
-			 * the newer stamp.
-			 */
-			unsigned char *data = malloc(len);
-
+		} else if (len && off % bs == 0 && len % bs == 0) {
+			/* Rule W for each unit; the image takes what is not superseded. */
+			data = malloc(len);
 			if (!data)
 				die("out of memory");
 			pread_all(fd, data, len, (off_t)pos);
 			for (uint64_t k = 0; k < len / bs; k++) {
-				uint64_t b = off / bs + k;
-				int64_t in = block_state(data + k * bs, bs, b);
-				int64_t cur = block_state(image + b * bs, bs, b);
-
-				if (fua_since_flush[b] && in > 0 && cur > in) {
-					superseded++;
-					continue;
-				}
-				memcpy(image + b * bs, data + k * bs, bs);
+				b = off / bs + k;
+				if (check_write(e, b, data + k * bs, at_completion))
+					memcpy(image + b * bs, data + k * bs, bs);
 			}
 			free(data);
 			pos += len;
 			writes++;
+			wchecked++;
 		} else if (len) {
+			/* Not whole units: replayed, checked at the points only. */
 			pread_all(fd, image + off, len, (off_t)pos);
 			pos += len;
 			writes++;
 		}
-		for (uint64_t b = off / bs; len && b < (off + len + bs - 1) / bs; b++) {
+		for (b = off / bs; len && b < (off + len + bs - 1) / bs; b++)
 			dirty[b] = fsdirty[b] = 1;
-			if (le.flags & LOG_FUA_FLAG)
-				fua_since_flush[b] = 1;
-		}
+		if (len)
+			fs_changed = 1;
 		if (le.flags & LOG_FLUSH_FLAG) {
-			memset(fua_since_flush, 0, nblocks);
 			flushes++;
 			point(e, "flush");
+			epoch++;
 		}
 		if (le.flags & LOG_FUA_FLAG) {
 			fuas++;
@@ -584,13 +1200,15 @@ static int do_check(int argc, char **argv)
 	}
 	printf("replayed %" PRIu64 " entries (%" PRIu64 " writes, %" PRIu64 " discards): %" PRIu64
 	       " points checked (%" PRIu64 " flush, %" PRIu64 " FUA, %" PRIu64 " marks); %zu "
-	       "acknowledgements, %" PRIu64 " block checks, %" PRIu64 " bytes verified; lost=%" PRIu64
-	       " torn=%" PRIu64 "\n",
+	       "acknowledgements, %" PRIu64 " block checks, %" PRIu64 " bytes verified; %" PRIu64
+	       " writes checked (%" PRIu64 " blocks of %u bytes); lost=%" PRIu64 " torn=%" PRIu64
+	       " stale=%" PRIu64 "\n",
 	       entries, writes, discards, points, flushes, fuas, marks, nacks, checks, verified,
-	       lost, torn);
+	       wchecked, wunits, bs, lost, torn, stale);
 	if (superseded)
 		printf("%" PRIu64 " older plain writes logged after a FUA write to the same block "
-		       "were kept out (log-writes logs FUA writes first)\n", superseded);
+		       "in their flush group were kept out (superseded: log-writes logs FUA writes "
+		       "first)\n", superseded);
 	if (fsimg)
 		printf("fsck: %" PRIu64 " runs, %" PRIu64 " with errors\n", fscks, fsck_bad);
 	if (!end_seen)
@@ -608,15 +1226,16 @@ static int do_check(int argc, char **argv)
 			while (!memcmp(fb + b * bs, image + b * bs, bs))
 				b++;
 			printf("MISMATCH: the replayed image differs from %s (first at block %" PRIu64
-			       ")\n", final, b);
+			       ": it holds %" PRId64 ", the replay %" PRId64 ")\n", final, b,
+			       block_state(fb + b * bs, bs, b), block_state(image + b * bs, bs, b));
 			return 1;
 		}
 		printf("the replayed image equals %s (%" PRIu64 " bytes)\n", final, bytes);
 	}
-	return lost || torn || fsck_bad ? 1 : 0;
+	return lost || torn || stale || fsck_bad ? 1 : 0;
 }
 
-/* stamp BS BLK GEN: one stamped block to stdout (for the tool's self-test). */
+/* stamp BS BLK GEN: one stamped unit to stdout (for the tool's self-test). */
 static int do_stamp(int argc, char **argv)
 {
 	unsigned int bs;
@@ -625,11 +1244,9 @@ static int do_stamp(int argc, char **argv)
 	if (argc != 4)
 		die("usage: stamp BS BLK GEN");
 	bs = strtoul(argv[1], NULL, 0);
-	if (bs < 512 || bs & (bs - 1))
+	if (bs < 512 || bs > MAX_UNIT || bs & (bs - 1))
 		die("stamp: bad block size");
-	buf = malloc(bs);
-	if (!buf)
-		die("out of memory");
+	buf = xcalloc(1, bs);
 	stamp(buf, bs, strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
 	if (fwrite(buf, 1, bs, stdout) != bs)
 		die("stamp: write failed");
@@ -644,6 +1261,10 @@ int main(int argc, char **argv)
 		return do_work(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "check"))
 		return do_check(argc - 1, argv + 1);
-	fprintf(stderr, "usage: bc-logreplay work|check ... (see the source's header)\n");
+	if (argc >= 2 && !strcmp(argv[1], "fmark"))
+		return do_fmark(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "hash"))
+		return do_hash(argc - 1, argv + 1);
+	fprintf(stderr, "usage: bc-logreplay work|check|fmark|hash|stamp ... (see the source's header)\n");
 	return 2;
 }
