@@ -41,13 +41,18 @@
  *	               discarded at GEN) follow at once;
  *	  suspend=NAME:E  every E-th round ends with no fsync but a suspend
  *	               of the dm device NAME (DM_DEV_SUSPEND, as "dmsetup
- *	               suspend" makes it), the acknowledgement of everything
- *	               this writer wrote (a suspend writes back and flushes
- *	               the origin), the mark, and the resume;
+ *	               suspend" makes it; every second one --noflush), the
+ *	               acknowledgement of everything this writer wrote (every
+ *	               suspend of the cache, --noflush too, writes back and
+ *	               flushes the origin), the mark (TAG-N-suspend), and the
+ *	               resume;
  *	  flushdev=PATH  a round's flush (and a discard's) is an fsync of the
  *	               block device PATH (the origin, under the cache) instead
  *	               of DEV: in writethrough mode a completed write is on the
- *	               origin, so the origin's own flush makes it durable.
+ *	               origin, so the origin's own flush makes it durable;
+ *	  dsync-at=K   the O_DSYNC write is the one at K modulo 8 (default 7,
+ *	               the last of a round: its flush of DEV, which the block
+ *	               layer adds, covers the whole round).
  *
  *   bc-logreplay check [-n] [-c] [-k KINDS] [-f FINAL] \
  *		[-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS MANIFEST...
@@ -315,14 +320,14 @@ static int dm_mark(const char *name, const char *tag)
 
 /*
  * dm_suspend: suspend (1) or resume (0) the dm device NAME, as "dmsetup
- * suspend NAME" and "dmsetup resume NAME" do (DM_DEV_SUSPEND with and
- * without DM_SUSPEND_FLAG); dies on failure.
+ * suspend [--noflush] NAME" and "dmsetup resume NAME" do (DM_DEV_SUSPEND
+ * with and without DM_SUSPEND_FLAG); dies on failure.
  */
-static void dm_suspend(const char *name, int suspend)
+static void dm_suspend(const char *name, int suspend, int noflush)
 {
 	dm_begin(name);
 	dmbuf.io.data_size = sizeof(dmbuf.io);
-	dmbuf.io.flags = suspend ? DM_SUSPEND_FLAG : 0;
+	dmbuf.io.flags = (suspend ? DM_SUSPEND_FLAG : 0) | (noflush ? DM_NOFLUSH_FLAG : 0);
 	if (ioctl(dm_ctl, DM_DEV_SUSPEND, &dmbuf.io))
 		die("%s of %s failed: %s", suspend ? "suspend" : "resume", name, strerror(errno));
 }
@@ -353,8 +358,8 @@ struct writer {
 	unsigned char *touched, *zeroed;
 };
 
-/* ack: everything touched since the last one, under a new mark. */
-static void ack_touched(struct writer *w)
+/* ack: everything touched since the last one, under a new mark TAG-N[SUFFIX]. */
+static void ack_touched(struct writer *w, const char *suffix)
 {
 	char name[256];
 	uint64_t i;
@@ -363,13 +368,13 @@ static void ack_touched(struct writer *w)
 	for (i = 0; i < w->count; i++) {
 		if (!w->touched[i])
 			continue;
-		fprintf(w->m, "%s-%" PRIu64 " %" PRIu64 " %" PRIu64 "%s\n", w->tag, w->mark,
-			w->first + i, w->latest[i], w->zeroed[i] ? " z" : "");
+		fprintf(w->m, "%s-%" PRIu64 "%s %" PRIu64 " %" PRIu64 "%s\n", w->tag, w->mark,
+			suffix, w->first + i, w->latest[i], w->zeroed[i] ? " z" : "");
 		w->touched[i] = 0;
 	}
 	if (fflush(w->m))
 		die("cannot write the manifest");
-	snprintf(name, sizeof(name), "%s-%" PRIu64, w->tag, w->mark);
+	snprintf(name, sizeof(name), "%s-%" PRIu64 "%s", w->tag, w->mark, suffix);
 	mark_cmd(w->markcmd, name);
 }
 
@@ -391,7 +396,7 @@ static int do_work(int argc, char **argv)
 	uint64_t rounds, writes, gen = 0, r, i, seed, nw = 0, nunits = 0, nds = 0, nfs = 0;
 	uint64_t sizes[16] = { 1 }, nsizes = 1, align = 1, maxsize = 1;
 	uint64_t disc_every = 0, disc_max = 0, disc_align = 1, susp_every = 0;
-	uint64_t ndisc = 0, nsusp = 0, ndsync = 0;
+	uint64_t ndisc = 0, nsusp = 0, ndsync = 0, dsync_at = 7;
 	struct writer w = { 0 };
 	unsigned int bs;
 	unsigned char *buf;
@@ -450,6 +455,10 @@ static int do_work(int argc, char **argv)
 			*c = 0;
 			susp_name = o + 8;
 			susp_every = parse_u64(c + 1, "suspend interval");
+		} else if (!strncmp(o, "dsync-at=", 9)) {
+			dsync_at = parse_u64(o + 9, "dsync-at");
+			if (dsync_at > 7)
+				die("work: dsync-at is 0 to 7");
 		} else if (!strncmp(o, "flushdev=", 9)) {
 			flushdev = o + 9;
 		} else {
@@ -483,7 +492,7 @@ static int do_work(int argc, char **argv)
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < writes; i++) {
 			uint64_t n = sizes[xorshift(&seed) % nsizes], b, k;
-			int dsync = i % 8 == 7;
+			int dsync = i % 8 == dsync_at;
 
 			if (disc_every && i % disc_every == disc_every / 2 && !dsync) {
 				/* A discard, made durable and acknowledged at once. */
@@ -520,7 +529,7 @@ static int do_work(int argc, char **argv)
 				}
 				if (fsync(ffd >= 0 ? ffd : fd))
 					die("fsync after a discard: %s", strerror(errno));
-				ack_touched(&w);
+				ack_touched(&w, "");
 				ndisc++;
 				nds += n;
 				nfs++;
@@ -559,9 +568,9 @@ static int do_work(int argc, char **argv)
 			 * the origin: all this writer wrote is durable once it
 			 * returns (its writes all completed before).
 			 */
-			dm_suspend(susp_name, 1);
-			ack_touched(&w);
-			dm_suspend(susp_name, 0);
+			dm_suspend(susp_name, 1, nsusp % 2);
+			ack_touched(&w, "-suspend");
+			dm_suspend(susp_name, 0, 0);
 			nsusp++;
 			continue;
 		}
@@ -571,15 +580,15 @@ static int do_work(int argc, char **argv)
 		if (dsync_only)
 			continue;
 		/* Everything written so far is durable now. */
-		ack_touched(&w);
+		ack_touched(&w, "");
 	}
 	if (fclose(w.m))
 		die("cannot write %s", manifest);
 	printf("work %s: %" PRIu64 " writes of %" PRIu64 " units of %u bytes (%" PRIu64
 	       " O_DSYNC), %" PRIu64 " discards of %" PRIu64 " units, %" PRIu64 " fsyncs%s, %" PRIu64
-	       " suspends, %" PRIu64 " marks%s\n",
+	       " suspends (%" PRIu64 " --noflush), %" PRIu64 " marks%s\n",
 	       w.tag, nw, nunits, bs, ndsync, ndisc, nds, nfs,
-	       flushdev ? " (of the origin)" : "", nsusp, w.mark,
+	       flushdev ? " (of the origin)" : "", nsusp, nsusp / 2, w.mark,
 	       dsync_only ? " (O_DSYNC writes only acknowledged)" : "");
 	return 0;
 }
@@ -762,6 +771,8 @@ static uint64_t nblocks, every = 1, epoch;
 static unsigned int bs;
 static const char *fsimg, *fsck, *arm_mark, *kinds;
 static int armed = 1, no_stamps, only_changed, fs_changed = 1;
+/* The last mark replayed (named in the reports of a mark point). */
+static char last_mark[256];
 static uint64_t points, checks, verified, lost, torn, fscks, fsck_bad, superseded, stale;
 static uint64_t wchecked, wunits;
 /* -t: units whose every logged write, discard and acknowledgement is printed. */
@@ -914,8 +925,9 @@ static void point(uint64_t e, const char *what)
 			checks++;
 			if (!hashok[b] && lost++ < 10)
 				printf("LOST: block %" PRIu64 " does not hold the data fsync'ed before "
-				       "mark %s (entry %" PRIu64 ", %s point)\n",
-				       b, reqhash[b]->mark, e, what);
+				       "mark %s (entry %" PRIu64 ", %s point%s%s)\n",
+				       b, reqhash[b]->mark, e, what, *what == 'm' ? " " : "",
+				       *what == 'm' ? last_mark : "");
 			continue;
 		}
 		if (dirty[b]) {
@@ -935,9 +947,10 @@ static void point(uint64_t e, const char *what)
 			      (uint64_t)state[b] < required[b]) {
 			if (lost++ < 10)
 				printf("LOST: block %" PRIu64 " holds generation %" PRId64
-				       ", acknowledged %" PRIu64 "%s (entry %" PRIu64 ", %s point)\n",
+				       ", acknowledged %" PRIu64 "%s (entry %" PRIu64 ", %s point%s%s)\n",
 				       b, state[b], required[b],
-				       reqz[b] ? " (discarded: zeroes)" : "", e, what);
+				       reqz[b] ? " (discarded: zeroes)" : "", e, what,
+				       *what == 'm' ? " " : "", *what == 'm' ? last_mark : "");
 		}
 	}
 	if (fsimg && armed && points % every == 0 && (!only_changed || fs_changed) &&
@@ -1128,6 +1141,7 @@ static int do_check(int argc, char **argv)
 			}
 			/* For $FSCK: the last acknowledgement replayed. */
 			setenv("BC_LAST_MARK", name, 1);
+			snprintf(last_mark, sizeof(last_mark), "%s", name);
 			if (arm_mark && !strcmp(name, arm_mark))
 				armed = 1;
 			apply_mark(name, e);
