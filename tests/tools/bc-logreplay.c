@@ -11,6 +11,22 @@
  * Replaying a prefix of the log therefore gives a state the device could
  * really be in after a power cut at that point.
  *
+ * Two flushes in flight. That holds while one flush at a time is in
+ * flight at log-writes. A flush takes the completed, unflushed writes
+ * when it is mapped and logs them when it completes; a second flush,
+ * mapped later, takes none of them, and if it completes first, its
+ * entry comes first. Yet a real device holds, once that second flush
+ * completes, every write completed before it was issued, those too: a
+ * prefix of the log ending there shows a state no device can be in, and
+ * an acknowledgement made after that flush looks LOST. Seen with the
+ * cache (dm-delay under log-writes): a discard completed, then the two
+ * writers' fsyncs sent their flushes 70 us apart; the first carried the
+ * discard, the second completed first, the writer marked, and the
+ * discard was logged after its mark. So the writers take a shared lock
+ * around every operation that flushes (lock=PATH); a missing or
+ * misordered flush of the cache still fails, as no other flush can
+ * cover it.
+ *
  *   bc-logreplay work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD \
  *		[OPTION...]
  *
@@ -53,6 +69,11 @@
  *	  dsync-at=K   the O_DSYNC write is the one at K modulo 8 (default 7,
  *	               the last of a round: its flush of DEV, which the block
  *	               layer adds, covers the whole round).
+ *	  lock=PATH    each operation that flushes (an O_DSYNC write, an
+ *	               fsync, a discard and its fsync, a suspend) runs under
+ *	               flock(PATH), shared by the writers: at most one flush
+ *	               is in flight at log-writes (see "Two flushes in
+ *	               flight" below).
  *
  *   bc-logreplay check [-n] [-c] [-k KINDS] [-f FINAL] \
  *		[-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS MANIFEST...
@@ -141,6 +162,7 @@
 #include <linux/dm-ioctl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -390,6 +412,16 @@ static uint64_t parse_u64(const char *s, const char *what)
 	return v;
 }
 
+/* lock=PATH: its descriptor, -1 without. */
+static int lockfd = -1;
+
+/* Takes (1) or drops (0) the writers' flush lock, if there is one. */
+static void flush_lock(int take)
+{
+	if (lockfd >= 0 && flock(lockfd, take ? LOCK_EX : LOCK_UN))
+		die("flock: %s", strerror(errno));
+}
+
 static int do_work(int argc, char **argv)
 {
 	const char *dev, *manifest, *susp_name = NULL, *flushdev = NULL;
@@ -401,6 +433,8 @@ static int do_work(int argc, char **argv)
 	unsigned int bs;
 	unsigned char *buf;
 	int fd, fds, ffd = -1, dsync_only = 0, a;
+
+	lockfd = -1;
 
 	if (argc < 10)
 		die("usage: work DEV BS MANIFEST TAG FIRST COUNT ROUNDS WRITES MARKCMD [OPTION...]");
@@ -461,6 +495,10 @@ static int do_work(int argc, char **argv)
 				die("work: dsync-at is 0 to 7");
 		} else if (!strncmp(o, "flushdev=", 9)) {
 			flushdev = o + 9;
+		} else if (!strncmp(o, "lock=", 5)) {
+			lockfd = open(o + 5, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			if (lockfd < 0)
+				die("cannot open %s: %s", o + 5, strerror(errno));
 		} else {
 			die("work: unknown option '%s'", o);
 		}
@@ -498,6 +536,7 @@ static int do_work(int argc, char **argv)
 				/* A discard, made durable and acknowledged at once. */
 				uint64_t range[2];
 
+				flush_lock(1);
 				n = disc_align * (1 + xorshift(&seed) % (disc_max / disc_align));
 				b = disc_align * (xorshift(&seed) % ((w.count - n) / disc_align + 1));
 				range[0] = (w.first + b) * bs;
@@ -530,6 +569,7 @@ static int do_work(int argc, char **argv)
 				if (fsync(ffd >= 0 ? ffd : fd))
 					die("fsync after a discard: %s", strerror(errno));
 				ack_touched(&w, "");
+				flush_lock(0);
 				ndisc++;
 				nds += n;
 				nfs++;
@@ -539,6 +579,8 @@ static int do_work(int argc, char **argv)
 			++gen;
 			for (k = 0; k < n; k++)
 				stamp(buf + k * bs, bs, w.first + b + k, gen);
+			if (dsync)
+				flush_lock(1);
 			pwrite_all(dsync ? fds : fd, buf, n * bs, (off_t)((w.first + b) * bs));
 			nw++;
 			nunits += n;
@@ -560,6 +602,7 @@ static int do_work(int argc, char **argv)
 					die("cannot write %s", manifest);
 				snprintf(name, sizeof(name), "%s-%" PRIu64, w.tag, w.mark);
 				mark_cmd(w.markcmd, name);
+				flush_lock(0);
 			}
 		}
 		if (susp_name && r % susp_every == susp_every - 1) {
@@ -568,19 +611,22 @@ static int do_work(int argc, char **argv)
 			 * the origin: all this writer wrote is durable once it
 			 * returns (its writes all completed before).
 			 */
+			flush_lock(1);
 			dm_suspend(susp_name, 1, nsusp % 2);
 			ack_touched(&w, "-suspend");
 			dm_suspend(susp_name, 0, 0);
+			flush_lock(0);
 			nsusp++;
 			continue;
 		}
+		flush_lock(1);
 		if (fsync(ffd >= 0 ? ffd : fd))
 			die("fsync of %s: %s", ffd >= 0 ? flushdev : dev, strerror(errno));
 		nfs++;
-		if (dsync_only)
-			continue;
 		/* Everything written so far is durable now. */
-		ack_touched(&w, "");
+		if (!dsync_only)
+			ack_touched(&w, "");
+		flush_lock(0);
 	}
 	if (fclose(w.m))
 		die("cannot write %s", manifest);

@@ -18,8 +18,12 @@
 #    write O_DSYNC (FUA), and fsync after each round; after each O_DSYNC
 #    write and each fsync they put a mark into the log (the message to
 #    dm-log-writes, sent by the tool itself) and record what is
-#    acknowledged. The replayed end state must equal the origin byte for
-#    byte (a check of the replay itself). Each pass adds a case:
+#    acknowledged. Every operation that flushes runs under a lock the two
+#    writers share (lock=, the tool's header: "Two flushes in flight"), so
+#    one flush at a time is in flight at log-writes and its log stays a
+#    state a device could be in. The replayed end state must equal the
+#    origin byte for byte (a check of the replay itself). Each pass adds a
+#    case:
 #    direct    4 KiB writes over the origin; writer 1 ends every 5th round
 #              with a suspend and resume of the cache (DM_DEV_SUSPEND, as
 #              dmsetup makes it; every second one --noflush) instead of
@@ -166,7 +170,7 @@ blocks() {
 		fi
 		opts=("${opts[@]//@LW@/$lw}")
 		bg_start "${n}w$i" "$TOOL" work "$dm" "$unit" "/tmp/$n.m$i" "$n$i" $(((i - 1) * half)) "$half" 20 48 \
-			"dm-mark:${n}l" "${opts[@]}"
+			"dm-mark:${n}l" "lock=/tmp/$n.lock" "${opts[@]}"
 	done
 	for i in 1 2; do
 		rc="$(bg_wait "${n}w$i" 300)" || die "$n: writer $i still running after 300 s; $(bc_status "${n}c")"
