@@ -36,6 +36,7 @@ CONTROLS=(
 	"no-fair-share|safety_budget_share|test_no_fair_share=1|-|B caches only [0-9]+ blocks of a 4 MiB range it read twice"
 	"ctor-arms-timer|safety_ctr_faults|test_ctor_arms_timer=1|-|dm_put_device call missing for"
 	"shutdown-leaves-timer|cache_lifecycle|test_shutdown_leaves_timer=1|-|RIP: 0010:__queue_work|workqueue: cannot queue [^ ]+ on wq"
+	"batch-holds-bios|safety_bioset|test_batch_holds_bios=1|-|workload still blocked after [0-9]+s with failslab on"
 	"noflush-keeps-dirty|safety_lifecycle_load|test_noflush_keeps_dirty=1|-|stale read: 4 blocks written before a --noflush reload|does not verify on the loop device"
 	"noflush-suspend-replay|safety_powercut|test_noflush_keeps_dirty=1|-|LOST: block [0-9]+ holds generation [0-9]+, acknowledged [0-9]+ \(entry [0-9]+, mark point direct1-[0-9]+-suspend\)"
 )

@@ -14,8 +14,9 @@
 /// description. Passes the table to the macro `$cb`: `knobs!` below makes
 /// the statics, the readers and `init` from it, `bufcache_test_module!` in
 /// `rust/dm_bufcache.rs` the test flavour's module parameters. A knob that
-/// takes a value (`test_race_delay_ms`, `test_reserve_blocks`) has here a
-/// reader of whether it is set, and a reader of the value after the table.
+/// takes a value (`test_race_delay_ms`, `test_reserve_blocks`,
+/// `test_bioset_pool`) has here a reader of whether it is set, and a reader
+/// of the value after the table.
 macro_rules! for_each_knob {
     ($cb:ident) => {
         $cb! {
@@ -150,6 +151,18 @@ macro_rules! for_each_knob {
             RESERVE_BLOCKS: fn reserve_blocks_on() -> bool,
                 test_reserve_blocks,
                 "TEST ONLY: a reserve of this many blocks per target (fewer than its shards)";
+            /// `test_batch_holds_bios`: fills and writeback rounds keep their bios
+            /// unsubmitted until they wait for them (bio_set exhaustion: a batch
+            /// holding bios nobody will submit while it allocates more).
+            #[cfg_attr(not(bufcache_test), allow(dead_code))]
+            BATCH_HOLDS_BIOS: fn batch_holds_bios() -> bool,
+                test_batch_holds_bios,
+                "TEST ONLY, UNSAFE: batches hold their bios until they wait";
+            /// `test_bioset_pool` is set (see [`bioset_pool`]).
+            #[cfg_attr(not(bufcache_test), allow(dead_code))]
+            BIOSET_POOL: fn bioset_pool_on() -> bool,
+                test_bioset_pool,
+                "TEST ONLY: targets' bio_sets have this many bios in reserve (not 64)";
         }
     };
 }
@@ -217,6 +230,20 @@ pub(crate) fn reserve_blocks() -> Option<usize> {
     #[cfg(bufcache_test)]
     if reserve_blocks_on() {
         return Some(store::RESERVE_BLOCKS.load(kernel::sync::atomic::Relaxed) as usize);
+    }
+    None
+}
+
+/// `test_bioset_pool`: targets built from now on have a bio_set with this
+/// many bios in reserve instead of 64, so that a test can show that the
+/// cache's own I/O makes progress on a small reserve when every slab
+/// allocation fails (each bio submitted before the next is allocated), and
+/// its control (`test_batch_holds_bios`) that it does not otherwise.
+#[inline(always)]
+pub(crate) fn bioset_pool() -> Option<u32> {
+    #[cfg(bufcache_test)]
+    if bioset_pool_on() {
+        return Some(store::BIOSET_POOL.load(kernel::sync::atomic::Relaxed));
     }
     None
 }

@@ -117,6 +117,12 @@ pub(crate) struct IoBatch<'a> {
     plugged: Cell<bool>,
     #[cfg(bufcache_test)]
     atomic_assoc: Cell<bool>,
+    /// Test only: bios added are held (linked through `bi_next`, oldest
+    /// first) and submitted only by `finish` (see [`IoBatch::hold_bios`]).
+    #[cfg(bufcache_test)]
+    hold: Cell<bool>,
+    #[cfg(bufcache_test)]
+    held: Cell<(*mut bindings::bio, *mut bindings::bio)>,
     #[pin]
     plug: Opaque<bindings::blk_plug>,
     #[pin]
@@ -204,6 +210,10 @@ impl<'a> IoBatch<'a> {
             plugged: Cell::new(false),
             #[cfg(bufcache_test)]
             atomic_assoc: Cell::new(false),
+            #[cfg(bufcache_test)]
+            hold: Cell::new(false),
+            #[cfg(bufcache_test)]
+            held: Cell::new((core::ptr::null_mut(), core::ptr::null_mut())),
             plug: Opaque::uninit(),
             _pin: core::marker::PhantomPinned,
         }));
@@ -216,6 +226,35 @@ impl<'a> IoBatch<'a> {
     #[cfg(bufcache_test)]
     pub(crate) fn associate_atomically(&self) {
         self.atomic_assoc.set(true);
+    }
+
+    /// Test only (negative control of bio_set exhaustion): from now on,
+    /// hold this batch's bios unsubmitted until it waits, which breaks
+    /// `bio_alloc_bioset()`'s rule (see the type's doc): with slab
+    /// allocations failing and more bios in the batch than the bio_set has
+    /// in reserve, the batch waits for ever for its own bios.
+    #[cfg(bufcache_test)]
+    pub(crate) fn hold_bios(&self) {
+        self.hold.set(true);
+    }
+
+    /// Test only: submits the bios `hold_bios` kept back, oldest first.
+    #[cfg(bufcache_test)]
+    fn submit_held(&self) {
+        let (mut bio, _) = self
+            .held
+            .replace((core::ptr::null_mut(), core::ptr::null_mut()));
+        while !bio.is_null() {
+            // SAFETY: every bio on the list was allocated, set up and
+            // counted in `pending` by `add_bio` and not submitted; `bi_next`
+            // links the list and is cleared before submission.
+            unsafe {
+                let next = (*bio).bi_next;
+                (*bio).bi_next = core::ptr::null_mut();
+                bindings::submit_bio(bio);
+                bio = next;
+            }
+        }
     }
 
     /// Number of bios added.
@@ -264,7 +303,9 @@ impl<'a> IoBatch<'a> {
         // SAFETY: `bs` is initialised; GFP_NOIO may sleep but, with a
         // mempool, never fails; the caller runs in process context. This
         // task holds no unsubmitted bio from `bs` (every earlier one was
-        // submitted), as `bio_alloc_bioset` requires.
+        // submitted), as `bio_alloc_bioset` requires; except in the test
+        // flavour after `hold_bios`, a negative control that breaks the
+        // rule on purpose (it can wait for ever, never corrupt memory).
         //
         // For a clone: `bio_src` is a live bio whose data outlives the
         // batch (see `add_clone`); the clone shares its pages.
@@ -327,8 +368,25 @@ impl<'a> IoBatch<'a> {
                 Some(batch_end_io),
                 (core::ptr::from_ref(this) as usize | i) as *mut core::ffi::c_void,
             );
-            bindings::submit_bio(bio);
         }
+        #[cfg(bufcache_test)]
+        if this.hold.get() {
+            let (head, tail) = this.held.get();
+            // SAFETY: `bio` is set up and not submitted; `tail`, if not
+            // null, is the last bio held (not submitted either, see
+            // `submit_held`).
+            unsafe {
+                (*bio).bi_next = core::ptr::null_mut();
+                if !tail.is_null() {
+                    (*tail).bi_next = bio;
+                }
+            }
+            this.held
+                .set((if head.is_null() { bio } else { head }, bio));
+            return Some(i);
+        }
+        // SAFETY: `bio` is set up above and ours to submit.
+        unsafe { bindings::submit_bio(bio) };
         Some(i)
     }
 
@@ -396,6 +454,8 @@ impl<'a> IoBatch<'a> {
     }
 
     fn finish(&self) {
+        #[cfg(bufcache_test)]
+        self.submit_held();
         if self.plugged.get() {
             // SAFETY: started on this task by `add`.
             unsafe { bindings::blk_finish_plug(self.plug.get()) };

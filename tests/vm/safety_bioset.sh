@@ -6,7 +6,11 @@
 # and flushes. When slab allocations fail, bio_alloc_bioset() lives on that
 # reserve alone, and GFP_NOIO waits until a bio comes back: a batch that
 # allocates many bios before submitting any can empty the pool with
-# unsubmitted bios and wait for ever, with the other batches.
+# unsubmitted bios and wait for ever, with the other batches. Here the
+# reserve is 16 (test_bioset_pool=16), fewer than a writeback round's 32
+# bios: the cache must make progress on it, each bio submitted before the
+# next is allocated. The negative control test_batch_holds_bios=1 (fills
+# and writeback rounds hold their bios until they wait) must hang here.
 #
 # Set-up, without injection: over an origin that delays every bio by
 # 100 ms (dm-delay over a loop device: bios in flight hold their pool
@@ -51,7 +55,7 @@ in_cgf() {
 FI=/sys/kernel/debug/failslab
 DEADLINE=90
 run sysctl -q kernel.hung_task_timeout_secs=150
-bc_load
+bc_load test_bioset_pool=16
 loop="$(make_loop 96)"
 lsz="$(blockdev --getsz "$loop")"
 od="$(dm_create od "0 $lsz delay $loop 0 100")"
@@ -167,9 +171,10 @@ while [ -n "$(running)" ]; do
 done
 fails=()
 if [ -n "$hung" ]; then
-	log "still running after ${DEADLINE}s: $hung"
-	echo w >/proc/sysrq-trigger
 	fails+=("workload still blocked after ${DEADLINE}s with failslab on: $hung")
+	# Said at once (the negative control stops the VM on it).
+	log "${fails[-1]}"
+	echo w >/proc/sysrq-trigger
 	heal
 	log "injection off; $(bc_status bs)"
 	for _ in $(seq 1 120); do

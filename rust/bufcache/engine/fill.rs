@@ -146,6 +146,10 @@ impl Inner {
             if knobs::atomic_association() {
                 batch.associate_atomically();
             }
+            #[cfg(bufcache_test)]
+            if knobs::batch_holds_bios() {
+                batch.hold_bios();
+            }
             let main =
                 batch
                     .as_mut()

@@ -123,11 +123,15 @@ struct Origin {
     bioset: BioSet,
 }
 
+/// Bios in reserve in a target's bio set: two spare writeback rounds'
+/// worth (`round::Spares`, `dm::batch::BATCH_MAX` each).
+const BIOSET_POOL: u32 = 64;
+
 impl Origin {
     fn new(dev: DmDev) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             dev,
-            bioset <- BioSet::new(64),
+            bioset <- BioSet::new(knobs::bioset_pool().unwrap_or(BIOSET_POOL)),
         }? Error)
     }
 }

@@ -265,6 +265,10 @@ impl Inner {
         } = r;
         let e = &e[..*n];
         let (res, ns, next) = IoBatch::run(&self.origin.bioset, |mut batch| {
+            #[cfg(bufcache_test)]
+            if knobs::batch_holds_bios() {
+                batch.hold_bios();
+            }
             let (mut ns, mut s) = (0, start);
             while s < e.len() && !batch.is_full() && ns < dm::batch::BATCH_MAX {
                 let end = span_end(e, s);
