@@ -11,7 +11,9 @@
 . "$(dirname "$0")/lib.sh"
 
 # name | test | module parameters | timeout (s; - for the test's own) |
-# regexp the failure must match. A control whose hazard hangs the VM gets
+# regexp the failure must match. Parameters are comma separated; one
+# written in capitals (NAME=VALUE) is passed to the test as an environment
+# variable instead (a test's own switch that reintroduces the hazard). A control whose hazard hangs the VM gets
 # a shorter timeout: the kernel reports the hang long before the test's
 # own timeout would end the boot. reclaim_freeze's: its hung VM (every
 # allocation, the test shell's too, waits in the shrinker) ends only by the
@@ -38,6 +40,7 @@ CONTROLS=(
 	"shutdown-leaves-timer|cache_lifecycle|test_shutdown_leaves_timer=1|-|RIP: 0010:__queue_work|workqueue: cannot queue [^ ]+ on wq"
 	"batch-holds-bios|safety_bioset|test_batch_holds_bios=1|-|workload still blocked after [0-9]+s with failslab on"
 	"noflush-keeps-dirty|safety_lifecycle_load|test_noflush_keeps_dirty=1|-|stale read: 4 blocks written before a --noflush reload|does not verify on the loop device"
+	"wt-pass-in-writeback|safety_powercut|POWERCUT_PASSES=wt,POWERCUT_WT_MODE=writeback|-|wt: replay check failed: LOST: block [0-9]+ holds generation"
 	"noflush-suspend-replay|safety_powercut|test_noflush_keeps_dirty=1|-|LOST: block [0-9]+ holds generation [0-9]+, acknowledged [0-9]+ \(entry [0-9]+, mark point direct1-[0-9]+-suspend\)"
 )
 
@@ -52,7 +55,17 @@ for c in "${CONTROLS[@]}"; do
 	step "negative control $name: $test with $params must fail"
 	out="$(mktemp)"
 	rc=0
-	opts=(--keep --env "BC_MODPARAMS=$params")
+	opts=(--keep)
+	mod=""
+	IFS=, read -r -a plist <<<"$params"
+	for p in "${plist[@]}"; do
+		if [[ "$p" =~ ^[A-Z][A-Z0-9_]*= ]]; then
+			opts+=(--env "$p")
+		else
+			mod+="${mod:+,}$p"
+		fi
+	done
+	[ -z "$mod" ] || opts+=(--env "BC_MODPARAMS=$mod")
 	[ "$tmo" = - ] || opts+=(--timeout "$tmo")
 	# The VM stops as soon as the pattern appears: the rest of the boot
 	# (a hung VM's timeout, the test's clean-up) proves nothing more.
