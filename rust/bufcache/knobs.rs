@@ -158,6 +158,12 @@ macro_rules! for_each_knob {
             BATCH_HOLDS_BIOS: fn batch_holds_bios() -> bool,
                 test_batch_holds_bios,
                 "TEST ONLY, UNSAFE: batches hold their bios until they wait";
+            /// `test_flush_fast_always`: an empty flush goes to the origin from
+            /// `map` even with blocks dirty or being written back (the fast path
+            /// without its look, `Inner::nothing_unwritten`).
+            FLUSH_FAST_ALWAYS: fn flush_fast_always() -> bool,
+                test_flush_fast_always,
+                "TEST ONLY, UNSAFE: flushes skip writeback";
             /// `test_bioset_pool` is set (see [`bioset_pool`]).
             #[cfg_attr(not(bufcache_test), allow(dead_code))]
             BIOSET_POOL: fn bioset_pool_on() -> bool,

@@ -111,7 +111,7 @@ impl Inner {
     /// its cgroup association would block. Never sleeps.
     pub(crate) fn try_flush_fast(&self, bio: OwnedBio) -> Option<OwnedBio> {
         // The negative control skips the origin flush in `flush_all`.
-        if knobs::skip_origin_flush() || !self.nothing_unwritten() {
+        if knobs::skip_origin_flush() || !(knobs::flush_fast_always() || self.nothing_unwritten()) {
             return Some(bio);
         }
         // An empty bio: its sector does not matter (DM's empty flush may
