@@ -3,7 +3,7 @@
  * bc-dmload: load one table into a device-mapper device with the Nth
  * memory allocation of that load failed, and nothing else.
  *
- *   bc-dmload [-n N] NAME START LEN TYPE PARAMS
+ *   bc-dmload [-k] [-n N] NAME START LEN TYPE PARAMS
  *
  *	One DM_TABLE_LOAD ioctl (the table goes into NAME's inactive slot;
  *	`dmsetup resume NAME` would make it live), with one target. With
@@ -16,8 +16,14 @@
  *
  *	Prints one line: "load ok|failed (ERRNO) counted C injected 0|1",
  *	where C is how many allocations fail-nth counted (N minus what was
- *	left; all of them when none was injected). Exits 0 if the load
- *	succeeded, 1 if it failed, 2 on a usage or system error.
+ *	left; all of them when none was injected). With -k, the kernel log
+ *	records made during the load (read from /dev/kmsg, opened at its end
+ *	before the ioctl) that contain "bufcache: Cannot" are counted: the
+ *	line goes on with " ctr_errors K", and if K > 0 with " ctr_last: "
+ *	and the last one's text from "bufcache: Cannot" on (the target's
+ *	constructor error as DM logged it; a shell reading dmesg around each
+ *	load cost more than the load). Exits 0 if the load succeeded, 1 if
+ *	it failed, 2 on a usage or system error.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +34,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#define CTR_MARK "bufcache: Cannot"
 
 /*
  * Both file descriptors are opened before fail-nth is set: an open() after
@@ -55,6 +63,40 @@ static long read_nth(void)
 	return strtol(s, NULL, 10);
 }
 
+/*
+ * Reads the records of /dev/kmsg (opened non-blocking at its end) up to
+ * now: counts those with CTR_MARK and keeps the last one's text from
+ * CTR_MARK to the end of its first line in last.
+ */
+static int scan_kmsg(int kfd, char *last, size_t lsize)
+{
+	char rec[8192];
+	int n = 0;
+
+	for (;;) {
+		ssize_t r = read(kfd, rec, sizeof(rec) - 1);
+		char *m, *nl;
+
+		if (r < 0 && errno == EPIPE)
+			continue; /* overwritten records: go on with the next */
+		if (r <= 0)
+			break;
+		rec[r] = 0;
+		m = strchr(rec, ';');
+		if (!m)
+			continue;
+		nl = strchr(m, '\n');
+		if (nl)
+			*nl = 0;
+		m = strstr(m, CTR_MARK);
+		if (!m)
+			continue;
+		n++;
+		snprintf(last, lsize, "%s", m);
+	}
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long nth = 0, start, len;
@@ -62,10 +104,14 @@ int main(int argc, char **argv)
 	struct dm_target_spec *spec;
 	size_t size, plen;
 	long left = 0;
-	int c, fd, r, err = 0;
-	char *end;
+	int c, fd, r, err = 0, kmsg = 0, kfd = -1, nctr = 0;
+	char *end, last[512] = "";
 
-	while ((c = getopt(argc, argv, "n:")) != -1) {
+	while ((c = getopt(argc, argv, "kn:")) != -1) {
+		if (c == 'k') {
+			kmsg = 1;
+			continue;
+		}
 		if (c != 'n')
 			goto usage;
 		nth = strtoul(optarg, &end, 10);
@@ -110,6 +156,13 @@ int main(int argc, char **argv)
 		perror("bc-dmload: /dev/mapper/control");
 		return 2;
 	}
+	if (kmsg) {
+		kfd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+		if (kfd < 0 || lseek(kfd, 0, SEEK_END) < 0) {
+			perror("bc-dmload: /dev/kmsg");
+			return 2;
+		}
+	}
 	if (nth) {
 		nth_w = open("/proc/thread-self/fail-nth", O_WRONLY);
 		nth_r = open("/proc/thread-self/fail-nth", O_RDONLY);
@@ -134,6 +187,8 @@ int main(int argc, char **argv)
 		}
 	}
 	close(fd);
+	if (kmsg)
+		nctr = scan_kmsg(kfd, last, sizeof(last));
 	/*
 	 * fail-nth counts down to 0 and then fails that allocation: 0 left
 	 * means the Nth one came (and failed).
@@ -143,10 +198,15 @@ int main(int argc, char **argv)
 		printf(" (%s)", strerror(err));
 	if (nth)
 		printf(" counted %lu injected %d", left ? nth - left : nth, left == 0);
+	if (kmsg) {
+		printf(" ctr_errors %d", nctr);
+		if (nctr)
+			printf(" ctr_last: %s", last);
+	}
 	printf("\n");
 	free(io);
 	return r ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: bc-dmload [-n N] NAME START LEN TYPE PARAMS\n");
+	fprintf(stderr, "usage: bc-dmload [-k] [-n N] NAME START LEN TYPE PARAMS\n");
 	return 2;
 }

@@ -66,45 +66,28 @@ fail() {
 }
 run dd if=/dev/urandom of=/tmp/pat bs=4k count=16 status=none
 
-# ctr_scan: sets CTR_N, how many constructor errors bufcache has logged so
-# far, and CTR_LAST, the last one (without its errno), from one dmesg.
-ctr_scan() {
-	local a
-	mapfile -t a < <(dmesg | awk 'match($0, /bufcache: Cannot.*/) { n++; m = substr($0, RSTART); sub(/ \(.*/, "", m) }
-		END { print n + 0; print m }')
-	CTR_N="${a[0]}"
-	CTR_LAST="${a[1]:-}"
-}
-# ctr_count: CTR_N alone (forks are what costs time in the guest).
-ctr_count() { CTR_N="$(dmesg | grep -c 'bufcache: Cannot' || true)"; }
-# KNOWN: the count after the last load, to note a constructor error logged
-# between two loads (there should be none: only the loads here construct
-# bufcache targets, and DM logs a constructor's error when its load fails).
-KNOWN=""
 CTR_FAIL=0
 declare -A where=()
 # load NAME N PARAMS: one load with the Nth allocation failed; sets
-# OUTCOME (ok|failed) and COUNTED, and counts where a failure came from.
+# OUTCOME (ok|failed) and COUNTED, and counts where a failure came from:
+# the constructor error the target logged during the load (bc-dmload -k
+# reads them from /dev/kmsg: no dmesg to run around each load), else
+# "elsewhere" (DM core, a nested allocation).
 load() {
-	local out rc=0 before
-	ctr_count
-	before="$CTR_N"
-	[ -z "$KNOWN" ] || [ "$KNOWN" = "$before" ] ||
-		log "note: constructor errors logged between two loads: $KNOWN -> $before"
-	KNOWN="$before"
-	out="$("$TOOL" -n "$2" "$1" 0 "$sz" bufcache "$3")" || rc=$?
+	local out rc=0 m
+	out="$("$TOOL" -k -n "$2" "$1" 0 "$sz" bufcache "$3")" || rc=$?
 	[ "$rc" -le 1 ] || die "bc-dmload failed: $out"
 	[[ "$out" =~ counted\ ([0-9]+) ]] || die "bc-dmload said no count: $out"
 	COUNTED="${BASH_REMATCH[1]}"
+	[[ "$out" =~ ctr_errors\ ([0-9]+) ]] || die "bc-dmload said no constructor errors: $out"
 	if [ "$rc" = 0 ]; then
 		OUTCOME=ok
+		[ "${BASH_REMATCH[1]}" = 0 ] || log "note: constructor error logged by a load that succeeded: $out"
 	else
 		OUTCOME=failed
-		ctr_scan
-		KNOWN="$CTR_N"
-		if [ "$CTR_N" != "$before" ]; then
+		if [[ "$out" =~ ctr_last:\ (.*)$ ]]; then
 			CTR_FAIL=1
-			local m="$CTR_LAST"
+			m="${BASH_REMATCH[1]%% (*}"
 			where[$m]=$((${where[$m]:-0} + 1))
 		else
 			where[elsewhere]=$((${where[elsewhere]:-0} + 1))
@@ -181,7 +164,6 @@ log "create: $((ok + bad)) loads: $bad failed cleanly, $ok tolerated the failure
 run dmsetup remove x
 
 # ---- Reload: a live device with dirty data gets another table ----
-KNOWN=""
 run dmsetup create x --table "0 $sz bufcache $PARAMS"
 dm="$(dm_dev x)"
 run dd if=/tmp/pat of="$dm" bs=4k seek=64 count=16 oflag=direct status=none
