@@ -127,6 +127,12 @@ macro_rules! for_each_knob {
             NOSLOT_UNBOUNDED: fn noslot_unbounded() -> bool,
                 test_noslot_unbounded,
                 "TEST ONLY, UNSAFE: a full shard over a failing origin retries for ever";
+            /// `test_write_while_writing`: a writer copies into a block that is being
+            /// written back instead of waiting for that writeback to end (invariant S
+            /// broken: the data of a write bio in flight changes under it).
+            WRITE_WHILE_WRITING: fn write_while_writing() -> bool,
+                test_write_while_writing,
+                "TEST ONLY, UNSAFE: writers copy into blocks being written back";
             /// `test_ctor_arms_timer`: the constructor arms the age timer (before
             /// the target is live), and a load that fails in the shrinker's
             /// registration drops the target without stopping it (the code before

@@ -22,16 +22,19 @@ use crate::cache::shard::{Busy, Shard, Slot, SlotId, State};
 
 use super::super::budget::Buf;
 use super::super::cgroup::{CgAcct, CgTable};
+use super::super::knobs;
 
 /// Pins `id` for a writer, unless it is being written back: then the
-/// writer waits (stable pages, invariant S of [`writeback`]).
+/// writer waits (stable pages, invariant S of [`writeback`]). The knob
+/// `test_write_while_writing` lets it in (the hazard, for a negative
+/// control).
 pub(super) fn pin_write(
     g: &mut ShardGuard<'_>,
     id: SlotId,
     now: u64,
     owner: u32,
 ) -> Result<(), Busy> {
-    if g.meta.state(id) == Some(State::Writing) {
+    if g.meta.state(id) == Some(State::Writing) && !knobs::write_while_writing() {
         return Err(Busy::State(State::Writing));
     }
     g.meta.write_hit(id, now, owner)
