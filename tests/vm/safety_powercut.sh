@@ -149,6 +149,7 @@ trace() {
 # cache's, W1OPTS more options for writer 1 ("-": none).
 blocks() {
 	local n="$1" delay="$2" unit="$3" mode="$4" w1="$5" origin logd sz under lw dm i rc half opts
+	local t0=$SECONDS tw
 	shift 5
 	origin="$(make_loop 16)"
 	logd="$(make_loop 160)"
@@ -186,6 +187,7 @@ blocks() {
 	log "$n: log-writes status $(dmsetup status "${n}l" | cut -d' ' -f4-)"
 	run dmsetup remove "${n}l"
 	[ "$delay" = 0 ] || run dmsetup remove "${n}d"
+	tw=$SECONDS
 	# Without origin flushes (dsync-only) the end state is not all logged.
 	local final=(-f "$origin")
 	[[ " $* " != *" dsync-only "* ]] || final=()
@@ -198,6 +200,7 @@ blocks() {
 	grep -q ' writes checked ([1-9]' "/tmp/$n.check" || die "$n: no logged write checked"
 	free_loop "$logd"
 	free_loop "$origin"
+	log "$n: $((SECONDS - t0)) s (workload $((tw - t0)) s, check $((SECONDS - tw)) s)"
 }
 
 # The case of each pass happened: suspends, discards logged, 512-byte
@@ -229,6 +232,7 @@ fi
 done
 # ---- ext4 ----
 if pass ext4; then
+	t0=$SECONDS
 	origin="$(make_loop 32)"
 	logd="$(make_loop 160)"
 	sz="$(blockdev --getsz "$origin")"
@@ -331,6 +335,7 @@ EOF
 	rm -f /tmp/fs.img /tmp/fs.copy
 	free_loop "$logd"
 	free_loop "$origin"
+	log "ext4: $((SECONDS - t0)) s"
 fi
 
 # FUA alone: O_DSYNC writes also get a flush from the block layer
