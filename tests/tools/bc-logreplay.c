@@ -82,7 +82,8 @@
  *	every logged write (rule W) and the image at each flush, each FUA
  *	entry, each mark and the end (rule P). With -f, the final image must
  *	equal FINAL byte for byte (the origin after the run: checks the
- *	replay itself). With -s, the image is also written to FSCK_IMAGE at
+ *	replay itself). With -s, the image is also written to FSCK_IMAGE (a
+ *	fresh copy each time: the command may change it) at
  *	every EVERY-th point (from mark MARK on, with -a; with -c only when
  *	it changed since the last such run: every distinct state; with -k
  *	only at the points of these kinds, e.g. "flush,end") and the
@@ -1001,15 +1002,21 @@ static void point(uint64_t e, const char *what)
 	}
 	if (fsimg && armed && points % every == 0 && (!only_changed || fs_changed) &&
 	    (!kinds || strstr(kinds, what))) {
-		int ifd = open(fsimg, O_WRONLY);
+		/*
+		 * A fresh image each time (the command may change it: a
+		 * journal replay does): emptied, then every block the log
+		 * ever wrote (fsdirty) written; the rest are holes (zeroes).
+		 * Cheaper than a copy per point in the guest.
+		 */
+		int ifd = open(fsimg, O_WRONLY | O_TRUNC);
 
 		if (ifd < 0)
 			die("cannot open %s: %s", fsimg, strerror(errno));
+		if (ftruncate(ifd, (off_t)(nblocks * bs)))
+			die("cannot size %s: %s", fsimg, strerror(errno));
 		for (b = 0; b < nblocks; b++) {
-			if (!fsdirty[b])
-				continue;
-			pwrite_all(ifd, image + b * bs, bs, (off_t)(b * bs));
-			fsdirty[b] = 0;
+			if (fsdirty[b])
+				pwrite_all(ifd, image + b * bs, bs, (off_t)(b * bs));
 		}
 		close(ifd);
 		fs_changed = 0;
