@@ -105,7 +105,8 @@ macro_rules! for_each_knob {
                 "TEST ONLY, UNSAFE: a miss never writes back other shards and waits without bound";
             /// `test_flush_ignores_writing`: a flush stops waiting once no covered block is
             /// dirty, ignoring writebacks in flight that others started (a failing one
-            /// leaves its blocks dirty after the flush reported success).
+            /// leaves its blocks dirty after the flush reported success); so does the
+            /// look of the empty-flush fast path (`Inner::nothing_unwritten`).
             FLUSH_IGNORES_WRITING: fn flush_ignores_writing() -> bool,
                 test_flush_ignores_writing,
                 "TEST ONLY, UNSAFE: a flush ignores writebacks started by others";

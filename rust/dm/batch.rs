@@ -77,7 +77,8 @@ const _: () = assert!(BATCH_MAX <= BATCH_ALIGN && BATCH_MAX <= u32::BITS as usiz
 /// writeback), submitted under one plug so neighbours merge, then waited
 /// for. Made and waited for by [`IoBatch::run`].
 ///
-/// Each bio is submitted as soon as it is added, never held back: the rule
+/// Each bio is submitted as soon as it is added, never held back (except
+/// under the test flavour's `hold_bios`, a negative control): the rule
 /// of `bio_alloc_bioset()` (block/bio.c) is that a task must not allocate a
 /// second bio from a bio_set while it holds an unsubmitted one, since the
 /// mempool's reserve only comes back when submitted bios complete. Several

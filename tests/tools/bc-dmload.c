@@ -19,7 +19,8 @@
  *	left; all of them when none was injected). With -k, the kernel log
  *	records made during the load (read from /dev/kmsg, opened at its end
  *	before the ioctl) that contain "bufcache: Cannot" are counted: the
- *	line goes on with " ctr_errors K", and if K > 0 with " ctr_last: "
+ *	line goes on with " ctr_errors K" (and " kmsg_lost" if records
+ *	were overwritten before they were read), and if K > 0 with " ctr_last: "
  *	and the last one's text from "bufcache: Cannot" on (the target's
  *	constructor error as DM logged it; a shell reading dmesg around each
  *	load cost more than the load). Exits 0 if the load succeeded, 1 if
@@ -68,7 +69,7 @@ static long read_nth(void)
  * now: counts those with CTR_MARK and keeps the last one's text from
  * CTR_MARK to the end of its first line in last.
  */
-static int scan_kmsg(int kfd, char *last, size_t lsize)
+static int scan_kmsg(int kfd, char *last, size_t lsize, int *lost)
 {
 	char rec[8192];
 	int n = 0;
@@ -77,8 +78,13 @@ static int scan_kmsg(int kfd, char *last, size_t lsize)
 		ssize_t r = read(kfd, rec, sizeof(rec) - 1);
 		char *m, *nl;
 
-		if (r < 0 && errno == EPIPE)
-			continue; /* overwritten records: go on with the next */
+		if (r < 0 && errno == EPIPE) {
+			/* Records overwritten before we read them. */
+			*lost = 1;
+			continue;
+		}
+		if (r < 0 && errno == EINVAL)
+			continue; /* a record longer than rec: skipped */
 		if (r <= 0)
 			break;
 		rec[r] = 0;
@@ -104,7 +110,7 @@ int main(int argc, char **argv)
 	struct dm_target_spec *spec;
 	size_t size, plen;
 	long left = 0;
-	int c, fd, r, err = 0, kmsg = 0, kfd = -1, nctr = 0;
+	int c, fd, r, err = 0, kmsg = 0, kfd = -1, nctr = 0, lost = 0;
 	char *end, last[512] = "";
 
 	while ((c = getopt(argc, argv, "kn:")) != -1) {
@@ -188,7 +194,7 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	if (kmsg)
-		nctr = scan_kmsg(kfd, last, sizeof(last));
+		nctr = scan_kmsg(kfd, last, sizeof(last), &lost);
 	/*
 	 * fail-nth counts down to 0 and then fails that allocation: 0 left
 	 * means the Nth one came (and failed).
@@ -199,7 +205,7 @@ int main(int argc, char **argv)
 	if (nth)
 		printf(" counted %lu injected %d", left ? nth - left : nth, left == 0);
 	if (kmsg) {
-		printf(" ctr_errors %d", nctr);
+		printf(" ctr_errors %d%s", nctr, lost ? " kmsg_lost" : "");
 		if (nctr)
 			printf(" ctr_last: %s", last);
 	}

@@ -22,7 +22,8 @@
  * cache (dm-delay under log-writes): a discard completed, then the two
  * writers' fsyncs sent their flushes 70 us apart; the first carried the
  * discard, the second completed first, the writer marked, and the
- * discard was logged after its mark. So the writers take a shared lock
+ * discard was logged after its mark. So the writers take one lock (flock,
+ * exclusive, on a file they both open)
  * around every operation that flushes (lock=PATH); a missing or
  * misordered flush of the cache still fails, as no other flush can
  * cover it.

@@ -79,6 +79,7 @@ load() {
 	[ "$rc" -le 1 ] || die "bc-dmload failed: $out"
 	[[ "$out" =~ counted\ ([0-9]+) ]] || die "bc-dmload said no count: $out"
 	COUNTED="${BASH_REMATCH[1]}"
+	[[ "$out" != *kmsg_lost* ]] || die "bc-dmload: kernel log records were lost during the load: $out"
 	[[ "$out" =~ ctr_errors\ ([0-9]+) ]] || die "bc-dmload said no constructor errors: $out"
 	if [ "$rc" = 0 ]; then
 		OUTCOME=ok

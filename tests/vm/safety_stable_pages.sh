@@ -125,7 +125,7 @@ if ! got="$(dd if="$ig" bs=4k skip="$blk" count=1 iflag=direct status=none 2>/tm
 fi
 case "$got" in
 "$sha_a") ;;
-"$sha_b") die "stable pages: block $blk on the origin holds B, written into the cache after A's writeback had started, under A's checksum: the cache changed its data while writing it back" ;;
+"$sha_b") die "stable pages: block $blk on the origin holds B, written into the cache after A's writeback had started (dm-integrity checksummed it after the copy: its tag work is asynchronous): the cache changed its data while writing it back" ;;
 *) die "block $blk on the origin holds neither A nor B after A's writeback" ;;
 esac
 assert_eq "$(dd if="$dm" bs=4k skip="$blk" count=1 iflag=direct status=none | sha_of)" "$sha_b" "block $blk through the cache after the rewrite"
