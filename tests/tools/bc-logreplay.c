@@ -70,6 +70,9 @@
  *	  dsync-at=K   the O_DSYNC write is the one at K modulo 8 (default 7,
  *	               the last of a round: its flush of DEV, which the block
  *	               layer adds, covers the whole round).
+ *	  premark      "TAG-pre" is marked before each operation that
+ *	               flushes (for check -o: flushes of the writers may
+ *	               overlap);
  *	  lock=PATH    each operation that flushes (an O_DSYNC write, an
  *	               fsync, a discard and its fsync, a suspend) runs under
  *	               flock(PATH), shared by the writers: at most one flush
@@ -92,7 +95,10 @@
  *	$BC_LAST_MARK and the kind of point in $BC_POINT; an exit status
  *	above 1 is a failure. -t UNIT (up to 8 times) prints every logged
  *	write, discard and acknowledgement of UNIT, -T A:B every entry from A
- *	to B (a failure's context). Prints what it checked;
+ *	to B (a failure's context). -o: the writers' flushes may overlap
+ *	(they ran without lock= and with premark): an acknowledgement made
+ *	while another writer's operation is in flight applies once that one
+ *	is acknowledged too. Prints what it checked;
  *	exits 1 on any violation.
  *
  * The rules. A unit is BS bytes of the image; per unit u the checker keeps
@@ -417,6 +423,20 @@ static uint64_t parse_u64(const char *s, const char *what)
 /* lock=PATH: its descriptor, -1 without. */
 static int lockfd = -1;
 
+/* premark: "TAG-pre" is marked before each operation that flushes. */
+static int premark;
+
+/* An operation that flushes begins: its mark, with premark. */
+static void op_begin(struct writer *w)
+{
+	char name[256];
+
+	if (!premark)
+		return;
+	snprintf(name, sizeof(name), "%s-pre", w->tag);
+	mark_cmd(w->markcmd, name);
+}
+
 /* Takes (1) or drops (0) the writers' flush lock, if there is one. */
 static void flush_lock(int take)
 {
@@ -497,6 +517,8 @@ static int do_work(int argc, char **argv)
 				die("work: dsync-at is 0 to 7");
 		} else if (!strncmp(o, "flushdev=", 9)) {
 			flushdev = o + 9;
+		} else if (!strcmp(o, "premark")) {
+			premark = 1;
 		} else if (!strncmp(o, "lock=", 5)) {
 			lockfd = open(o + 5, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 			if (lockfd < 0)
@@ -508,7 +530,7 @@ static int do_work(int argc, char **argv)
 	if (bs < 512 || bs > MAX_UNIT || bs & (bs - 1) || !w.count || !rounds || !writes ||
 	    !align || maxsize > w.count || (susp_name && !susp_every) ||
 	    (disc_every && (!disc_align || disc_max < disc_align || disc_max > w.count ||
-			    w.first % disc_align || dsync_only)))
+			    w.first % disc_align || dsync_only)) || (premark && dsync_only))
 		die("work: bad arguments");
 	fd = open(dev, O_RDWR | O_DIRECT);
 	fds = open(dev, O_RDWR | O_DIRECT | O_DSYNC);
@@ -559,6 +581,7 @@ static int do_work(int argc, char **argv)
 					snprintf(name, sizeof(name), "%s-%" PRIu64, w.tag, w.mark);
 					mark_cmd(w.markcmd, name);
 				}
+				op_begin(&w);
 				if (ioctl(fd, BLKDISCARD, range))
 					die("BLKDISCARD of %" PRIu64 " units at unit %" PRIu64 ": %s", n,
 					    w.first + b, strerror(errno));
@@ -581,8 +604,10 @@ static int do_work(int argc, char **argv)
 			++gen;
 			for (k = 0; k < n; k++)
 				stamp(buf + k * bs, bs, w.first + b + k, gen);
-			if (dsync)
+			if (dsync) {
 				flush_lock(1);
+				op_begin(&w);
+			}
 			pwrite_all(dsync ? fds : fd, buf, n * bs, (off_t)((w.first + b) * bs));
 			nw++;
 			nunits += n;
@@ -614,6 +639,7 @@ static int do_work(int argc, char **argv)
 			 * returns (its writes all completed before).
 			 */
 			flush_lock(1);
+			op_begin(&w);
 			dm_suspend(susp_name, 1, nsusp % 2);
 			ack_touched(&w, "-suspend");
 			dm_suspend(susp_name, 0, 0);
@@ -622,6 +648,7 @@ static int do_work(int argc, char **argv)
 			continue;
 		}
 		flush_lock(1);
+		op_begin(&w);
 		if (fsync(ffd >= 0 ? ffd : fd))
 			die("fsync of %s: %s", ffd >= 0 ? flushdev : dev, strerror(errno));
 		nfs++;
@@ -839,6 +866,14 @@ static int is_traced(uint64_t b)
 /* Per unit: acknowledged generation (or discard), whether zeroes satisfy it. */
 static uint64_t *required;
 static unsigned char *reqz;
+/*
+ * Per unit, the newest generation a discard announcement covered: an
+ * acknowledgement of that generation or an older one, applied later (-o
+ * defers acknowledgements, never announcements), keeps zeroes allowed.
+ */
+static uint64_t *mzgen;
+/* -o: apply only the announcements (zeroes allowed) of a mark. */
+static int only_mayzero;
 /* Per unit, no stamps: the acknowledged hash, and whether the image has it. */
 static struct ack **reqhash;
 static signed char *hashok;
@@ -1044,6 +1079,8 @@ static void apply_mark(const char *name, uint64_t e)
 		for (f = s; f < acks + nacks && !strcmp(f->mark, name); f++) {
 			if ((f->kind == ACK_RELEASE) != (pass == 0))
 				continue;
+			if (only_mayzero && f->kind != ACK_MAYZERO)
+				continue;
 			f->seen = 1;
 			if (f->blk >= nblocks)
 				die("manifest block %" PRIu64 " beyond the image", f->blk);
@@ -1063,15 +1100,121 @@ static void apply_mark(const char *name, uint64_t e)
 				break;
 			case ACK_MAYZERO:
 				reqz[f->blk] = 1;
+				if (f->gen > mzgen[f->blk])
+					mzgen[f->blk] = f->gen;
 				break;
 			default:
 				if (f->gen > required[f->blk]) {
 					required[f->blk] = f->gen;
-					reqz[f->blk] = f->kind == ACK_ZERO;
+					reqz[f->blk] = f->kind == ACK_ZERO || f->gen <= mzgen[f->blk];
 				}
 			}
 		}
 	}
+}
+
+/*
+ * -o: the writers' flushes may overlap (no lock). Each writer marks
+ * "TAG-pre" before an operation that flushes and acknowledges after it
+ * ("TAG-N..."). An acknowledgement made while another writer's operation
+ * is in flight (its "-pre" logged, its acknowledgement not yet) is
+ * applied only once every such operation has been acknowledged too: that
+ * writer's flush may have been mapped first and taken the acknowledged
+ * writes with it (the header: "Two flushes in flight"). Acknowledgements
+ * are applied in log order (a queue); the end applies what is left.
+ */
+static int overlap;
+#define MAX_WRITERS 16
+static char wtag[MAX_WRITERS][64];
+static int winflight[MAX_WRITERS], nwtags;
+struct deferred {
+	char name[256];
+	uint64_t e;
+	unsigned int waits;
+};
+static struct deferred *dq;
+static size_t dq_head, dq_len, dq_cap;
+static uint64_t deferred_marks;
+
+/* The writer a mark belongs to: NAME less "-pre", "-suspend" and "-N". */
+static int writer_of(const char *name, int *pre)
+{
+	char t[256];
+	size_t n;
+	int w;
+
+	snprintf(t, sizeof(t), "%s", name);
+	n = strlen(t);
+	*pre = n > 4 && !strcmp(t + n - 4, "-pre");
+	if (*pre) {
+		t[n - 4] = 0;
+	} else {
+		if (n > 8 && !strcmp(t + n - 8, "-suspend"))
+			t[n -= 8] = 0;
+		while (n && t[n - 1] >= '0' && t[n - 1] <= '9')
+			n--;
+		if (!n || t[n - 1] != '-')
+			return -1;
+		t[n - 1] = 0;
+	}
+	for (w = 0; w < nwtags; w++)
+		if (!strcmp(wtag[w], t))
+			return w;
+	if (nwtags == MAX_WRITERS)
+		die("check -o: more than %d writers", MAX_WRITERS);
+	snprintf(wtag[nwtags], sizeof(wtag[0]), "%s", t);
+	return nwtags++;
+}
+
+static void drain_deferred(void)
+{
+	while (dq_head < dq_len && !dq[dq_head].waits) {
+		apply_mark(dq[dq_head].name, dq[dq_head].e);
+		dq_head++;
+	}
+}
+
+/* A mark in -o mode: in-flight bookkeeping, then apply now or later. */
+static void overlap_mark(const char *name, uint64_t e)
+{
+	unsigned int waits = 0;
+	size_t k;
+	int pre, w = writer_of(name, &pre), o;
+
+	if (w < 0) {
+		apply_mark(name, e);
+		return;
+	}
+	if (pre) {
+		winflight[w] = 1;
+		return;
+	}
+	winflight[w] = 0;
+	for (k = dq_head; k < dq_len; k++)
+		dq[k].waits &= ~(1u << w);
+	for (o = 0; o < nwtags; o++)
+		if (winflight[o])
+			waits |= 1u << o;
+	drain_deferred();
+	if (!waits && dq_head == dq_len) {
+		apply_mark(name, e);
+		return;
+	}
+	/* An announcement only allows more (zeroes): it applies now. */
+	only_mayzero = 1;
+	apply_mark(name, e);
+	only_mayzero = 0;
+	deferred_marks++;
+	if (dq_len == dq_cap) {
+		dq_cap = dq_cap ? 2 * dq_cap : 64;
+		dq = realloc(dq, dq_cap * sizeof(*dq));
+		if (!dq)
+			die("out of memory");
+	}
+	snprintf(dq[dq_len].name, sizeof(dq[0].name), "%s", name);
+	dq[dq_len].e = e;
+	dq[dq_len].waits = waits;
+	dq_len++;
 }
 
 static int do_check(int argc, char **argv)
@@ -1085,13 +1228,16 @@ static int do_check(int argc, char **argv)
 	int fd, opt, end_seen = 0;
 	size_t a;
 
-	while ((opt = getopt(argc, argv, "f:s:e:a:k:t:T:nc")) != -1) {
+	while ((opt = getopt(argc, argv, "f:s:e:a:k:t:T:nco")) != -1) {
 		switch (opt) {
 		case 'n':
 			no_stamps = 1;
 			break;
 		case 'c':
 			only_changed = 1;
+			break;
+		case 'o':
+			overlap = 1;
 			break;
 		case 'k':
 			kinds = optarg;
@@ -1119,12 +1265,12 @@ static int do_check(int argc, char **argv)
 			every = strtoull(optarg, NULL, 0);
 			break;
 		default:
-			die("usage: check [-n] [-c] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG "
+			die("usage: check [-n] [-c] [-o] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG "
 			    "BYTES BS MANIFEST...");
 		}
 	}
 	if (argc - optind < 3)
-		die("usage: check [-n] [-c] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS "
+		die("usage: check [-n] [-c] [-o] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS "
 		    "MANIFEST...");
 	logpath = argv[optind];
 	bytes = strtoull(argv[optind + 1], NULL, 0);
@@ -1141,6 +1287,7 @@ static int do_check(int argc, char **argv)
 	image = xcalloc(1, bytes);
 	required = xcalloc(nblocks, sizeof(*required));
 	reqz = xcalloc(nblocks, 1);
+	mzgen = xcalloc(nblocks, sizeof(*mzgen));
 	reqhash = xcalloc(nblocks, sizeof(*reqhash));
 	hashok = xcalloc(nblocks, 1);
 	state = xcalloc(nblocks, sizeof(*state));
@@ -1198,7 +1345,10 @@ static int do_check(int argc, char **argv)
 			snprintf(last_mark, sizeof(last_mark), "%s", name);
 			if (arm_mark && !strcmp(name, arm_mark))
 				armed = 1;
-			apply_mark(name, e);
+			if (overlap)
+				overlap_mark(name, e);
+			else
+				apply_mark(name, e);
 			marks++;
 			point(e, "mark");
 			continue;
@@ -1257,6 +1407,9 @@ static int do_check(int argc, char **argv)
 			point(e, "FUA");
 		}
 	}
+	/* Every operation has ended: what waited applies now. */
+	for (; dq_head < dq_len; dq_head++)
+		apply_mark(dq[dq_head].name, dq[dq_head].e);
 	point(e, "end");
 	for (a = 0; a < nacks; a++) {
 		if (!acks[a].seen) {
@@ -1273,6 +1426,9 @@ static int do_check(int argc, char **argv)
 	       " stale=%" PRIu64 "\n",
 	       entries, writes, discards, points, flushes, fuas, marks, nacks, checks, verified,
 	       wchecked, wunits, bs, lost, torn, stale);
+	if (overlap)
+		printf("%" PRIu64 " acknowledgements waited for another writer's operation in "
+		       "flight (overlapping flushes)\n", deferred_marks);
 	if (superseded)
 		printf("%" PRIu64 " older plain writes logged after a FUA write to the same block "
 		       "in their flush group were kept out (superseded: log-writes logs FUA writes "
