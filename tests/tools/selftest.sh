@@ -76,6 +76,17 @@ matches() {
 		grep -Eq -- "$p" "$T/out" || return 1
 	done
 }
+# verdict NAME RC WANT PATTERN: counts one check of $T/out.
+verdict() {
+	if [ "$2" = "$3" ] && matches "$4"; then
+		passed=$((passed + 1))
+		echo "ok: $1"
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $1 (exit $2, want $3, /$4/):"
+		sed 's/^/  /' "$T/out"
+	fi
+}
 # expect NAME RC PATTERN LOG MANIFEST [FINAL]
 expect() {
 	local name="$1" want="$2" pat="$3" log="$4" man="$5" final="${6:-}" rc=0
@@ -84,14 +95,7 @@ expect() {
 	else
 		"$T/tool" check "$log" $((4 * BS)) $BS "$man" >"$T/out" 2>&1 || rc=$?
 	fi
-	if [ "$rc" = "$want" ] && matches "$pat"; then
-		passed=$((passed + 1))
-		echo "ok: $name"
-	else
-		failed=$((failed + 1))
-		echo "FAILED: $name (exit $rc, want $want, /$pat/):"
-		sed 's/^/  /' "$T/out"
-	fi
+	verdict "$name" "$rc" "$want" "$pat"
 }
 printf 't-1 1 1\nt-2 2 3\n' >"$T/man"
 build "$T/good" w:1:1 f m:t-1 w:2:2 u:2:3 m:t-2 w:1:4 f
@@ -171,14 +175,7 @@ expect "zeroes over a block not discarded are stale" 1 \
 expect512() { # NAME RC PATTERN LOG MANIFEST
 	local rc=0
 	"$T/tool" check "$4" $((4 * BS)) $SS "$5" >"$T/out" 2>&1 || rc=$?
-	if [ "$rc" = "$2" ] && matches "$3"; then
-		passed=$((passed + 1))
-		echo "ok: $1"
-	else
-		failed=$((failed + 1))
-		echo "FAILED: $1 (exit $rc, want $2, /$3/):"
-		sed 's/^/  /' "$T/out"
-	fi
+	verdict "$1" "$rc" "$2" "$3"
 }
 { for i in 8 9 10 11 12 13 14 15; do echo "p-1 $i 1"; done; echo "p-2 9 2"; } >"$T/man7"
 build "$T/part" s:8:1,1,1,1,1,1,1,1 f m:p-1 s:8:1,2,1,1,1,1,1,1 f m:p-2 s:16:0,0,3,0,0,0,0,0 f
@@ -205,14 +202,7 @@ build "$T/hgood" w:1:7 f m:h-1 f
 expectn() { # NAME RC PATTERN LOG MANIFEST
 	local rc=0
 	"$T/tool" check -n "$4" $((4 * BS)) $BS "$5" >"$T/out" 2>&1 || rc=$?
-	if [ "$rc" = "$2" ] && matches "$3"; then
-		passed=$((passed + 1))
-		echo "ok: $1"
-	else
-		failed=$((failed + 1))
-		echo "FAILED: $1 (exit $rc, want $2, /$3/):"
-		sed 's/^/  /' "$T/out"
-	fi
+	verdict "$1" "$rc" "$2" "$3"
 }
 expectn "no stamps: a block with its fsync'ed bytes" 0 "3 block checks ;; lost=0 torn=0 stale=0" "$T/hgood" "$T/man8"
 build "$T/hstale" w:1:7 f m:h-1 w:1:8 w:1:7 f
