@@ -42,7 +42,7 @@ CONTROLS=(
 	"noflush-keeps-dirty|safety_lifecycle_load|test_noflush_keeps_dirty=1|-|stale read: 4 blocks written before a --noflush reload|does not verify on the loop device"
 	"wt-pass-in-writeback|safety_powercut|POWERCUT_PASSES=wt,POWERCUT_WT_MODE=writeback|-|wt: replay check failed: LOST: block [0-9]+ holds generation"
 	"flush-fast-always|safety_powercut|test_flush_fast_always=1,POWERCUT_PASSES=direct|-|direct: replay check failed: LOST: block [0-9]+ holds generation"
-	"noflush-suspend-replay|safety_powercut|test_noflush_keeps_dirty=1|-|LOST: block [0-9]+ holds generation [0-9]+, acknowledged [0-9]+ \(entry [0-9]+, mark point direct1-[0-9]+-suspend\)"
+	"noflush-suspend-replay|safety_powercut|test_noflush_keeps_dirty=1,POWERCUT_PASSES=direct|-|LOST: block [0-9]+ holds generation [0-9]+, acknowledged [0-9]+ \(entry [0-9]+, mark point direct1-[0-9]+-suspend\)"
 	"write-while-writing|safety_stable_pages|test_write_while_writing=1|-|stable pages: block [0-9]+ (fails dm-integrity's checksum on the origin|on the origin holds B)"
 )
 

@@ -62,7 +62,10 @@
  *	               acknowledgement of everything this writer wrote (every
  *	               suspend of the cache, --noflush too, writes back and
  *	               flushes the origin), the mark (TAG-N-suspend), and the
- *	               resume;
+ *	               resume; with lock=, the writer holds the lock from its
+ *	               round's last O_DSYNC write to the resume, so that no
+ *	               other writer's flush makes the writes between durable
+ *	               before the suspend does (only the suspend may);
  *	  flushdev=PATH  a round's flush (and a discard's) is an fsync of the
  *	               block device PATH (the origin, under the cache) instead
  *	               of DEV: in writethrough mode a completed write is on the
@@ -552,6 +555,9 @@ static int do_work(int argc, char **argv)
 	w.zeroed = xcalloc(w.count, 1);
 	seed = 0x2545f4914f6cdd1dULL ^ (uint64_t)getpid() << 20 ^ w.first;
 	for (r = 0; r < rounds; r++) {
+		int susp_round = susp_name && r % susp_every == susp_every - 1;
+		int held = 0; /* the lock, kept until the suspend */
+
 		for (i = 0; i < writes; i++) {
 			uint64_t n = sizes[xorshift(&seed) % nsizes], b, k;
 			int dsync = i % 8 == dsync_at;
@@ -594,7 +600,8 @@ static int do_work(int argc, char **argv)
 				if (fsync(ffd >= 0 ? ffd : fd))
 					die("fsync after a discard: %s", strerror(errno));
 				ack_touched(&w, "");
-				flush_lock(0);
+				if (!held)
+					flush_lock(0);
 				ndisc++;
 				nds += n;
 				nfs++;
@@ -629,10 +636,19 @@ static int do_work(int argc, char **argv)
 					die("cannot write %s", manifest);
 				snprintf(name, sizeof(name), "%s-%" PRIu64, w.tag, w.mark);
 				mark_cmd(w.markcmd, name);
-				flush_lock(0);
+				/*
+				 * A round that ends with a suspend keeps the
+				 * lock from its last O_DSYNC write on: the
+				 * writes after it are durable by the suspend
+				 * alone, or not at all.
+				 */
+				if (!susp_round || i + 8 < writes)
+					flush_lock(0);
+				else
+					held = 1;
 			}
 		}
-		if (susp_name && r % susp_every == susp_every - 1) {
+		if (susp_round) {
 			/*
 			 * A suspend writes back every dirty block and flushes
 			 * the origin: all this writer wrote is durable once it

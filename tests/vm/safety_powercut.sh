@@ -30,8 +30,10 @@
 #              an fsync, and acknowledges all it wrote at the suspend:
 #              every suspend writes back and flushes (its O_DSYNC write is
 #              the 4th of each 8, as in wt, so that the last 4 writes of
-#              a round have only the suspend; the control
-#              test_noflush_keeps_dirty=1 must fail it with LOST).
+#              a round have only the suspend: writer 1 holds the lock from
+#              that write to the resume, so no flush of writer 2 makes
+#              them durable first; the control test_noflush_keeps_dirty=1
+#              must fail it with LOST at every --noflush suspend).
 #    delayed   dm-delay (5 ms) under log-writes, so that writebacks, FUA
 #              writes and flushes overlap; multi-block bios (4, 16 and
 #              64 KiB writes across cache blocks) and discards (every
