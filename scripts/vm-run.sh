@@ -444,11 +444,17 @@ judge() {
 # boot (unit) the test ran in, the test, its verdict, its own seconds, the
 # whole boot's seconds (QEMU start to end, shared by a group's tests), the
 # seconds from QEMU start to the boot's first test, and $VM_TIMES_TAG
-# (what ran it: the VM tests, a negative control).
+# (what ran it: the VM tests, a negative control). The test's own output
+# (its log lines carry the seconds since it started: where its time goes)
+# is kept beside the CSV, in logs/TAG-NAME.log, for a passing test too.
 times_row() {
 	[ -n "${VM_TIMES_CSV:-}" ] || return 0
 	printf '%s,%s,%s,%s,%s,%s,%s\n' "$CUR_UNIT" "$1" "$2" "$3" "$(secs "${B_MS:-0}")" \
 		"$([ -n "${B_START_MS:-}" ] && secs "$B_START_MS" || echo -)" "${VM_TIMES_TAG:-vm}" >>"$VM_TIMES_CSV"
+	local d tag="${VM_TIMES_TAG:-vm}"
+	d="$(dirname "$VM_TIMES_CSV")/logs"
+	mkdir -p "$d"
+	test_output "$prefix.results.log" "$1" >"$d/${tag// /-}-$1.log" 2>/dev/null || true
 }
 
 # verdict NAME PREFIX TIMES [TEST_S]: count and report a test judged by

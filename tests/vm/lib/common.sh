@@ -24,13 +24,13 @@ SKIP_RC=77
 # subshells, which could not add to a shell variable of the test.
 CLEANUP_FILE="$(mktemp /tmp/cleanup.XXXXXX)"
 
-log() { printf '[%s] %s\n' "${TEST_NAME:-test}" "$*"; }
+log() { printf '[%s +%ss] %s\n' "${TEST_NAME:-test}" "$SECONDS" "$*"; }
 # figure TEXT: a figure of the test (points checked, bytes verified, ...);
 # scripts/vm-run.sh repeats it after PASS, scripts/test.sh in its summary.
 figure() { log "FIGURE: $*"; }
 
 die() {
-	printf '[%s] FAIL: %s\n' "${TEST_NAME:-test}" "$*" >&2
+	printf '[%s +%ss] FAIL: %s\n' "${TEST_NAME:-test}" "$SECONDS" "$*" >&2
 	exit 1
 }
 
