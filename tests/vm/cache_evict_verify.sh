@@ -20,7 +20,7 @@ loop="$(make_loop 64)"
 for run in writeback:4096 writeback:512 writeback:65536 writethrough:4096 writethrough:65536; do
 	mode="${run%:*}" bs="${run#*:}"
 	case "$run" in
-	*:512) cache=$((1 << 20)) ws=12M ;;
+	*:512) cache=$((512 << 10)) ws=6M ;;
 	writeback:*) cache=$((2 << 20)) ws=24M ;;
 	writethrough:*) cache=$((1 << 20)) ws=16M ;;
 	esac

@@ -15,13 +15,18 @@ run mkfs.ext4 -q -F "$dm"
 mkdir -p /mnt/fs
 run mount "$dm" /mnt/fs
 on_cleanup umount /mnt/fs
-# A tree of files of varied sizes with random content.
-for d in $(seq 1 8); do
-	mkdir -p "/mnt/fs/d$d"
-	for f in $(seq 1 40); do
-		dd if=/dev/urandom of="/mnt/fs/d$d/f$f" bs=1k count=$(((d * f * 7) % 300 + 1)) status=none
-	done
-done
+# A tree of files of varied sizes and contents (1-300 KiB): slices of one
+# random text, all written by one awk (320 dd processes took ~25 s).
+mkdir -p /mnt/fs/d{1..8}
+head -c 520000 /dev/urandom | base64 -w0 | awk -v dir=/mnt/fs '{
+	for (d = 1; d <= 8; d++)
+		for (f = 1; f <= 40; f++) {
+			fn = dir "/d" d "/f" f
+			printf "%s", substr($0, (d * 40 + f) * 997 + 1, ((d * f * 7) % 300 + 1) * 1024) >fn
+			if (close(fn)) exit 1
+		}
+}' || die "writing the file tree failed"
+[ "$(find /mnt/fs/d* -type f | wc -l)" = 320 ] || die "the file tree does not have 320 files"
 run cp -a /usr/bin /mnt/fs/bin
 (cd /mnt/fs && find . -type f -print0 | sort -z | xargs -0 sha256sum) >/tmp/sums
 log "$(wc -l </tmp/sums) files; $(bc_status fs)"

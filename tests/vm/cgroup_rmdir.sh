@@ -19,7 +19,7 @@ dying() { awk '$1 == "nr_dying_descendants" { print $2 }' "$P/cgroup.stat"; }
 assert_eq "$(dying)" 0 "dying cgroups before"
 
 mkdir "$P/w"
-in_cg "$P/w" fio --name=w --filename="$dm" --rw=randwrite --bs=4k --size=8M --direct=1 \
+in_cg "$P/w" fio --name=w --filename="$dm" --rw=randwrite --bs=4k --size=2M --direct=1 \
 	--ioengine=psync --output=/dev/null || die "writer failed"
 dirty="$(bc_field rd dirty_blocks)"
 [ "$dirty" -gt 0 ] || die "no dirty blocks"

@@ -40,8 +40,8 @@ echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
 fi_setup fail_page_alloc FAIL_PAGE_ALLOC
 on_cleanup sh -c 'echo 0 >/sys/kernel/debug/failslab/probability; echo 0 >/sys/kernel/debug/fail_page_alloc/probability'
 
-fio_write "$dm" 0 24M --rw=randwrite --bs=4k --randseed=7
-fio_write "$dm" 0 24M --rw=randwrite --bs=16k --randseed=8
+fio_write "$dm" 0 12M --rw=randwrite --bs=4k --randseed=7
+fio_write "$dm" 0 12M --rw=randwrite --bs=16k --randseed=8
 echo 0 >/sys/kernel/debug/failslab/probability
 echo 0 >/sys/kernel/debug/fail_page_alloc/probability
 log "$(bc_status fs)"
@@ -55,5 +55,5 @@ figure "injected failures: failslab $slab_inj, fail_page_alloc $page_inj"
 [ "$slab_inj" -gt 0 ] || die "failslab injected nothing: the filter does not reach our allocations"
 [ "$page_inj" -gt 0 ] || die "fail_page_alloc injected nothing"
 run dmsetup remove fs
-fio_verify "$loop" 0 24M --rw=randwrite --bs=16k --randseed=8
+fio_verify "$loop" 0 12M --rw=randwrite --bs=16k --randseed=8
 log "OK"

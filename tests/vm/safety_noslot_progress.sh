@@ -41,6 +41,11 @@ lb="$(make_loop 32)"
 run dd if=/dev/urandom of=/tmp/src bs=1M count=32 status=none
 run dd if=/tmp/src of="$lb" bs=1M count=32 oflag=direct conv=notrunc status=none
 run dd if=/dev/urandom of=/tmp/new bs=1M count=1 status=none
+# What the targets write over the origin's groups: other data than the
+# origin holds (/tmp/src), and other for each target, so that a write lost
+# on its way to the origin shows.
+run dd if=/dev/urandom of=/tmp/w1 bs=1M count=8 status=none
+run dd if=/dev/urandom of=/tmp/w2 bs=1M count=8 status=none
 
 # shard_of BLOCK: the shard of a 4 KiB block of a 16-shard target.
 shard_of() {
@@ -85,13 +90,13 @@ for_groups() {
 	done
 }
 write_group() {
-	dd if=/tmp/src of="$b" bs=4k skip=$(($1 * 16)) seek=$(($1 * 16)) count="$2" oflag=direct conv=notrunc status=none ||
+	dd if="$W" of="$b" bs=4k skip=$(($1 * 16)) seek=$(($1 * 16)) count="$2" oflag=direct conv=notrunc status=none ||
 		die "writing group $1 failed"
 }
 check_group() {
 	[ "$(dd if="$lb" bs=4k skip=$(($1 * 16)) count="$2" iflag=direct status=none | sha_of)" = \
-		"$(dd if=/tmp/src bs=4k skip=$(($1 * 16)) count="$2" status=none | sha_of)" ] ||
-		die "group $1 on the origin is not the source's data"
+		"$(dd if="$W" bs=4k skip=$(($1 * 16)) count="$2" status=none | sha_of)" ] ||
+		die "group $1 on the origin is not the data written to it ($W)"
 }
 # fill NAME: a target NAME ($b) over the origin whose budget is all dirty
 # blocks and whose reserve block holds X1 (a write miss with the budget
@@ -109,6 +114,7 @@ fill() {
 
 fails=()
 # 1. X2: a read miss with no memory anywhere but in dirty blocks.
+W=/tmp/w1
 fill ns_b
 wb0="$(bc_field ns_b writebacks)"
 bg_start readx dd if="$b" of=/tmp/x2 bs=4k count=1 skip=$x2 iflag=direct status=none
@@ -131,6 +137,7 @@ if [ "${#fails[@]}" -eq 0 ]; then
 	figure "a miss with every block dirty and the reserve spent: served after writing back $((wb - wb0)) block(s) of another shard"
 
 	# 2. The same state, and the origin fails: nothing can be written back.
+	W=/tmp/w2
 	fill ns_b2
 	run dmsetup reload ns_orig --table "0 $(blockdev --getsz "$lb") error"
 	run dmsetup resume ns_orig
