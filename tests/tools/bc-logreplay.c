@@ -65,7 +65,8 @@
  *	               resume; with lock=, the writer holds the lock from its
  *	               round's last O_DSYNC write to the resume, so that no
  *	               other writer's flush makes the writes between durable
- *	               before the suspend does (only the suspend may);
+ *	               before the suspend does (only the suspend may: no
+ *	               discard is made then, a plain write in its place);
  *	  flushdev=PATH  a round's flush (and a discard's) is an fsync of the
  *	               block device PATH (the origin, under the cache) instead
  *	               of DEV: in writethrough mode a completed write is on the
@@ -562,7 +563,7 @@ static int do_work(int argc, char **argv)
 			uint64_t n = sizes[xorshift(&seed) % nsizes], b, k;
 			int dsync = i % 8 == dsync_at;
 
-			if (disc_every && i % disc_every == disc_every / 2 && !dsync) {
+			if (disc_every && i % disc_every == disc_every / 2 && !dsync && !held) {
 				/* A discard, made durable and acknowledged at once. */
 				uint64_t range[2];
 

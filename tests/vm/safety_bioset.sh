@@ -170,7 +170,8 @@ running() {
 # Read from the block layer's counters, not the target's status (its
 # formatting may allocate, and the module's allocations fail now).
 ostat="/sys/block/$(basename "$(readlink -f "$od")")/stat"
-completed() { awk '{ print $1 + $5 }' "$ostat"; }
+[ -r "$ostat" ] || die "cannot read $ostat (the origin's block layer counters)"
+completed() { awk '{ print $1 + $5 }' "$ostat" || die "cannot read $ostat"; }
 hung="" why="" last="$(completed)" last_t=$SECONDS
 while [ -n "$(running)" ]; do
 	c="$(completed)"

@@ -83,6 +83,8 @@ race() {
 			sleep 0.2
 		done
 		fails+=("$kind write of block $bad reported success although the origin fails writes there (writeback_errors=$(bc_field "$name" writeback_errors), dirty_blocks=$(bc_field "$name" dirty_blocks))")
+		# Said at once (the negative control stops the VM on it).
+		log "${fails[-1]}"
 	fi
 	window "$name" "$dw" "the $kind write of block $bad"
 }

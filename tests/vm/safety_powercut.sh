@@ -33,7 +33,7 @@
 #              a round have only the suspend: writer 1 holds the lock from
 #              that write to the resume, so no flush of writer 2 makes
 #              them durable first; the control test_noflush_keeps_dirty=1
-#              must fail it with LOST at every --noflush suspend).
+#              must fail it with LOST at a --noflush suspend).
 #    delayed   dm-delay (5 ms) under log-writes, so that writebacks, FUA
 #              writes and flushes overlap; multi-block bios (4, 16 and
 #              64 KiB writes across cache blocks) and discards (every
