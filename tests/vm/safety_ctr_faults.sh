@@ -11,7 +11,8 @@
 # counts them (C). Then a coarse pass (about 40 N spread over 1..C) finds
 # where the constructor's own allocations end (the last N whose failure
 # the constructor reported), and a dense pass fails every allocation from
-# the coarse point before that one to 40 after the next: the shrinker's
+# the coarse point before that one to 40 after the next, and on to 40
+# after the last N whose failure the constructor reports: the shrinker's
 # and the target's, the tail of the constructor, where a failure must
 # undo everything before it (the last coarse point may fall on the
 # target's allocation, after the shrinker's).
@@ -110,13 +111,23 @@ sweep() {
 	[ "$last" -gt 0 ] || { fail "$name: no coarse point failed in the constructor"; return 0; }
 	# From the coarse point before the last one: the last may be the
 	# target's own allocation, after the shrinker's registration.
+	# To 40 after the last N whose failure the constructor reports, in
+	# the dense pass too: those failures are not contiguous (a kvmalloc
+	# whose kmalloc fails falls back to vmalloc, and the load goes on), so
+	# the coarse points can end inside the cache's allocations, with the
+	# shrinker's registration further on (a run ended its window at 329
+	# with no failure in it).
 	first=$((last > stride ? last - stride + 1 : 1))
-	log "$name: the constructor's allocations end after N=$last; every N from $first to $((last + stride + 40))"
-	for ((n = first; n <= last + stride + 40 && n <= c + 1; n++)); do
+	local end=$((last + stride + 40))
+	log "$name: the constructor's allocations end after N=$last; every N from $first to $end at least"
+	for ((n = first; n <= end && n <= c + 1; n++)); do
+		CTR_FAIL=0
 		load "$name" "$n" "$params"
+		[ "$CTR_FAIL" = 0 ] || [ $((n + 40)) -le "$end" ] || end=$((n + 40))
 		"$fn" "$n"
 		[ "${#fails[@]}" -lt 10 ] || return 0
 	done
+	log "$name: the dense pass ended at N=$((n - 1))"
 }
 holders_clear() {
 	local h=("/sys/block/$lname/holders/"*)
