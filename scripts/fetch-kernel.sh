@@ -29,25 +29,6 @@ pick_cached_deb() {
 	ls -1 "$SRCDIR"/debs/linux-source-"${KERNEL_SERIES}"_*_all.deb 2>/dev/null | sort -V | tail -n1
 }
 
-# The URI of the Debian archive the machine already uses for bookworm (its
-# mirror or proxy), from deb822 .sources files or one-line sources.list
-# entries. Security and updates archives are skipped.
-debian_archive_uri() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk '
-			/^[[:space:]]*$/ { if (ok && uri != "") { print uri; exit } ok = 0; uri = ""; next }
-			/^URIs:/ { uri = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") ok = 1 }
-			END { if (ok && uri != "") print uri }
-		' "$f" | head -n1
-	done | head -n1 | grep . && return 0
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-		awk '$1 == "deb" { u = ""; for (i = 2; i <= NF; i++) { if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; continue } if (u == "") { u = $i; s = $(i + 1); break } } if (s == "bookworm") { print u; exit } }' |
-		grep .
-}
-
 deb="$(pick_cached_deb || true)"
 if [ -z "$deb" ]; then
 	step "adding apt sources for trixie-backports and sid (pinned low, download only)"

@@ -136,3 +136,22 @@ kernel_selected_file() {
 	fi
 	echo "$rec"
 }
+
+# The URI of the Debian archive the machine already uses for bookworm (its
+# mirror or proxy), from deb822 .sources files or one-line sources.list
+# entries. Security and updates archives are skipped.
+debian_archive_uri() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk '
+			/^[[:space:]]*$/ { if (ok && uri != "") { print uri; exit } ok = 0; uri = ""; next }
+			/^URIs:/ { uri = $2 }
+			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") ok = 1 }
+			END { if (ok && uri != "") print uri }
+		' "$f" | head -n1
+	done | head -n1 | grep . && return 0
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" { u = ""; for (i = 2; i <= NF; i++) { if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; continue } if (u == "") { u = $i; s = $(i + 1); break } } if (s == "bookworm") { print u; exit } }' |
+		grep .
+}

@@ -13,6 +13,8 @@ HOST_PACKAGES=(
 	python3-matplotlib
 	# QEMU and the guest userspace (copied from the host into an initramfs)
 	qemu-system-x86 busybox-static fio dmsetup e2fsprogs util-linux
+	# the guest's fio, built from Debian's source (scripts/build-fio.sh)
+	dpkg-dev libaio-dev zlib1g-dev
 	bash coreutils procps psmisc kmod
 )
 

@@ -6,11 +6,13 @@
 . "$(dirname "$0")/lib.sh"
 
 start=$SECONDS
-step "setup 1/3: host tools"
+step "setup 1/4: host tools"
 "$REPO_ROOT/scripts/setup-host.sh"
-step "setup 2/3: kernel source"
+step "setup 2/4: kernel source"
 "$REPO_ROOT/scripts/fetch-kernel.sh"
-step "setup 3/3: test kernel"
+step "setup 3/4: test kernel"
 "$REPO_ROOT/scripts/build-kernel.sh"
+step "setup 4/4: the guest's fio"
+"$REPO_ROOT/scripts/build-fio.sh" >/dev/null
 kernel_paths
 log "setup done in $((SECONDS - start))s: kernel $(cat "$KBUILD_OUT/include/config/kernel.release") at $KBUILD_OUT"

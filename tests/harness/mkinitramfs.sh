@@ -29,7 +29,10 @@
 # Packages whose every executable goes into the image, plus single commands.
 ALL_BIN_PACKAGES=(bash coreutils util-linux mount dmsetup e2fsprogs kmod
 	procps psmisc grep sed mawk findutils diffutils xxd gzip)
-SINGLE_COMMANDS=(fio awk busybox)
+SINGLE_COMMANDS=(awk busybox)
+# fio: built by scripts/build-fio.sh from Debian's source without the
+# engines the tests never use (Debian's links 64 libraries).
+GUEST_FIO="$("$(dirname "$0")/../../scripts/build-fio.sh" --cached)" || exit 1
 # Data-only libraries replaced by a tiny stub with the same SONAME and data
 # symbols (all zero). libicudata (31 MB, a third of the image, and every
 # boot pays for unpacking it) is needed only through fio -> libnbd ->
@@ -106,6 +109,8 @@ list_executables() {
 		f="$(command -v "$p")" || die "host command '$p' not found"
 		echo "$f"
 	done
+	# The guest's own fio (scripts/build-fio.sh), staged as /usr/bin/fio.
+	echo "$GUEST_FIO"
 }
 
 # Shared libraries (and the ELF interpreter) of the given ELF files.
@@ -166,7 +171,7 @@ copy_path() {
 # (its status file changes with every install, upgrade or removal) and of
 # this script, so a run of the suite pays for it once.
 mkdir -p "$BUFCACHE_CACHE/initramfs"
-KEY_MEMO="$BUFCACHE_CACHE/initramfs/base-key-$(key_of "$0" "$(stat -c '%Y %s %i' /var/lib/dpkg/status)")"
+KEY_MEMO="$BUFCACHE_CACHE/initramfs/base-key-$(key_of "$0" "$(stat -c '%Y %s %i' /var/lib/dpkg/status)" "$GUEST_FIO")"
 BASE_KEY=""
 [ ! -f "$KEY_MEMO" ] || read -r BASE_KEY <"$KEY_MEMO" || BASE_KEY=""
 if [ -z "$BASE_KEY" ] || [ ! -f "$BUFCACHE_CACHE/initramfs/$BASE_KEY/base.cpio" ]; then
@@ -180,7 +185,7 @@ if [ -z "$BASE_KEY" ] || [ ! -f "$BUFCACHE_CACHE/initramfs/$BASE_KEY/base.cpio" 
 	[ "${#LIBS[@]}" -gt 0 ] || die "ldd found no libraries at all"
 	PKGVERS="$(package_versions "${EXES[@]}" "${LIBS[@]}")"
 	[ -n "$PKGVERS" ] || die "dpkg -S found no owners for the guest binaries"
-	BASE_KEY="$(key_of "$0" "$PKGVERS" "${EXES[*]}" base-v2)"
+	BASE_KEY="$(key_of "$0" "$PKGVERS" "${EXES[*]}" "$(sha256sum <"$GUEST_FIO")" base-v3)"
 	printf '%s\n' "$BASE_KEY" >"$KEY_MEMO.tmp.$$" && mv "$KEY_MEMO.tmp.$$" "$KEY_MEMO"
 fi
 BASE_DIR="$BUFCACHE_CACHE/initramfs/$BASE_KEY"
@@ -227,7 +232,10 @@ build_base() {
 	ln -s usr/lib "$STAGE/lib"
 	ln -s usr/lib64 "$STAGE/lib64"
 
-	for f in "${EXES[@]}"; do copy_path "$f"; done
+	for f in "${EXES[@]}"; do
+		[ "$f" = "$GUEST_FIO" ] || copy_path "$f"
+	done
+	install -m 0755 "$GUEST_FIO" "$STAGE/usr/bin/fio"
 	for f in "${LIBS[@]}"; do copy_path "$f"; done
 	log "  copied executables and libraries ($((SECONDS - start))s)"
 
