@@ -19,6 +19,20 @@
  *	DM_TARGET_MSG with TEXT as it is (the kernel splits it into words;
  *	unlike dmsetup, nothing here takes "-1" for an option). Reply: "ok"
  *	or "failed ERRNO TEXT".
+ *   resume NAME
+ *	DM_DEV_SUSPEND without DM_SUSPEND_FLAG: the inactive table, if any,
+ *	becomes live, and the device resumes. Reply: "ok" or "failed ...".
+ *   type NAME [inactive]
+ *	DM_TABLE_STATUS (of the inactive slot with "inactive"): the first
+ *	target's type. Reply: "type TYPE", "type none" (no table, or no
+ *	target) or "failed ERRNO TEXT".
+ *   write DEV SECTOR FILE
+ *   verify DEV SECTOR FILE
+ *	FILE's bytes written to, or read back from and compared with, block
+ *	device DEV at SECTOR, with O_DIRECT, FILE's size a multiple of 4 KiB
+ *	(at most 1 MiB). Reply: "ok", "differs at byte K" (verify) or
+ *	"failed ERRNO TEXT" (the open, the read or the write failed, or came
+ *	short: ERRNO 0).
  *
  * A request it cannot parse gets "bad REQUEST" (the test then stops). Exits
  * 0 at the end of its input, 2 if /dev/mapper/control cannot be opened.
@@ -37,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BUF_SIZE (64 * 1024)
@@ -165,6 +180,91 @@ static int do_message(char *s)
 	return 0;
 }
 
+static int do_resume(char *s)
+{
+	char *name = word(&s);
+
+	if (!name || word(&s) || begin(name))
+		return -1;
+	reply_ioctl(DM_DEV_SUSPEND);
+	return 0;
+}
+
+static int do_type(char *s)
+{
+	char *name = word(&s), *which = word(&s);
+	struct dm_target_spec *spec;
+
+	if (!name || (which && strcmp(which, "inactive")) || word(&s) || begin(name))
+		return -1;
+	if (which)
+		buf.io.flags |= DM_QUERY_INACTIVE_TABLE_FLAG;
+	buf.io.data_size = BUF_SIZE;
+	if (ioctl(ctl, DM_TABLE_STATUS, &buf.io)) {
+		printf("failed %d %s\n", errno, strerror(errno));
+		return 0;
+	}
+	if (!buf.io.target_count) {
+		printf("type none\n");
+		return 0;
+	}
+	spec = (struct dm_target_spec *)(buf.bytes + buf.io.data_start);
+	printf("type %.*s\n", DM_MAX_TYPE_NAME, spec->target_type);
+	return 0;
+}
+
+#define IO_MAX (1024 * 1024)
+static char io_file[IO_MAX] __attribute__((aligned(4096)));
+static char io_dev[IO_MAX] __attribute__((aligned(4096)));
+
+/* write/verify DEV SECTOR FILE: see the header. */
+static int do_io(char *s, int verify)
+{
+	char *dev = word(&s), *sec = word(&s), *file = word(&s);
+	unsigned long long sector;
+	ssize_t len, got;
+	size_t i;
+	int fd;
+
+	if (!dev || number(sec, &sector) || !file || word(&s))
+		return -1;
+	fd = open(file, O_RDONLY);
+	if (fd < 0) {
+		printf("failed %d %s: %s\n", errno, file, strerror(errno));
+		return 0;
+	}
+	len = read(fd, io_file, IO_MAX);
+	close(fd);
+	if (len <= 0 || len % 4096) {
+		printf("failed 0 %s: size must be a multiple of 4096 up to %d\n", file, IO_MAX);
+		return 0;
+	}
+	fd = open(dev, (verify ? O_RDONLY : O_WRONLY) | O_DIRECT);
+	if (fd < 0) {
+		printf("failed %d %s: %s\n", errno, dev, strerror(errno));
+		return 0;
+	}
+	if (verify)
+		got = pread(fd, io_dev, len, sector * 512);
+	else
+		got = pwrite(fd, io_file, len, sector * 512);
+	if (got != len) {
+		printf("failed %d %s %s: %zd of %zd bytes\n", got < 0 ? errno : 0,
+		       verify ? "read" : "write", got < 0 ? strerror(errno) : "short", got, len);
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	if (verify && memcmp(io_file, io_dev, len)) {
+		for (i = 0; io_file[i] == io_dev[i]; i++)
+			;
+		printf("differs at byte %zu\n", i);
+		return 0;
+	}
+	printf("ok\n");
+	return 0;
+}
+
 /* bc-dmctl status NAME: see the header. */
 static int status(const char *name)
 {
@@ -233,6 +333,14 @@ int main(int argc, char **argv)
 			r = do_info(s);
 		else if (!strcmp(cmd, "message"))
 			r = do_message(s);
+		else if (!strcmp(cmd, "resume"))
+			r = do_resume(s);
+		else if (!strcmp(cmd, "type"))
+			r = do_type(s);
+		else if (!strcmp(cmd, "write"))
+			r = do_io(s, 0);
+		else if (!strcmp(cmd, "verify"))
+			r = do_io(s, 1);
 		if (r)
 			printf("bad request\n");
 		fflush(stdout);

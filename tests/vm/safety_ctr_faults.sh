@@ -28,6 +28,9 @@
 # cache_size): after a failed load the live table still serves the data
 # and the inactive slot is empty; after a load that succeeded the device
 # resumes on the new table with the data intact.
+# The checks between loads go through one bc-dmctl coprocess (the
+# ioctls dmsetup would make, and O_DIRECT writes and reads): a few hundred
+# loads with checks cost 7 processes each otherwise.
 # At the end the origin holds the data, the loop device detaches,
 # `rmmod dm_bufcache` works, a timer left armed would fire (3 s), and
 # kmemleak (the harness's scan after the test) finds nothing.
@@ -39,6 +42,7 @@ FI=/sys/kernel/debug
 TOOL=/tests/tools/bc-dmload
 [ -x "$TOOL" ] || die "$TOOL missing (tests/harness/mkinitramfs.sh builds tests/tools/*.c)"
 bc_load
+dmc_start
 loop="$(make_loop 16)"
 lname="$(basename "$loop")"
 sz="$(blockdev --getsz "$loop")"
@@ -129,6 +133,14 @@ sweep() {
 	done
 	log "$name: the dense pass ended at N=$((n - 1))"
 }
+# inactive_clear WHAT: after a failed load, x's inactive slot is empty.
+inactive_clear() {
+	dmc "type x inactive"
+	if [ "$reply" != "type none" ]; then
+		fail "$1: the inactive slot is not empty ($reply)"
+		dmc "clear x"
+	fi
+}
 holders_clear() {
 	local h=("/sys/block/$lname/holders/"*)
 	[ ! -e "${h[0]}" ] || fail "$1: $loop still held by: ${h[*]##*/}"
@@ -138,36 +150,44 @@ holders_clear() {
 ZERO="0 $sz error"
 run dmsetup create x --table "$ZERO"
 on_cleanup sh -c "dmsetup remove x 2>/dev/null; true"
+dm="$(dm_dev x)"
 load x 1000000 "$PARAMS"
 [ "$OUTCOME" = ok ] || die "the load without injection failed"
 C="$COUNTED"
+# The probes can see what they look for: a loaded table, a difference.
+dmc "type x inactive"
+[ "$reply" = "type bufcache" ] || die "bc-dmctl does not see the loaded table: $reply"
 run dmsetup clear x
+dmc "type x inactive"
+[ "$reply" = "type none" ] || die "bc-dmctl sees a table after the clear: $reply"
+dmc "verify $loop 64 /tmp/pat"
+[[ "$reply" = "differs at byte "* ]] || die "bc-dmctl verify finds no difference on the unwritten origin: $reply"
 log "create: a load of the table makes $C allocations"
 figure "constructor: a table load makes $C allocations (DM core, bufcache, kmemleak)"
 ok=0 bad=0
 after_create() { # N
-	local n="$1" r dm
+	local n="$1" r
 	if [ "$OUTCOME" = failed ]; then
 		bad=$((bad + 1))
-		if dmsetup table --inactive x | grep -q bufcache; then
-			fail "create, allocation $n failed: a table is loaded"
-			dmsetup clear x
-		fi
+		inactive_clear "create, allocation $n failed"
 		read -r r </sys/module/dm_bufcache/refcnt
 		[ "$r" = 0 ] || fail "create, allocation $n failed: dm_bufcache refcnt $r"
 		holders_clear "create, allocation $n failed"
 		return 0
 	fi
 	ok=$((ok + 1))
-	run dmsetup resume x
-	dm="$(dm_dev x)"
-	if ! dd if=/tmp/pat of="$dm" bs=4k seek=8 count=16 oflag=direct status=none; then
-		fail "create, allocation $n tolerated: a write failed"
-	elif ! cmp -s /tmp/pat <(dd if="$dm" bs=4k skip=8 count=16 iflag=direct status=none); then
-		fail "create, allocation $n tolerated: the read back differs"
+	dmc_ok "resume x"
+	dmc "type x"
+	[ "$reply" = "type bufcache" ] || fail "create, allocation $n tolerated: the live table is not bufcache ($reply)"
+	dmc "write $dm 64 /tmp/pat"
+	if [ "$reply" != ok ]; then
+		fail "create, allocation $n tolerated: a write failed ($reply)"
+	else
+		dmc "verify $dm 64 /tmp/pat"
+		[ "$reply" = ok ] || fail "create, allocation $n tolerated: the read back: $reply"
 	fi
-	run dmsetup load x --table "$ZERO"
-	run dmsetup resume x
+	dmc_ok "load x 0 $sz error"
+	dmc_ok "resume x"
 	holders_clear "create, allocation $n tolerated, back on error"
 }
 sweep x "$PARAMS" "$C" after_create
@@ -189,22 +209,17 @@ after_reload() { # N
 	local n="$1"
 	if [ "$OUTCOME" = failed ]; then
 		rbad=$((rbad + 1))
-		if dmsetup table --inactive x | grep -q bufcache; then
-			fail "reload, allocation $n failed: a table is loaded"
-			dmsetup clear x
-		fi
+		inactive_clear "reload, allocation $n failed"
 	else
 		rok=$((rok + 1))
 		# The swap: the old table writes back at its suspend.
-		run dmsetup resume x
+		dmc_ok "resume x"
 	fi
-	cmp -s /tmp/pat <(dd if="$dm" bs=4k skip=64 count=16 iflag=direct status=none) ||
-		fail "reload, allocation $n ($OUTCOME): the data read back differs"
-	local st t
-	st="$(dmsetup status x)" || st=""
-	read -r _ _ t _ <<<"$st"
-	[ "$t" = bufcache ] ||
-		fail "reload, allocation $n ($OUTCOME): the live table is not bufcache"
+	dmc "verify $dm 512 /tmp/pat"
+	[ "$reply" = ok ] || fail "reload, allocation $n ($OUTCOME): the data read back: $reply"
+	dmc "type x"
+	[ "$reply" = "type bufcache" ] ||
+		fail "reload, allocation $n ($OUTCOME): the live table is not bufcache ($reply)"
 }
 sweep x "$PARAMS2" "$C2" after_reload
 log "reload: $((rok + rbad)) loads: $rbad failed cleanly (the old table kept serving), $rok tolerated the failure"
@@ -219,6 +234,7 @@ log "where the failed loads failed: $summary"
 figure "constructor faults: $((ok + bad + rok + rbad)) loads with one allocation failed ($bad + $rbad failed cleanly, $ok + $rok tolerated); $summary"
 
 # ---- The end: the data is on the origin, nothing held, nothing leaked ----
+dmc_stop
 run dmsetup remove x
 cmp -s /tmp/pat <(dd if="$loop" bs=4k skip=64 count=16 iflag=direct status=none) ||
 	fail "the data written before the reloads is not on the origin"

@@ -53,14 +53,7 @@ lmm="$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')"
 sz="$(blockdev --getsz "$loop")"
 
 # The ioctls, from one bc-dmctl coprocess: dmc REQUEST sets reply.
-coproc DMC { exec /tests/tools/bc-dmctl; }
-dmc_pid=$DMC_PID
-dmc_in=${DMC[1]}
-dmc() {
-	printf '%s\n' "$1" >&"${DMC[1]}"
-	IFS= read -r reply <&"${DMC[0]}" || die "bc-dmctl did not answer '$1'"
-	[[ "$reply" != bad* ]] || die "bc-dmctl cannot parse '$1'"
-}
+dmc_start
 
 # All lines and messages are made up front by one awk (forks are what
 # costs time in the guest): lines.txt and msgs.txt.
@@ -334,8 +327,7 @@ for r in "${rs[@]}"; do log "  $r"; done
 	die "$((bad - nr)) refused messages without the target's reason in the kernel log: $(no_reason msg /tmp/msgs.txt)"
 run dmsetup message fm 0 flush
 run dmsetup remove fm
-exec {dmc_in}>&-
-wait "$dmc_pid" || log "bc-dmctl exited with status $?"
+dmc_stop
 cmp -s /tmp/data <(dd if="$loop" bs=64k count=16 iflag=direct status=none) ||
 	die "the data written before the messages is not on the origin after flush and remove"
 rmmod dm_bufcache 2>/tmp/rmmod.err || die "rmmod dm_bufcache failed: $(cat /tmp/rmmod.err)"

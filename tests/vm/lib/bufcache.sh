@@ -23,6 +23,30 @@ dm_status() {
 	fi
 }
 
+# dmc_start: one bc-dmctl coprocess (tests/tools/bc-dmctl.c: the ioctls
+# dmsetup makes, and O_DIRECT writes and checks, from one process) for a
+# test that makes hundreds of them. dmc REQUEST sends one request and sets
+# reply to its answer; dmc_stop ends the coprocess.
+dmc_start() {
+	[ -x /tests/tools/bc-dmctl ] || die "/tests/tools/bc-dmctl missing (tests/harness/mkinitramfs.sh builds tests/tools/*.c)"
+	coproc DMC { exec /tests/tools/bc-dmctl; }
+	DMC_IN=${DMC[1]} DMC_OUT=${DMC[0]} DMC_PROC=$DMC_PID
+}
+dmc() {
+	printf '%s\n' "$1" >&"$DMC_IN"
+	IFS= read -r reply <&"$DMC_OUT" || die "bc-dmctl did not answer '$1'"
+	[[ "$reply" != bad* ]] || die "bc-dmctl cannot parse '$1'"
+}
+# dmc_ok REQUEST: dmc, and the test dies unless the reply is "ok".
+dmc_ok() {
+	dmc "$1"
+	[ "$reply" = ok ] || die "bc-dmctl '$1': $reply"
+}
+dmc_stop() {
+	exec {DMC_IN}>&-
+	wait "$DMC_PROC" || die "bc-dmctl exited with status $?"
+}
+
 # bc_field NAME FIELD: one status field of the bufcache device NAME.
 bc_field() {
 	local name="$1" field="$2" i line w
