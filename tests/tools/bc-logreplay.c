@@ -84,7 +84,7 @@
  *	               flight" below).
  *
  *   bc-logreplay check [-n] [-c] [-k KINDS] [-f FINAL] \
- *		[-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS MANIFEST...
+ *		[-s FSCK_IMAGE -e EVERY [-a MARK] [-j JOBS]] LOG BYTES BS MANIFEST...
  *
  *	Replays LOG into an image of BYTES bytes, entry by entry, checking
  *	every logged write (rule W) and the image at each flush, each FUA
@@ -97,7 +97,10 @@
  *	only at the points of these kinds, e.g. "flush,end") and the
  *	shell command $FSCK run, with the last mark replayed in
  *	$BC_LAST_MARK and the kind of point in $BC_POINT; an exit status
- *	above 1 is a failure. -t UNIT (up to 8 times) prints every logged
+ *	above 1 is a failure. -j JOBS: up to JOBS commands run at once,
+ *	each on its own image, FSCK_IMAGE.SLOT (SLOT 0..JOBS-1, in
+ *	$BC_SLOT; the image's path in $BC_IMAGE, as it is with -j 1, where
+ *	the image is FSCK_IMAGE itself); the replay goes on meanwhile. -t UNIT (up to 8 times) prints every logged
  *	write, discard and acknowledgement of UNIT, -T A:B every entry from A
  *	to B (a failure's context). -o: the writers' flushes may overlap
  *	(they ran without lock= and with premark): an acknowledgement made
@@ -866,6 +869,40 @@ static int armed = 1, no_stamps, only_changed, fs_changed = 1;
 /* The last mark replayed (named in the reports of a mark point). */
 static char last_mark[256];
 static uint64_t points, checks, verified, lost, torn, fscks, fsck_bad, superseded, stale;
+/* -j: the $FSCK commands in flight, one per image slot. */
+#define MAX_JOBS 8
+static unsigned int jobs = 1;
+static struct fsck_job {
+	pid_t pid;		/* 0: the slot is free */
+	uint64_t entry;		/* the entry its point came after */
+	const char *what;	/* the kind of point */
+} job[MAX_JOBS];
+
+/* Waits for slot i's command and counts its verdict. */
+static void reap_job(unsigned int i)
+{
+	int st;
+
+	if (!job[i].pid)
+		return;
+	if (waitpid(job[i].pid, &st, 0) != job[i].pid)
+		die("waitpid: %s", strerror(errno));
+	job[i].pid = 0;
+	if ((!WIFEXITED(st) || WEXITSTATUS(st) > 1) && fsck_bad++ < 10)
+		printf("FSCK: '%s' found errors at entry %" PRIu64 " (%s point)\n", fsck,
+		       job[i].entry, job[i].what);
+}
+
+/* A free slot: waits for the oldest command when all are busy. */
+static unsigned int free_job(void)
+{
+	static unsigned int next;
+	unsigned int i = next;
+
+	next = (next + 1) % jobs;
+	reap_job(i);
+	return i;
+}
 static uint64_t wchecked, wunits;
 /* -t: units whose every logged write, discard and acknowledgement is printed. */
 static uint64_t traced[8];
@@ -1061,12 +1098,19 @@ static void point(uint64_t e, const char *what)
 		 * ever wrote (fsdirty) written; the rest are holes (zeroes).
 		 * Cheaper than a copy per point in the guest.
 		 */
-		int ifd = open(fsimg, O_WRONLY | O_TRUNC);
+		unsigned int slot = free_job();
+		char path[4096], sl[16];
+		int ifd;
 
+		if (jobs == 1)
+			snprintf(path, sizeof(path), "%s", fsimg);
+		else
+			snprintf(path, sizeof(path), "%s.%u", fsimg, slot);
+		ifd = open(path, O_WRONLY | O_TRUNC | O_CREAT, 0600);
 		if (ifd < 0)
-			die("cannot open %s: %s", fsimg, strerror(errno));
+			die("cannot open %s: %s", path, strerror(errno));
 		if (ftruncate(ifd, (off_t)(nblocks * bs)))
-			die("cannot size %s: %s", fsimg, strerror(errno));
+			die("cannot size %s: %s", path, strerror(errno));
 		for (b = 0; b < nblocks; b++) {
 			if (fsdirty[b])
 				pwrite_all(ifd, image + b * bs, bs, (off_t)(b * bs));
@@ -1075,9 +1119,21 @@ static void point(uint64_t e, const char *what)
 		fs_changed = 0;
 		fscks++;
 		setenv("BC_POINT", what, 1);
-		if (run_cmd(fsck) > 1 && fsck_bad++ < 10)
-			printf("FSCK: '%s' found errors at entry %" PRIu64 " (%s point)\n", fsck, e,
-			       what);
+		setenv("BC_IMAGE", path, 1);
+		snprintf(sl, sizeof(sl), "%u", slot);
+		setenv("BC_SLOT", sl, 1);
+		fflush(stdout);
+		job[slot].pid = fork();
+		if (job[slot].pid < 0)
+			die("fork: %s", strerror(errno));
+		if (!job[slot].pid) {
+			execl("/bin/sh", "sh", "-c", fsck, (char *)NULL);
+			_exit(127);
+		}
+		job[slot].entry = e;
+		job[slot].what = what;
+		if (jobs == 1)
+			reap_job(slot);
 	}
 }
 
@@ -1245,7 +1301,7 @@ static int do_check(int argc, char **argv)
 	int fd, opt, end_seen = 0;
 	size_t a;
 
-	while ((opt = getopt(argc, argv, "f:s:e:a:k:t:T:nco")) != -1) {
+	while ((opt = getopt(argc, argv, "f:s:e:a:k:t:T:j:nco")) != -1) {
 		switch (opt) {
 		case 'n':
 			no_stamps = 1;
@@ -1281,13 +1337,18 @@ static int do_check(int argc, char **argv)
 		case 'e':
 			every = strtoull(optarg, NULL, 0);
 			break;
+		case 'j':
+			jobs = strtoul(optarg, NULL, 0);
+			if (!jobs || jobs > MAX_JOBS)
+				die("check: -j 1..%d", MAX_JOBS);
+			break;
 		default:
-			die("usage: check [-n] [-c] [-o] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG "
+			die("usage: check [-n] [-c] [-o] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK] [-j JOBS]] LOG "
 			    "BYTES BS MANIFEST...");
 		}
 	}
 	if (argc - optind < 3)
-		die("usage: check [-n] [-c] [-o] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK]] LOG BYTES BS "
+		die("usage: check [-n] [-c] [-o] [-k KINDS] [-t UNIT] [-T A:B] [-f FINAL] [-s FSCK_IMAGE -e EVERY [-a MARK] [-j JOBS]] LOG BYTES BS "
 		    "MANIFEST...");
 	logpath = argv[optind];
 	bytes = strtoull(argv[optind + 1], NULL, 0);
@@ -1450,6 +1511,8 @@ static int do_check(int argc, char **argv)
 		printf("%" PRIu64 " older plain writes logged after a FUA write to the same block "
 		       "in their flush group were kept out (superseded: log-writes logs FUA writes "
 		       "first)\n", superseded);
+	for (unsigned int i = 0; i < jobs; i++)
+		reap_job(i);
 	if (fsimg)
 		printf("fsck: %" PRIu64 " runs, %" PRIu64 " with errors\n", fscks, fsck_bad);
 	if (!end_seen)

@@ -220,6 +220,23 @@ expectn "no stamps: a block released (file removed) may change" 0 "lost=0 torn=0
 expect "the end state equals the device" 0 "equals" "$T/good" "$T/man" "$T/final"
 { head -c $BS /dev/zero; "$T/tool" stamp $BS 1 1; "$T/tool" stamp $BS 2 3; head -c $BS /dev/zero; } >"$T/final2"
 expect "an end state that differs is found" 1 "MISMATCH: .* at block 1" "$T/good" "$T/man" "$T/final2"
+# -s/-j: the $FSCK command runs at every point, up to JOBS at once on
+# images of their own ($BC_IMAGE, FSCK_IMAGE.SLOT), and an exit status
+# above 1 is a failure, reported with its point even when the replay has
+# gone on meanwhile.
+# fsck_run NAME RC PATTERN JOBS CMD
+fsck_run() {
+	local rc=0
+	FSCK="$5" "$T/tool" check -s "$T/fsimg" -e 1 -j "$4" "$T/good" $((4 * BS)) $BS "$T/man" >"$T/out" 2>&1 || rc=$?
+	verdict "$1" "$rc" "$2" "$3"
+}
+fsck_run "fsck at every point, 2 at once, each on its own image" 0 "fsck: 6 runs, 0 with errors" 2 \
+	'case "$BC_IMAGE" in "$(dirname "$BC_IMAGE")/fsimg.$BC_SLOT") ;; *) exit 5 ;; esac; [ "$(stat -c %s "$BC_IMAGE")" = 16384 ] || exit 6; sleep 0.1'
+fsck_run "an fsck failure in flight is reported with its point" 1 "FSCK: .* found errors at entry [0-9]+ \(mark point\) ;; fsck: 6 runs, 2 with errors" 2 \
+	'sleep 0.1; [ "$BC_POINT" != mark ]'' || exit 4'
+fsck_run "one job: the image is FSCK_IMAGE itself" 0 "fsck: 6 runs, 0 with errors" 1 \
+	'[ "$BC_IMAGE" = "$(dirname "$BC_IMAGE")/fsimg" ] || exit 5'
+
 # bc-dmload needs a kernel (the VM test safety_ctr_faults runs it): here
 # only that it builds warning-free and refuses bad arguments.
 if cc -O2 -Wall -Wextra -Werror -o "$T/dmload" bc-dmload.c &&

@@ -265,6 +265,7 @@ if pass ext4; then
 	run mkfs.ext4 -q -F -b 4096 -E nodiscard "$dm"
 	run sync "$dm"
 	run dmsetup message el 0 mark mkfs
+	dmc_start # the marks below: one process, not a dmsetup per file
 	mkdir -p /mnt/e
 	run mount -t ext4 "$dm" /mnt/e
 	on_cleanup sh -c "mountpoint -q /mnt/e && umount /mnt/e; true"
@@ -280,7 +281,7 @@ if pass ext4; then
 		echo "f$i d$((i % 6))/f$i $(sha_of </tmp/f)" >>/tmp/ext4.sums
 		# Its blocks, acknowledged by their hash under the mark.
 		"$TOOL" fmark /tmp/ext4.m "f$i" "$d/f$i" /tmp/f 4096 || die "fmark of $d/f$i failed"
-		run dmsetup message el 0 mark "f$i"
+		dmc_ok "message el 0 mark f$i"
 		# Churn: some files go away again (the removal is not fsync'ed, but
 		# the next file's fsync commits it); their blocks are free from here on.
 		if [ $((i % 5)) = 0 ] && [ "$i" -gt 3 ]; then
@@ -290,6 +291,7 @@ if pass ext4; then
 			rm -f "$p"
 		fi
 	done
+	dmc_stop
 	run umount /mnt/e
 	run dmsetup remove ec
 	run dmsetup remove el
@@ -297,14 +299,17 @@ if pass ext4; then
 	# The point check: journal replay on the image (a fresh copy of the
 	# replayed state at each point, made by the tool), a clean read-only
 	# fsck, then every file fsync'ed before the last mark replayed, read
-	# through the file system.
+	# through the file system. Two at once (the tool's -j 2: each on its
+	# own image, $BC_IMAGE, with its own files, /tmp/fsck.$BC_SLOT.*): the
+	# guest has 2 CPUs.
 	cat >/tmp/fsck-point.sh <<'EOF'
 #!/bin/bash
-e2fsck -E journal_only -y /tmp/fs.img >/tmp/fsck.jo 2>&1
-[ $? -le 1 ] || { echo "journal replay failed: $(tail -n 2 /tmp/fsck.jo)"; exit 8; }
-if ! e2fsck -fn /tmp/fs.img >/tmp/fsck.out 2>&1; then
+w="/tmp/fsck.$BC_SLOT"
+e2fsck -E journal_only -y "$BC_IMAGE" >"$w.jo" 2>&1
+[ $? -le 1 ] || { echo "journal replay failed: $(tail -n 2 "$w.jo")"; exit 8; }
+if ! e2fsck -fn "$BC_IMAGE" >"$w.out" 2>&1; then
 	echo "e2fsck -fn after journal replay (mark ${BC_LAST_MARK:-none}, $BC_POINT point):"
-	head -n 15 /tmp/fsck.out
+	head -n 15 "$w.out"
 	exit 4
 fi
 echo x >>/tmp/fsck.count
@@ -312,16 +317,16 @@ case "${BC_LAST_MARK:-}" in
 f[0-9]*) k="${BC_LAST_MARK#f}" ;;
 *) exit 0 ;;
 esac
-rm -rf /tmp/dump
-mkdir /tmp/dump
+rm -rf "$w.dump"
+mkdir "$w.dump"
 while read -r name path _; do
-	[ "${name#f}" -gt "$k" ] || echo "dump /$path /tmp/dump/$name"
-done </tmp/ext4.sums >/tmp/dump.cmds
-debugfs -f /tmp/dump.cmds /tmp/fs.img >/dev/null 2>&1
+	[ "${name#f}" -gt "$k" ] || echo "dump /$path $w.dump/$name"
+done </tmp/ext4.sums >"$w.cmds"
+debugfs -f "$w.cmds" "$BC_IMAGE" >/dev/null 2>&1
 declare -A rm_at got
 while read -r j name; do rm_at[$name]=$j; done </tmp/ext4.rm
 shopt -s nullglob
-files=(/tmp/dump/*)
+files=("$w.dump"/*)
 if [ "${#files[@]}" -gt 0 ]; then
 	while read -r sum f; do got[${f##*/}]=$sum; done < <(sha256sum "${files[@]}")
 fi
@@ -351,15 +356,14 @@ EOF
 	chmod +x /tmp/fsck-point.sh
 	: >/tmp/fsck.count
 	: >/tmp/files.count
-	run truncate -s $((32 * MB)) /tmp/fs.img
-	FSCK=/tmp/fsck-point.sh "$TOOL" check -n -c -k flush,end -f "$origin" -s /tmp/fs.img -e 1 -a mkfs \
+	FSCK=/tmp/fsck-point.sh "$TOOL" check -n -c -k flush,end -f "$origin" -s /tmp/fs.img -e 1 -j 2 -a mkfs \
 		"$logd" $((32 * MB)) 4096 /tmp/ext4.m >/tmp/ext4.check 2>&1 ||
 		die "ext4: replay check failed: $(tr '\n' ' ' <"/tmp/ext4.check")"
 	checked ext4
 	figure "ext4: $(wc -l </tmp/fsck.count) clean fscks (every changed flush point), $(awk '{ s += $1 } END { print s + 0 }' /tmp/files.count) fsync'ed files read back intact at them"
 	[ "$(wc -l </tmp/fsck.count)" -ge 40 ] || die "ext4: fewer than 40 fsck points"
 	grep -Eq 'acknowledgements, [1-9][0-9]* block checks' /tmp/ext4.check || die "ext4: no block checked"
-	rm -f /tmp/fs.img
+	rm -rf /tmp/fs.img.* /tmp/fsck.[0-9]*
 	free_loop "$logd"
 	free_loop "$origin"
 	log "ext4: $((SECONDS - t0)) s (workload $((tw - t0)) s, check $((SECONDS - tw)) s)"
