@@ -41,7 +41,11 @@ pub const MAX_READAHEAD: u32 = 256;
 ///   `error` text (an option of keywords cannot be refused: a word that is
 ///   none of them is an unknown option);
 /// - `message`: the `dmsetup message` that changes it live, if one does
-///   (`message.rs` parses it; `options_test.rs` checks that it does).
+///   (`message.rs` parses it; `options_test.rs` checks that it does);
+/// - `unmirrored`: why the kernel side keeps no lock-free mirror of it,
+///   if it keeps none (`engine/settings.rs` makes an atomic and a reader
+///   for every other option, and a reader nothing calls is a dead-code
+///   warning: an option is read where it acts, or says here why not).
 ///
 /// Passes the table to the macro `$cb`: `options!` below makes [`Opt`],
 /// [`Options`] and [`Given`] from it, `mirrors!` in
@@ -55,7 +59,8 @@ macro_rules! for_each_option {
             CacheSize cache_size: u64 = 0, "<bytes>",
                 |v, bs| parse_u64(v).filter(|&v| check_cache_size(v, bs).is_ok()),
                 error c"Invalid cache_size: must be a byte count of at least 16 blocks",
-                message "cache_size";
+                message "cache_size",
+                unmirrored "the engine reads the cap in effect, `Settings::cap_bytes`";
             /// Cache mode.
             Mode mode: Mode = Mode::Writeback, "writeback | writethrough",
                 |v, _| Mode::parse(v),
@@ -96,7 +101,8 @@ macro_rules! options {
     (@some $e:literal) => { Some($e) };
     ($($(#[doc = $doc:literal])*
        $var:ident $field:ident: $ty:ty = $default:expr, $syntax:literal, $parse:expr
-       $(, error $err:literal)? $(, message $msg:literal)?;)*) => {
+       $(, error $err:literal)? $(, message $msg:literal)?
+       $(, unmirrored $why:literal)?;)*) => {
         /// An optional argument of the table line, in the order the table
         /// text prints them.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
