@@ -181,8 +181,6 @@ impl Inner {
         self.settings.capacity_blocks() * u64::from(self.layout.block_size)
     }
 
-    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
-    /// the shards, minus the reserve.
     /// Sets shard `si`'s cap. A smaller cap demotes protected blocks over
     /// the new bound (list moves under the shard lock): a large drop goes
     /// in steps of [`CAP_STEP`] blocks, the lock dropped between steps, so
@@ -199,6 +197,8 @@ impl Inner {
         }
     }
 
+    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
+    /// the shards, minus the reserve; returns the cap set, in bytes.
     pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
         let bs = u64::from(self.layout.block_size);
         let cap_blocks = (cap_bytes >> self.layout.block_size.trailing_zeros())
