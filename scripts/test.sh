@@ -87,8 +87,8 @@ build_clean() {
 		echo "the plain module has test-only strings (above: a test message or knob)"
 		return 1
 	fi
-	# Every stack frame of the plain module within 512 bytes (the one
-	# exception named, with its bound, in the script).
+	# Every stack frame of the plain module within 512 bytes (the script
+	# names any exception, with its bound: none at present).
 	"$REPO_ROOT/scripts/stack-frames.sh" --max 512 "$REPO_ROOT/dm_bufcache.ko" || return 1
 	make -C "$REPO_ROOT" CLIPPY=1 BUFCACHE_TEST=1 || return 1
 	if grep -E '(^|: )(warning|error)(\[|:)' "$OUT/build.log" | grep -v '^make'; then

@@ -278,10 +278,7 @@ impl dm::Target for Bufcache {
 
     fn message(&self, _ti: &TargetInfo, args: &[&str], out: &mut StatusWriter<'_>) -> Result {
         let inner = &self.inner;
-        let m = message::parse(args).inspect_err(|e| {
-            pr_err!("message refused: {}\n", e.msg().to_str().unwrap_or("?"));
-        });
-        let m = m.map_err(|_| EINVAL)?;
+        let m = parse_message(args, inner.block_size())?;
         memalloc::noio(|| match m {
             Message::Flush => inner.flush().inspect_err(|_| {
                 pr_err!("flush: writeback or origin flush failed\n");
@@ -382,14 +379,22 @@ impl Drop for Bufcache {
     }
 }
 
-/// The `cache_size` message. Not inlined into `message`, whose frame would
-/// otherwise carry this arm's formatting too.
+/// Parses a message to the target (block size `bs`); a refusal is logged
+/// with its reason. Not inlined into `message`: the parser and the option
+/// table's value parsers would add to its frame.
+#[inline(never)]
+fn parse_message(args: &[&str], bs: u32) -> Result<Message> {
+    message::parse(args, bs).map_err(|e| {
+        pr_err!("message refused: {}\n", e.msg().to_str().unwrap_or("?"));
+        EINVAL
+    })
+}
+
+/// The `cache_size` message, whose value the parser has checked as the
+/// table line's (at least 16 blocks). Not inlined into `message`, whose
+/// frame would otherwise carry this arm's formatting too.
 #[inline(never)]
 fn cache_size_message(inner: &Inner, bytes: u64) -> Result {
-    if table::check_cache_size(bytes, inner.block_size()).is_err() {
-        pr_err!("cache_size: must be at least 16 blocks\n");
-        return Err(EINVAL);
-    }
     if bytes > inner.capacity_bytes() {
         pr_err!(
             "cache_size: cannot grow beyond {} bytes without a table reload\n",

@@ -19,13 +19,19 @@
 //!   `rust/bufcache/mod.rs` (`fn message` and every `fn *_message`; a
 //!   `pr_warn!` there means the message was applied, with a warning). A
 //!   `pr_err!` that logs a `.msg()` relays the reasons of `fn msg` of
-//!   `message.rs` (`MessageError`): each of them, in place of the `{}`;
+//!   `message.rs` (`MessageError`), each of them in place of the `{}`:
+//!   its string literals, and the option table's reasons it passes on
+//!   (`MessageError::Table`), the `error` of every option a message
+//!   changes and the watermarks' order (checked to be what the parser
+//!   returns);
 //! - the format of every `pr_warn` and `pr_err` in `rust/sys/helpers.c`
 //!   (the `max_cache_size_bytes` setter), without its "dm-bufcache: ".
 //!
 //! A format's placeholders (`{}`, `%llu`) are written `<n>` in the
 //! documentation; a reason is written on one line, between double
 //! backquotes, at the start of a row.
+
+use core::ffi::CStr;
 
 const DOC: &str = include_str!("../../Documentation/bufcache.rst");
 const DOC_PATH: &str = "Documentation/bufcache.rst";
@@ -321,10 +327,14 @@ fn code_reasons() -> Vec<Reason> {
     // The message handler's lines; the parser's reasons through the line
     // that relays them.
     let toks = tokens(MESSAGE.text);
-    let parser: Vec<(usize, &str)> = bodies(&MESSAGE, &toks, |n| n == "msg")
+    let mut parser: Vec<(String, String)> = bodies(&MESSAGE, &toks, |n| n == "msg")
         .into_iter()
         .flat_map(|(body, _, _)| strs(body))
+        .map(|(at, s)| (MESSAGE.loc(at), s.to_string()))
         .collect();
+    for (at, reason) in relayed_table_reasons() {
+        parser.push((at, reason.to_str().expect("UTF-8").to_string()));
+    }
     let toks = tokens(TARGET.text);
     let handler = bodies(&TARGET, &toks, |n| {
         n == "message" || n.ends_with("_message")
@@ -346,14 +356,14 @@ fn code_reasons() -> Vec<Reason> {
         let (before, after) = fmt
             .split_once("{}")
             .unwrap_or_else(|| panic!("{}: no {{}} for the reason", TARGET.loc(s)));
-        for &(m, reason) in &parser {
+        for (m, reason) in &parser {
             push(
                 format!(
                     "{}{reason}{}",
                     doc_form(before, true),
                     doc_form(after, true)
                 ),
-                format!("{} via {}", MESSAGE.loc(m), TARGET.loc(s)),
+                format!("{m} via {}", TARGET.loc(s)),
                 "message parser",
             );
         }
@@ -369,6 +379,47 @@ fn code_reasons() -> Vec<Reason> {
             push(doc_form(fmt, false), HELPERS.loc(s), "module parameter");
         }
     }
+    out
+}
+
+/// The option table's reasons the message parser passes on
+/// (`MessageError::Table`), with where they come from: the `error` of
+/// every option a message changes (a value its parser refuses), and the
+/// watermarks' order. Each is checked to be what the parser returns.
+fn relayed_table_reasons() -> Vec<(String, &'static CStr)> {
+    use super::message::{self, MessageError};
+    use super::table::{Opt, TableError};
+    let mut out = Vec::new();
+    for o in Opt::ALL {
+        let (Some(m), Some(reason)) = (o.message(), o.error()) else {
+            continue;
+        };
+        // A word no parser of the table takes, in the option's place.
+        let args: Vec<&str> = match o {
+            Opt::HighWatermark => vec![m, "x", "0"],
+            Opt::LowWatermark => vec![m, "100", "x"],
+            _ => vec![m, "x"],
+        };
+        assert_eq!(
+            message::parse(&args, 4096),
+            Err(MessageError::Table(TableError::Invalid(o))),
+            "{args:?}: the message does not refuse with {o:?}'s reason"
+        );
+        out.push((
+            format!("{}: the option table's {}", TABLE.path, o.name()),
+            reason,
+        ));
+    }
+    let order = TableError::WatermarkOrder;
+    assert_eq!(
+        message::parse(&["watermarks", "0", "1"], 4096),
+        Err(MessageError::Table(order)),
+        "the watermarks message does not refuse their order with the table's reason"
+    );
+    out.push((
+        format!("{}: TableError::WatermarkOrder", TABLE.path),
+        order.msg(),
+    ));
     out
 }
 

@@ -168,7 +168,8 @@ fn messages_never_panic() {
         let n = 1 + r.below(4);
         let toks: Vec<String> = (0..n).map(|_| token(&mut r)).collect();
         let v: Vec<&str> = toks.iter().map(String::as_str).collect();
-        match message::parse(&v) {
+        let bs = 512 << r.below(8);
+        match message::parse(&v, bs) {
             Ok(_) => ok += 1,
             Err(e) => {
                 assert!(!e.msg().to_bytes().is_empty());

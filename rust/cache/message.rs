@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `dmsetup message` commands.
+//!
+//! The messages that change an option (the option table's `message`, in
+//! `table.rs`) parse its value with the option's own parser
+//! ([`value`]): a value the table line refuses, the message refuses too,
+//! with the same reason.
 
 use core::ffi::CStr;
 
-use super::table::{check_watermarks, parse_pct, parse_u64, Mode};
+#[cfg(any(test, bufcache_test))]
+use super::table::parse_u64;
+use super::table::{check_watermarks, value, Mode, TableError};
 
 /// A parsed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +47,21 @@ pub enum MessageError {
     Unknown,
     /// Wrong number of arguments.
     Args,
-    /// A number that is not one, or out of range.
+    /// A number that is not one, or out of range (the test message's).
+    #[cfg(any(test, bufcache_test))]
     Value,
-    /// Watermarks out of order.
-    WatermarkOrder,
-    /// Unknown mode.
+    /// Unknown mode (the option table's keywords cannot be refused: a word
+    /// that is none of them is an unknown option of the table line).
     BadMode,
+    /// A value the option table refuses, with the table's reason: the
+    /// option's `error`, or the watermarks' order.
+    Table(TableError),
+}
+
+impl From<TableError> for MessageError {
+    fn from(e: TableError) -> Self {
+        Self::Table(e)
+    }
 }
 
 impl MessageError {
@@ -57,15 +73,17 @@ impl MessageError {
                 c"unknown message (flush, invalidate, cache_size, mode, watermarks, clear_stats, cgroup_stats)"
             }
             Self::Args => c"wrong number of arguments for this message",
+            #[cfg(any(test, bufcache_test))]
             Self::Value => c"invalid number",
-            Self::WatermarkOrder => c"low watermark above high watermark",
             Self::BadMode => c"mode must be writeback or writethrough",
+            Self::Table(e) => e.msg(),
         }
     }
 }
 
-/// Parses a message.
-pub fn parse(args: &[&str]) -> Result<Message, MessageError> {
+/// Parses a message to a target of block size `bs` (`cache_size`'s
+/// parser needs it).
+pub fn parse(args: &[&str], bs: u32) -> Result<Message, MessageError> {
     let (&cmd, rest) = args.split_first().ok_or(MessageError::Empty)?;
     let want = |n: usize| {
         if rest.len() == n {
@@ -89,21 +107,19 @@ pub fn parse(args: &[&str]) -> Result<Message, MessageError> {
         }
         "cache_size" => {
             want(1)?;
-            parse_u64(rest[0])
-                .map(Message::CacheSize)
-                .ok_or(MessageError::Value)
+            Ok(Message::CacheSize(value::cache_size(rest[0], bs)?))
         }
         "mode" => {
             want(1)?;
-            Mode::parse(rest[0])
+            value::mode(rest[0], bs)
                 .map(Message::Mode)
-                .ok_or(MessageError::BadMode)
+                .map_err(|_| MessageError::BadMode)
         }
         "watermarks" => {
             want(2)?;
-            let h = parse_pct(rest[0]).ok_or(MessageError::Value)?;
-            let l = parse_pct(rest[1]).ok_or(MessageError::Value)?;
-            check_watermarks(h, l).map_err(|_| MessageError::WatermarkOrder)?;
+            let h = value::high_watermark(rest[0], bs)?;
+            let l = value::low_watermark(rest[1], bs)?;
+            check_watermarks(h, l)?;
             Ok(Message::Watermarks(h, l))
         }
         _ => Err(MessageError::Unknown),
@@ -112,11 +128,14 @@ pub fn parse(args: &[&str]) -> Result<Message, MessageError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::table::{self, Opt, Options};
     use super::*;
+
+    const BS: u32 = 4096;
 
     fn p(s: &str) -> Result<Message, MessageError> {
         let v: Vec<&str> = s.split_whitespace().collect();
-        parse(&v)
+        parse(&v, BS)
     }
 
     #[test]
@@ -125,12 +144,15 @@ mod tests {
         assert_eq!(p("invalidate"), Ok(Message::Invalidate));
         assert_eq!(p("clear_stats"), Ok(Message::ClearStats));
         assert_eq!(p("cache_size 1048576"), Ok(Message::CacheSize(1 << 20)));
+        // The smallest: 16 blocks.
+        assert_eq!(p("cache_size 65536"), Ok(Message::CacheSize(65536)));
         assert_eq!(
             p("mode writethrough"),
             Ok(Message::Mode(Mode::Writethrough))
         );
         assert_eq!(p("mode writeback"), Ok(Message::Mode(Mode::Writeback)));
         assert_eq!(p("watermarks 80 20"), Ok(Message::Watermarks(80, 20)));
+        assert_eq!(p("watermarks 100 100"), Ok(Message::Watermarks(100, 100)));
         assert_eq!(p("cgroup_stats"), Ok(Message::CgroupStats));
         assert_eq!(
             p("test_hold_cgroup_mutex 500"),
@@ -141,26 +163,175 @@ mod tests {
     #[test]
     fn bad() {
         use MessageError::*;
+        let size = Table(TableError::Invalid(Opt::CacheSize));
+        let high = Table(TableError::Invalid(Opt::HighWatermark));
+        let low = Table(TableError::Invalid(Opt::LowWatermark));
         for (s, e) in [
             ("", Empty),
             ("frobnicate", Unknown),
             ("flush now", Args),
             ("invalidate all", Args),
             ("cache_size", Args),
-            ("cache_size 1M", Value),
+            ("cache_size 1M", size),
+            ("cache_size 65535", size),
+            ("cache_size 4096", size),
+            ("cache_size -1", size),
+            ("cache_size 18446744073709551616", size),
             ("cache_size 1 2", Args),
             ("mode", Args),
             ("mode fast", BadMode),
+            ("mode Writeback", BadMode),
             ("watermarks 50", Args),
-            ("watermarks 101 10", Value),
-            ("watermarks 10 50", WatermarkOrder),
-            ("watermarks x y", Value),
+            ("watermarks 101 10", high),
+            ("watermarks 10 101", low),
+            ("watermarks 10 50", Table(TableError::WatermarkOrder)),
+            ("watermarks x y", high),
+            ("watermarks 50 y", low),
             ("clear_stats 1", Args),
             ("cgroup_stats all", Args),
             ("test_hold_cgroup_mutex", Args),
             ("test_hold_cgroup_mutex 60001", Value),
         ] {
             assert_eq!(p(s), Err(e), "{s:?}");
+        }
+        // The table's reasons, word for word.
+        assert_eq!(
+            p("cache_size 4096").unwrap_err().msg(),
+            c"Invalid cache_size: must be a byte count of at least 16 blocks"
+        );
+        assert_eq!(
+            p("watermarks 10 50").unwrap_err().msg(),
+            c"Invalid watermarks: low_watermark is above high_watermark"
+        );
+    }
+
+    /// `cache_size`'s least value follows the block size, as in the table
+    /// line.
+    #[test]
+    fn cache_size_by_block_size() {
+        for bs in [512u32, 4096, 65536] {
+            let least = 16 * u64::from(bs);
+            let ok = [least.to_string()];
+            let low = [(least - 1).to_string()];
+            assert_eq!(
+                parse(&["cache_size", &ok[0]], bs),
+                Ok(Message::CacheSize(least))
+            );
+            assert_eq!(
+                parse(&["cache_size", &low[0]], bs),
+                Err(MessageError::Table(TableError::Invalid(Opt::CacheSize)))
+            );
+        }
+    }
+
+    /// A value the table line refuses, the message that changes the option
+    /// refuses too, with the same reason; a value the table line takes,
+    /// the message takes, as the same value.
+    #[test]
+    fn values_as_the_table_line() {
+        let words = [
+            "0",
+            "1",
+            "15",
+            "16",
+            "25",
+            "50",
+            "99",
+            "100",
+            "101",
+            "255",
+            "256",
+            "4096",
+            "8191",
+            "8192",
+            "65535",
+            "65536",
+            "1048576",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "+16",
+            "007",
+            "0x10",
+            "1M",
+            "4k",
+            "x",
+            "",
+            "writeback",
+            "writethrough",
+            "fast",
+        ];
+        let mut checked = 0;
+        for bs in [512u32, 4096, 65536] {
+            let bs_word = bs.to_string();
+            for o in Opt::ALL {
+                let Some(m) = o.message() else { continue };
+                for w in words {
+                    // The option alone on the table line; the other
+                    // watermark where it keeps the order.
+                    let line: Vec<&str> = match o {
+                        Opt::HighWatermark => {
+                            vec![
+                                "7:0",
+                                &bs_word,
+                                "4",
+                                "high_watermark",
+                                w,
+                                "low_watermark",
+                                "0",
+                            ]
+                        }
+                        Opt::LowWatermark => {
+                            vec![
+                                "7:0",
+                                &bs_word,
+                                "4",
+                                "high_watermark",
+                                "100",
+                                "low_watermark",
+                                w,
+                            ]
+                        }
+                        _ if o.takes_value() => vec!["7:0", &bs_word, "2", o.name(), w],
+                        _ => vec!["7:0", &bs_word, "1", w],
+                    };
+                    let msg: Vec<&str> = match o {
+                        Opt::HighWatermark => vec![m, w, "0"],
+                        Opt::LowWatermark => vec![m, "100", w],
+                        _ => vec![m, w],
+                    };
+                    let t = table::parse(&line).map(|t| t.opts);
+                    let mm = parse(&msg, bs);
+                    match (t, mm) {
+                        (Ok(opts), Ok(mm)) => assert_eq!(mm, message_of(o, &opts), "{msg:?}"),
+                        (Err(TableError::Invalid(p)), Err(e)) => {
+                            assert_eq!(p, o, "{line:?}");
+                            assert_eq!(e, MessageError::Table(TableError::Invalid(o)), "{msg:?}");
+                            assert_eq!(e.msg(), TableError::Invalid(o).msg());
+                        }
+                        // A keyword option: a word that is none of its
+                        // keywords is an unknown option of the table line.
+                        (Err(TableError::UnknownOpt), Err(MessageError::BadMode))
+                            if !o.takes_value() => {}
+                        (t, mm) => panic!("{line:?}: {t:?}, but {msg:?}: {mm:?}"),
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 3 * 4 * words.len());
+    }
+
+    /// The message that sets `o` to its value in `opts`.
+    fn message_of(o: Opt, opts: &Options) -> Message {
+        match o {
+            Opt::CacheSize => Message::CacheSize(opts.cache_size),
+            Opt::Mode => Message::Mode(opts.mode),
+            Opt::HighWatermark | Opt::LowWatermark => {
+                Message::Watermarks(opts.high_watermark, opts.low_watermark)
+            }
+            _ => panic!("{o:?} has no message"),
         }
     }
 }

@@ -147,7 +147,7 @@ fn messages_are_the_tables() {
         match o.message() {
             Some(m) => {
                 assert_ne!(
-                    message::parse(&[m]),
+                    message::parse(&[m], 4096),
                     Err(MessageError::Unknown),
                     "{o:?}: message {m} is not parsed"
                 );
@@ -159,7 +159,7 @@ fn messages_are_the_tables() {
                 seen += 1;
             }
             None => assert_eq!(
-                message::parse(&[o.name(), "1"]),
+                message::parse(&[o.name(), "1"], 4096),
                 Err(MessageError::Unknown),
                 "{o:?} has no message in the option table"
             ),

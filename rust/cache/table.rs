@@ -39,12 +39,19 @@ pub const MAX_READAHEAD: u32 = 256;
 /// - the parser of its value (the word after the name, or the keyword),
 ///   given the block size: `None` refuses the line with the option's
 ///   `error` text (an option of keywords cannot be refused: a word that is
-///   none of them is an unknown option);
+///   none of them is an unknown option). [`value`] holds it, one function
+///   per option, for the table line and the messages alike;
 /// - `message`: the `dmsetup message` that changes it live, if one does
-///   (`message.rs` parses it; `options_test.rs` checks that it does).
+///   (`message.rs` parses it, its value with the option's parser of
+///   [`value`], refused with the same reason; `options_test.rs` checks
+///   that it does);
+/// - `unmirrored`: why the kernel side keeps no lock-free mirror of it,
+///   if it keeps none (`engine/settings.rs` makes an atomic and a reader
+///   for every other option, and a reader nothing calls is a dead-code
+///   warning: an option is read where it acts, or says here why not).
 ///
 /// Passes the table to the macro `$cb`: `options!` below makes [`Opt`],
-/// [`Options`] and [`Given`] from it, `mirrors!` in
+/// [`Options`], [`Given`] and [`value`] from it, `mirrors!` in
 /// `rust/bufcache/engine/settings.rs` the live settings' atomics and
 /// readers. The type of an option implements [`OptValue`].
 macro_rules! for_each_option {
@@ -55,7 +62,8 @@ macro_rules! for_each_option {
             CacheSize cache_size: u64 = 0, "<bytes>",
                 |v, bs| parse_u64(v).filter(|&v| check_cache_size(v, bs).is_ok()),
                 error c"Invalid cache_size: must be a byte count of at least 16 blocks",
-                message "cache_size";
+                message "cache_size",
+                unmirrored "the engine reads the cap in effect, `Settings::cap_bytes`";
             /// Cache mode.
             Mode mode: Mode = Mode::Writeback, "writeback | writethrough",
                 |v, _| Mode::parse(v),
@@ -90,13 +98,31 @@ macro_rules! for_each_option {
 #[allow(unused_imports)]
 pub(crate) use for_each_option;
 
-/// Defines [`Opt`], [`Options`] and [`Given`] from the option table.
+/// Defines [`Opt`], [`Options`], [`Given`] and [`value`] from the option
+/// table.
 macro_rules! options {
     (@some) => { None };
     (@some $e:literal) => { Some($e) };
     ($($(#[doc = $doc:literal])*
        $var:ident $field:ident: $ty:ty = $default:expr, $syntax:literal, $parse:expr
-       $(, error $err:literal)? $(, message $msg:literal)?;)*) => {
+       $(, error $err:literal)? $(, message $msg:literal)?
+       $(, unmirrored $why:literal)?;)*) => {
+        /// The option table's parser of each option's value, named after
+        /// the option: the value of the word `v` (the word after the
+        /// option's name, or its keyword) for block size `bs`, or the
+        /// option's refusal ([`TableError::Invalid`], whose message is the
+        /// option's `error`). The table line and the messages that change
+        /// an option both parse its value here.
+        pub mod value {
+            use super::*;
+
+            $(#[doc = concat!("Parses a value of `", stringify!($field), "`.")]
+            pub fn $field(v: &str, bs: u32) -> Result<$ty, TableError> {
+                let parse: fn(&str, u32) -> Option<$ty> = $parse;
+                parse(v, bs).ok_or(TableError::Invalid(Opt::$var))
+            })*
+        }
+
         /// An optional argument of the table line, in the order the table
         /// text prints them.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,8 +205,7 @@ macro_rules! options {
             fn parse_value(&mut self, o: Opt, v: &str, bs: u32) -> Result<(), TableError> {
                 match o {
                     $(Opt::$var => {
-                        let parse: fn(&str, u32) -> Option<$ty> = $parse;
-                        self.$field = parse(v, bs).ok_or(TableError::Invalid(o))?;
+                        self.$field = value::$field(v, bs)?;
                         self.given.$field = true;
                     })*
                 }

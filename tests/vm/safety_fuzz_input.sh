@@ -138,19 +138,21 @@ Cannot register the shrinker
 Cannot allocate the target
 EOF
 # The target's lines for a refused message (after "dm_bufcache: "): the
-# parser's (rust/cache/message.rs) and the handler's (rust/bufcache/mod.rs,
+# parser's (rust/cache/message.rs; a value refused with the option table's
+# reason, rust/cache/table.rs) and the handler's (rust/bufcache/mod.rs,
 # `message`). Numbers match any number.
 cat >/tmp/msg.reasons <<'EOF'
 message refused: empty message
 message refused: unknown message (flush, invalidate, cache_size, mode, watermarks, clear_stats, cgroup_stats)
 message refused: wrong number of arguments for this message
 message refused: invalid number
-message refused: low watermark above high watermark
+message refused: Invalid cache_size: must be a byte count of at least 16 blocks
+message refused: Invalid watermark: must be a percentage from 0 to 100
+message refused: Invalid watermarks: low_watermark is above high_watermark
 message refused: mode must be writeback or writethrough
 flush: writeback or origin flush failed
 invalidate: dirty blocks remain; send 'flush' first
 mode: writeback before writethrough failed
-cache_size: must be at least 16 blocks
 cache_size: cannot grow beyond 0 bytes without a table reload
 test_hold_cgroup_mutex: needs the test flavour of the module (make BUFCACHE_TEST=1) loaded with test_cgroup_knobs=1
 EOF

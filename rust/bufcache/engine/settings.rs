@@ -17,14 +17,25 @@ use super::Inner;
 
 /// Defines [`Mirrors`] and the readers of [`Settings`] from the option
 /// table (`for_each_option!` in `rust/cache/table.rs`): one atomic per
-/// option, and a reader named after it.
+/// option, and a reader named after it, but for the options the table
+/// marks `unmirrored` (whose live value the engine keeps elsewhere). A
+/// reader nothing calls is a dead-code warning.
 macro_rules! mirrors {
-    ($($(#[doc = $doc:literal])*
-       $var:ident $field:ident: $ty:ty = $default:expr, $syntax:literal, $parse:expr
-       $(, error $err:literal)? $(, message $msg:literal)?;)*) => {
+    // An option the table marks `unmirrored`: left out.
+    (@pick [$($m:tt)*]
+     [$(#[doc = $doc:literal])* $field:ident: $ty:ty, unmirrored $why:literal]
+     $($rest:tt)*) => {
+        mirrors!(@pick [$($m)*] $($rest)*);
+    };
+    // Any other: mirrored.
+    (@pick [$($m:tt)*] [$(#[doc = $doc:literal])* $field:ident: $ty:ty] $($rest:tt)*) => {
+        mirrors!(@pick [$($m)* [$(#[doc = $doc])* $field: $ty]] $($rest)*);
+    };
+    // The mirrored options.
+    (@pick [$([$(#[doc = $doc:literal])* $field:ident: $ty:ty])*]) => {
         /// The options' values for the paths that read them on every bio:
-        /// one `Atomic<u64>` per option ([`OptValue::to_bits`]). Relaxed,
-        /// written under `Settings::opts`.
+        /// one `Atomic<u64>` per mirrored option ([`OptValue::to_bits`]).
+        /// Relaxed, written under `Settings::opts`.
         struct Mirrors {
             $($field: Atomic<u64>,)*
         }
@@ -43,12 +54,17 @@ macro_rules! mirrors {
 
         impl Settings {
             $($(#[doc = $doc])*
-            // `cache_size`'s is not read: the cap in effect is `cap_bytes`.
-            #[allow(dead_code)]
             pub(super) fn $field(&self) -> $ty {
                 <$ty>::from_bits(self.mirrors.$field.load(Relaxed))
             })*
         }
+    };
+    // The option table.
+    ($($(#[doc = $doc:literal])*
+       $var:ident $field:ident: $ty:ty = $default:expr, $syntax:literal, $parse:expr
+       $(, error $err:literal)? $(, message $msg:literal)?
+       $(, unmirrored $why:literal)?;)*) => {
+        mirrors!(@pick [] $([$(#[doc = $doc])* $field: $ty $(, unmirrored $why)?])*);
     };
 }
 
@@ -78,7 +94,9 @@ pub(crate) struct Settings {
     #[pin]
     resizing: Mutex<()>,
     /// Mirrors of `opts`' values (Relaxed, written under `opts`); read
-    /// through the readers named after the options.
+    /// through the readers named after the options. `cache_size` has
+    /// none (the option table marks it `unmirrored`): `cap_bytes` is what
+    /// the engine reads.
     mirrors: Mirrors,
     /// The cap in effect in bytes: the `cache_size` option (or the module
     /// budget) clamped to the target's capacity, in whole blocks. Relaxed;
@@ -163,8 +181,6 @@ impl Inner {
         self.settings.capacity_blocks() * u64::from(self.layout.block_size)
     }
 
-    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
-    /// the shards, minus the reserve.
     /// Sets shard `si`'s cap. A smaller cap demotes protected blocks over
     /// the new bound (list moves under the shard lock): a large drop goes
     /// in steps of [`CAP_STEP`] blocks, the lock dropped between steps, so
@@ -181,6 +197,8 @@ impl Inner {
         }
     }
 
+    /// Sets the cap in bytes (clamped to the capacity) and spreads it over
+    /// the shards, minus the reserve; returns the cap set, in bytes.
     pub(super) fn set_cap(&self, cap_bytes: u64) -> u64 {
         let bs = u64::from(self.layout.block_size);
         let cap_blocks = (cap_bytes >> self.layout.block_size.trailing_zeros())
