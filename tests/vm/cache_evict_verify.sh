@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Heavy eviction: a cache 12 times smaller than the working set, written
-# and verified with fio, in writeback and writethrough mode and with 512 B,
+# Heavy eviction: a cache 8 to 12 times smaller than the working set (a
+# 1 MiB cache: the least that holds 16 blocks of 64 KiB), written and
+# verified with fio, in writeback and writethrough mode and with 512 B,
 # 4 KiB and 64 KiB blocks; afterwards the data is verified on the loop
 # device itself. (512 B blocks use a smaller set: every bio is one block.)
 # sequential_cutoff 0: fio's sequential pass goes through the cache (with
@@ -21,8 +22,8 @@ for run in writeback:4096 writeback:512 writeback:65536 writethrough:4096 writet
 	mode="${run%:*}" bs="${run#*:}"
 	case "$run" in
 	*:512) cache=$((512 << 10)) ws=6M ;;
-	writeback:*) cache=$((2 << 20)) ws=24M ;;
-	writethrough:*) cache=$((1 << 20)) ws=16M ;;
+	writeback:*) cache=$((1 << 20)) ws=12M ;;
+	writethrough:*) cache=$((1 << 20)) ws=8M ;;
 	esac
 	dm="$(bc_create ev "$loop" "$bs" cache_size "$cache" "$mode" sequential_cutoff 0)"
 	# Sequential write + verify, then a random-order pass over it.
