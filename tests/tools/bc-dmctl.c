@@ -19,6 +19,12 @@
  *	DM_TARGET_MSG with TEXT as it is (the kernel splits it into words;
  *	unlike dmsetup, nothing here takes "-1" for an option). Reply: "ok"
  *	or "failed ERRNO TEXT".
+ *   create NAME START LEN TYPE [PARAMS]
+ *	DM_DEV_CREATE, then the load above and a resume: a live device with
+ *	that table (undone, the device removed, if the load or the resume
+ *	fails). Reply: "ok /dev/dm-MINOR" or "failed ERRNO TEXT".
+ *   remove NAME
+ *	DM_DEV_REMOVE. Reply: "ok" or "failed ERRNO TEXT".
  *   resume NAME
  *	DM_DEV_SUSPEND without DM_SUSPEND_FLAG: the inactive table, if any,
  *	becomes live, and the device resumes. Reply: "ok" or "failed ...".
@@ -29,8 +35,8 @@
  *   write DEV SECTOR FILE
  *   verify DEV SECTOR FILE
  *	FILE's bytes written to, or read back from and compared with, block
- *	device DEV at SECTOR, with O_DIRECT, FILE's size a multiple of 4 KiB
- *	(at most 1 MiB). Reply: "ok", "differs at byte K" (verify) or
+ *	device DEV at SECTOR, with O_DIRECT, FILE's size a multiple of 512
+ *	bytes (at most 1 MiB). Reply: "ok", "differs at byte K" (verify) or
  *	"failed ERRNO TEXT" (the open, the read or the write failed, or came
  *	short: ERRNO 0).
  *
@@ -109,7 +115,11 @@ static int number(const char *w, unsigned long long *v)
 	return *end || errno ? -1 : 0;
 }
 
-static int do_load(char *s)
+/*
+ * The DM_TABLE_LOAD request of "NAME START LEN TYPE [PARAMS]" in buf;
+ * -1 if it cannot be parsed. *name is set to NAME.
+ */
+static int load_request(char *s, char **name_out)
 {
 	char *name = word(&s), *st = word(&s), *ln = word(&s), *type = word(&s);
 	char *params = s + strspn(s, " \t");
@@ -120,6 +130,7 @@ static int do_load(char *s)
 	    begin(name) || strlen(type) >= DM_MAX_TYPE_NAME ||
 	    sizeof(buf.io) + sizeof(*spec) + strlen(params) + 8 > BUF_SIZE)
 		return -1;
+	*name_out = name;
 	buf.io.target_count = 1;
 	spec = (struct dm_target_spec *)(buf.bytes + buf.io.data_start);
 	spec->sector_start = start;
@@ -127,7 +138,61 @@ static int do_load(char *s)
 	strcpy(spec->target_type, type);
 	strcpy((char *)(spec + 1), params);
 	buf.io.data_size = (sizeof(buf.io) + sizeof(*spec) + strlen(params) + 1 + 7) & ~7UL;
+	return 0;
+}
+
+static int do_load(char *s)
+{
+	char *name;
+
+	if (load_request(s, &name))
+		return -1;
 	reply_ioctl(DM_TABLE_LOAD);
+	return 0;
+}
+
+static int do_create(char *s)
+{
+	char line[BUF_SIZE / 2], name[DM_NAME_LEN], *n;
+	unsigned int minor;
+	int err;
+
+	if (strlen(s) >= sizeof(line))
+		return -1;
+	strcpy(line, s);
+	if (load_request(line, &n))
+		return -1;
+	strcpy(name, n);
+	begin(name);
+	if (ioctl(ctl, DM_DEV_CREATE, &buf.io)) {
+		printf("failed %d %s\n", errno, strerror(errno));
+		return 0;
+	}
+	minor = (buf.io.dev & 0xff) | ((buf.io.dev >> 12) & 0xfff00);
+	strcpy(line, s);
+	load_request(line, &n);
+	err = ioctl(ctl, DM_TABLE_LOAD, &buf.io) ? errno : 0;
+	if (!err) {
+		begin(name);
+		err = ioctl(ctl, DM_DEV_SUSPEND, &buf.io) ? errno : 0;
+	}
+	if (err) {
+		begin(name);
+		ioctl(ctl, DM_DEV_REMOVE, &buf.io);
+		printf("failed %d %s\n", err, strerror(err));
+		return 0;
+	}
+	printf("ok /dev/dm-%u\n", minor);
+	return 0;
+}
+
+static int do_remove(char *s)
+{
+	char *name = word(&s);
+
+	if (!name || word(&s) || begin(name))
+		return -1;
+	reply_ioctl(DM_DEV_REMOVE);
 	return 0;
 }
 
@@ -235,8 +300,8 @@ static int do_io(char *s, int verify)
 	}
 	len = read(fd, io_file, IO_MAX);
 	close(fd);
-	if (len <= 0 || len % 4096) {
-		printf("failed 0 %s: size must be a multiple of 4096 up to %d\n", file, IO_MAX);
+	if (len <= 0 || len % 512) {
+		printf("failed 0 %s: size must be a multiple of 512 up to %d\n", file, IO_MAX);
 		return 0;
 	}
 	fd = open(dev, (verify ? O_RDONLY : O_WRONLY) | O_DIRECT);
@@ -333,6 +398,10 @@ int main(int argc, char **argv)
 			r = do_info(s);
 		else if (!strcmp(cmd, "message"))
 			r = do_message(s);
+		else if (!strcmp(cmd, "create"))
+			r = do_create(s);
+		else if (!strcmp(cmd, "remove"))
+			r = do_remove(s);
 		else if (!strcmp(cmd, "resume"))
 			r = do_resume(s);
 		else if (!strcmp(cmd, "type"))

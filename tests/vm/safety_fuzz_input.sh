@@ -265,17 +265,20 @@ while IFS= read -r line; do
 		[ "$reply" = "tables inactive" ] || die "line $i accepted, but no inactive table ($reply): '$line'"
 		dmc "clear fz"
 		[ "$reply" = ok ] || die "clearing fz's inactive table failed: $reply"
-		dmsetup create fy --table "$line" 2>/tmp/fz.err || die "line $i loaded, but a device with it cannot be created: $(cat /tmp/fz.err)"
-		dev="$(dm_dev fy)"
+		dmc "create fy $line"
+		[[ "$reply" == "ok /dev/dm-"* ]] || die "line $i loaded, but a device with it cannot be created ($reply)"
+		dev="${reply#ok }"
 		# Up to 8 KiB, as far as the device goes (512-byte units: the
 		# table's length).
 		read -r _ k _ <<<"$line"
 		[ "$k" -le 16 ] || k=16
-		dd if=/tmp/pat of="$dev" bs=512 count="$k" oflag=direct status=none ||
-			die "line $i accepted, but a write of $k sectors failed: '$line'"
-		cmp -s <(head -c $((k * 512)) /tmp/pat) <(dd if="$dev" bs=512 count="$k" iflag=direct status=none) ||
-			die "line $i accepted, but reads back something else: '$line'"
-		dmsetup remove fy 2>/tmp/fz.err || die "line $i: remove failed: $(cat /tmp/fz.err)"
+		[ -e "/tmp/pat.$k" ] || head -c $((k * 512)) /tmp/pat >"/tmp/pat.$k"
+		dmc "write $dev 0 /tmp/pat.$k"
+		[ "$reply" = ok ] || die "line $i accepted, but a write of $k sectors failed ($reply): '$line'"
+		dmc "verify $dev 0 /tmp/pat.$k"
+		[ "$reply" = ok ] || die "line $i accepted, but reads back something else ($reply): '$line'"
+		dmc "remove fy"
+		[ "$reply" = ok ] || die "line $i: remove failed: $reply"
 		dmc "info fy"
 		[[ "$reply" == failed* ]] || die "line $i: device fy left after its removal ($reply)"
 	else
