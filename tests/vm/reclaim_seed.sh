@@ -75,12 +75,14 @@ churn() {
 	while running; do
 		mkdir -p "$d/r$r"
 		for ((i = 1; i <= 1000; i++)); do
+			((i % 100)) || running || break
 			if ((i % 4 == 0)); then
 				printf '%*s' $(((i * 997) % 3000 + 1)) x >"$d/r$r/$pad.$i"
 			else
 				: >"$d/r$r/$pad.$i"
 			fi
 		done
+		running || break
 		sync -f "$d/r$r"
 		rm -rf "$d/r$((r - 2))"
 		r=$((r + 1))
@@ -115,10 +117,12 @@ hog() {
 # Cache traffic: random writes (dirty, written back to the loop device,
 # which writes into the churned ext4) and reads (clean, reclaimable), and a
 # sequential re-read that refills the clean buffers the shrinker freed.
+# (fio runs 4 s at a time, and the churn looks for the stop every 100
+# files: the storm's end waits for neither's whole round.)
 traffic() {
 	while running; do
 		fio --name=t --filename="$dm" --offset=24M --rw=randrw --rwmixread=60 --bs=4k \
-			--size=40M --direct=1 --ioengine=psync --time_based --runtime=10 \
+			--size=40M --direct=1 --ioengine=psync --time_based --runtime=4 \
 			--output=/tmp/traffic.out || return 1
 		prime_clean || return 1
 	done
