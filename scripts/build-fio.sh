@@ -18,7 +18,9 @@
 . "$(dirname "$0")/lib.sh"
 
 CONFIGURE=(--disable-native)
-VER="$(dpkg-query -W -f='${Version}' fio 2>/dev/null)" ||
+# The source version (a binNMU's binary version, +bN, has no source of
+# its own).
+VER="$(dpkg-query -W -f='${source:Version}' fio 2>/dev/null)" ||
 	die "fio is not installed on the host (scripts/setup-host.sh installs it)"
 KEY="$(key_of "$VER" "${CONFIGURE[*]}" "$(cat "$0")")"
 OUT="$BUFCACHE_CACHE/tools/fio-$KEY"
@@ -33,18 +35,24 @@ need_cmd dpkg-source "install dpkg-dev"
 if ! apt-get source --print-uris -q "fio=$VER" 2>/dev/null | grep -q "\.dsc'"; then
 	src=/etc/apt/sources.list.d/dm-bufcache-src.sources
 	uri="$(debian_archive_uri)" ||
-		die "no Debian archive URI for bookworm in the machine's apt sources (/etc/apt/sources.list*)"
+		die "apt knows no Debian archive for bookworm (o=Debian, n=bookworm in apt-cache policy): run apt-get update, check /etc/apt/sources.list*"
+	# The same keyring as the machine's entry for that archive and suite
+	# (apt refuses two entries that disagree), or none if it names none.
+	key="$(debian_archive_keyring "$uri")"
 	log "adding deb-src for bookworm on $uri ($src)"
-	sudo_if_needed tee "$src" >/dev/null <<-EOF
-		# Added by dm-bufcache scripts/build-fio.sh: the source of the
-		# guest's fio. Same archive as the machine's bookworm entry.
-		Types: deb-src
-		URIs: $uri
-		Suites: bookworm
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
-	sudo_if_needed apt-get update -q || die "apt-get update failed"
+	{
+		echo "# Added by dm-bufcache scripts/build-fio.sh: the source of the"
+		echo "# guest's fio. Same archive as the machine's bookworm entry."
+		echo "Types: deb-src"
+		echo "URIs: $uri"
+		echo "Suites: bookworm"
+		echo "Components: main"
+		[ -z "$key" ] || echo "Signed-By: $key"
+	} | sudo_if_needed tee "$src" >/dev/null
+	if ! sudo_if_needed apt-get update -q; then
+		sudo_if_needed rm -f "$src"
+		die "apt-get update failed with $src (removed again)"
+	fi
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -138,20 +138,49 @@ kernel_selected_file() {
 }
 
 # The URI of the Debian archive the machine already uses for bookworm (its
-# mirror or proxy), from deb822 .sources files or one-line sources.list
-# entries. Security and updates archives are skipped.
+# mirror or proxy), as apt itself sees its sources (`apt-cache policy`, any
+# format of sources): the entry whose index says o=Debian, n=bookworm, so
+# neither a third-party repository for bookworm nor the security and
+# updates archives are taken. Needs the machine's package lists (apt-get
+# update; scripts/setup-host.sh installs through apt first).
 debian_archive_uri() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk '
-			/^[[:space:]]*$/ { if (ok && uri != "") { print uri; exit } ok = 0; uri = ""; next }
-			/^URIs:/ { uri = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") ok = 1 }
-			END { if (ok && uri != "") print uri }
-		' "$f" | head -n1
-	done | head -n1 | grep . && return 0
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-		awk '$1 == "deb" { u = ""; for (i = 2; i <= NF; i++) { if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; continue } if (u == "") { u = $i; s = $(i + 1); break } } if (s == "bookworm") { print u; exit } }' |
-		grep .
+	local policy uri
+	policy="$(apt-cache policy 2>/dev/null)" || return 1
+	uri="$(awk '
+		$NF == "Packages" && $3 ~ /^bookworm\// { uri = $2; next }
+		uri != "" && $1 == "release" {
+			if ($2 ~ /(^|,)o=Debian(,|$)/ && $2 ~ /(^|,)n=bookworm(,|$)/) { print uri; exit }
+			uri = ""
+		}
+	' <<<"$policy")"
+	[ -n "$uri" ] || return 1
+	echo "$uri"
+}
+
+# debian_archive_keyring URI: the Signed-By keyring of the machine's own
+# bookworm entry for URI (deb822 "Signed-By:" or one-line "[signed-by=]"),
+# if it names one; nothing otherwise. An entry added for the same archive
+# and suite must name the same keyring, or apt refuses both.
+debian_archive_keyring() {
+	local f files=()
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] && files+=("$f")
+	done
+	[ "${#files[@]}" -gt 0 ] || return 0
+	awk -v want="$1" '
+		function flush() { if (ok && uri && key != "") { print key; found = 1; exit } ok = 0; uri = 0; key = "" }
+		FILENAME ~ /\.sources$/ {
+			if (FNR == 1) flush()
+			if ($0 ~ /^[[:space:]]*$/) { flush(); next }
+			if ($1 == "URIs:") for (i = 2; i <= NF; i++) if ($i == want || $i == want "/") uri = 1
+			if ($1 == "Suites:") for (i = 2; i <= NF; i++) if ($i == "bookworm") ok = 1
+			if ($1 == "Signed-By:") key = $2
+			next
+		}
+		$1 == "deb" && $0 ~ /signed-by=/ {
+			k = $0; sub(/.*signed-by=/, "", k); sub(/[] ].*/, "", k)
+			if (index($0, " " want " bookworm") || index($0, " " want "/ bookworm")) { print k; found = 1; exit }
+		}
+		END { if (!found) flush() }
+	' "${files[@]}"
 }

@@ -32,11 +32,13 @@
  *	DM_TABLE_STATUS (of the inactive slot with "inactive"): the first
  *	target's type. Reply: "type TYPE", "type none" (no table, or no
  *	target) or "failed ERRNO TEXT".
- *   write DEV SECTOR FILE
- *   verify DEV SECTOR FILE
- *	FILE's bytes written to, or read back from and compared with, block
- *	device DEV at SECTOR, with O_DIRECT, FILE's size a multiple of 512
- *	bytes (at most 1 MiB). Reply: "ok", "differs at byte K" (verify) or
+ *   write DEV SECTOR FILE [OFFSET LENGTH [STEP]]
+ *   verify DEV SECTOR FILE [OFFSET LENGTH [STEP]]
+ *	FILE's bytes (or LENGTH of them from byte OFFSET) written to, or read
+ *	back from and compared with, block device DEV at SECTOR, with
+ *	O_DIRECT; their size a multiple of 512 bytes, at most 1 MiB (a
+ *	larger FILE is refused, not cut). One request of them all, or one
+ *	per STEP bytes, in order (as dd with bs=STEP). Reply: "ok", "differs at byte K" (verify) or
  *	"failed ERRNO TEXT" (the open, the read or the write failed, or came
  *	short: ERRNO 0).
  *
@@ -178,8 +180,11 @@ static int do_create(char *s)
 	}
 	if (err) {
 		begin(name);
-		ioctl(ctl, DM_DEV_REMOVE, &buf.io);
-		printf("failed %d %s\n", err, strerror(err));
+		if (ioctl(ctl, DM_DEV_REMOVE, &buf.io))
+			printf("failed %d %s (and the device's removal failed: %s)\n", err,
+			       strerror(err), strerror(errno));
+		else
+			printf("failed %d %s\n", err, strerror(err));
 		return 0;
 	}
 	printf("ok /dev/dm-%u\n", minor);
@@ -262,6 +267,8 @@ static int do_type(char *s)
 
 	if (!name || (which && strcmp(which, "inactive")) || word(&s) || begin(name))
 		return -1;
+	/* The table line (as dmsetup table), not the target's status. */
+	buf.io.flags |= DM_STATUS_TABLE_FLAG;
 	if (which)
 		buf.io.flags |= DM_QUERY_INACTIVE_TABLE_FLAG;
 	buf.io.data_size = BUF_SIZE;
@@ -286,38 +293,59 @@ static char io_dev[IO_MAX] __attribute__((aligned(4096)));
 static int do_io(char *s, int verify)
 {
 	char *dev = word(&s), *sec = word(&s), *file = word(&s);
-	unsigned long long sector;
+	char *fo = word(&s), *fl = fo ? word(&s) : NULL, *st = fl ? word(&s) : NULL;
+	unsigned long long sector, foff = 0, flen, step = 0;
 	ssize_t len, got;
-	size_t i;
+	struct stat sb;
+	size_t i, at;
 	int fd;
 
-	if (!dev || number(sec, &sector) || !file || word(&s))
+	if (!dev || number(sec, &sector) || !file || (fo && (number(fo, &foff) || number(fl, &flen))) ||
+	    (st && number(st, &step)) || word(&s))
 		return -1;
 	fd = open(file, O_RDONLY);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &sb)) {
 		printf("failed %d %s: %s\n", errno, file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return 0;
 	}
-	len = read(fd, io_file, IO_MAX);
+	if (!fo) {
+		foff = 0;
+		flen = sb.st_size;
+	}
+	if (!flen || flen % 512 || flen > IO_MAX || (step && (step % 512 || flen % step))) {
+		printf("failed 0 %s: %llu bytes: a multiple of 512 (and of the step) up to %d\n", file,
+		       flen, IO_MAX);
+		close(fd);
+		return 0;
+	}
+	len = pread(fd, io_file, flen, foff);
 	close(fd);
-	if (len <= 0 || len % 512) {
-		printf("failed 0 %s: size must be a multiple of 512 up to %d\n", file, IO_MAX);
+	if (len != (ssize_t)flen) {
+		printf("failed 0 %s: %zd of %llu bytes at %llu\n", file, len, flen, foff);
 		return 0;
 	}
+	if (!step)
+		step = len;
 	fd = open(dev, (verify ? O_RDONLY : O_WRONLY) | O_DIRECT);
 	if (fd < 0) {
 		printf("failed %d %s: %s\n", errno, dev, strerror(errno));
 		return 0;
 	}
-	if (verify)
-		got = pread(fd, io_dev, len, sector * 512);
-	else
-		got = pwrite(fd, io_file, len, sector * 512);
-	if (got != len) {
-		printf("failed %d %s %s: %zd of %zd bytes\n", got < 0 ? errno : 0,
-		       verify ? "read" : "write", got < 0 ? strerror(errno) : "short", got, len);
-		close(fd);
-		return 0;
+	/* One bio of LENGTH, or one per STEP bytes, in order. */
+	for (at = 0; at < (size_t)len; at += step) {
+		if (verify)
+			got = pread(fd, io_dev + at, step, sector * 512 + at);
+		else
+			got = pwrite(fd, io_file + at, step, sector * 512 + at);
+		if (got != (ssize_t)step) {
+			printf("failed %d %s %s: %zd of %llu bytes at byte %zu\n", got < 0 ? errno : 0,
+			       verify ? "read" : "write", got < 0 ? strerror(errno) : "short", got, step,
+			       at);
+			close(fd);
+			return 0;
+		}
 	}
 	close(fd);
 	if (verify && memcmp(io_file, io_dev, len)) {

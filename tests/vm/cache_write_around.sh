@@ -43,8 +43,9 @@ for k in 1 2 3 4 5 6 7; do
 	rc="$(bg_wait r 30)" || die "the read of block $blk still runs after 30 s"
 	[ "$rc" -eq 0 ] || die "the read of block $blk failed: $(cat /tmp/r.out)"
 	# Acknowledged: every later read returns the new data.
-	if ! cmp -s <(dd if="$dm" bs=4k skip="$blk" count=1 iflag=direct status=none) \
-		<(dd if=/tmp/new bs=4k skip="$blk" count=1 status=none); then
+	dd if="$dm" of=/tmp/blk bs=4k skip="$blk" count=1 iflag=direct status=none ||
+		die "the read back of block $blk failed"
+	if ! cmp -s /tmp/blk <(dd if=/tmp/new bs=4k skip="$blk" count=1 status=none); then
 		log "stale read: block $blk, written around (MiB $k) and acknowledged, reads back older data"
 		stale=$((stale + 1))
 	fi

@@ -138,7 +138,7 @@ inactive_clear() {
 	dmc "type x inactive"
 	if [ "$reply" != "type none" ]; then
 		fail "$1: the inactive slot is not empty ($reply)"
-		dmc "clear x"
+		dmc_ok "clear x"
 	fi
 }
 holders_clear() {
@@ -179,11 +179,11 @@ after_create() { # N
 	dmc_ok "resume x"
 	dmc "type x"
 	[ "$reply" = "type bufcache" ] || fail "create, allocation $n tolerated: the live table is not bufcache ($reply)"
-	dmc "write $dm 64 /tmp/pat"
+	dmc "write $dm 64 /tmp/pat 0 65536 4096"
 	if [ "$reply" != ok ]; then
 		fail "create, allocation $n tolerated: a write failed ($reply)"
 	else
-		dmc "verify $dm 64 /tmp/pat"
+		dmc "verify $dm 64 /tmp/pat 0 65536 4096"
 		[ "$reply" = ok ] || fail "create, allocation $n tolerated: the read back: $reply"
 	fi
 	dmc_ok "load x 0 $sz error"
@@ -215,7 +215,7 @@ after_reload() { # N
 		# The swap: the old table writes back at its suspend.
 		dmc_ok "resume x"
 	fi
-	dmc "verify $dm 512 /tmp/pat"
+	dmc "verify $dm 512 /tmp/pat 0 65536 4096"
 	[ "$reply" = ok ] || fail "reload, allocation $n ($OUTCOME): the data read back: $reply"
 	dmc "type x"
 	[ "$reply" = "type bufcache" ] ||

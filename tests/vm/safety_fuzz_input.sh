@@ -269,13 +269,13 @@ while IFS= read -r line; do
 		[[ "$reply" == "ok /dev/dm-"* ]] || die "line $i loaded, but a device with it cannot be created ($reply)"
 		dev="${reply#ok }"
 		# Up to 8 KiB, as far as the device goes (512-byte units: the
-		# table's length).
+		# table's length), written and read 512 bytes at a time.
 		read -r _ k _ <<<"$line"
 		[ "$k" -le 16 ] || k=16
 		[ -e "/tmp/pat.$k" ] || head -c $((k * 512)) /tmp/pat >"/tmp/pat.$k"
-		dmc "write $dev 0 /tmp/pat.$k"
+		dmc "write $dev 0 /tmp/pat.$k 0 $((k * 512)) 512"
 		[ "$reply" = ok ] || die "line $i accepted, but a write of $k sectors failed ($reply): '$line'"
-		dmc "verify $dev 0 /tmp/pat.$k"
+		dmc "verify $dev 0 /tmp/pat.$k 0 $((k * 512)) 512"
 		[ "$reply" = ok ] || die "line $i accepted, but reads back something else ($reply): '$line'"
 		dmc "remove fy"
 		[ "$reply" = ok ] || die "line $i: remove failed: $reply"
