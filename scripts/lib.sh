@@ -147,7 +147,7 @@ debian_archive_uri() {
 	local policy uri
 	policy="$(apt-cache policy 2>/dev/null)" || return 1
 	uri="$(awk '
-		$NF == "Packages" && $3 ~ /^bookworm\// { uri = $2; next }
+		$NF == "Packages" { uri = $2; next }
 		uri != "" && $1 == "release" {
 			if ($2 ~ /(^|,)o=Debian(,|$)/ && $2 ~ /(^|,)n=bookworm(,|$)/) { print uri; exit }
 			uri = ""
@@ -174,12 +174,13 @@ debian_archive_keyring() {
 			if ($0 ~ /^[[:space:]]*$/) { flush(); next }
 			if ($1 == "URIs:") for (i = 2; i <= NF; i++) if ($i == want || $i == want "/") uri = 1
 			if ($1 == "Suites:") for (i = 2; i <= NF; i++) if ($i == "bookworm") ok = 1
-			if ($1 == "Signed-By:") key = $2
+			if (tolower($1) == "signed-by:") key = $2
 			next
 		}
 		$1 == "deb" && $0 ~ /signed-by=/ {
 			k = $0; sub(/.*signed-by=/, "", k); sub(/[] ].*/, "", k)
-			if (index($0, " " want " bookworm") || index($0, " " want "/ bookworm")) { print k; found = 1; exit }
+			for (i = 2; i < NF; i++)
+				if (($i == want || $i == want "/") && $(i + 1) == "bookworm") { print k; found = 1; exit }
 		}
 		END { if (!found) flush() }
 	' "${files[@]}"

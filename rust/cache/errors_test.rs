@@ -27,6 +27,9 @@
 //! - the format of every `pr_warn` and `pr_err` in `rust/sys/helpers.c`
 //!   (the `max_cache_size_bytes` setter), without its "dm-bufcache: ".
 //!
+//! No other file of `rust/` may refuse a table line (`CtrError`): a test
+//! reads them all, so a refusal added elsewhere cannot escape the scan.
+//!
 //! A format's placeholders (`{}`, `%llu`) are written `<n>` in the
 //! documentation; a reason is written on one line, between double
 //! backquotes, at the start of a row.
@@ -525,4 +528,52 @@ fn the_scan_finds_every_kind_of_reason() {
         CALLBACKS.path
     );
     assert!(!doc_reasons().is_empty(), "no rows found in {DOC_PATH}");
+}
+
+/// The scan reads fixed files: a refusal written anywhere else in `rust/`
+/// would be missed, so none may be. Every `.rs` file under `rust/` (the
+/// tests and the build's outputs aside) is read at run time.
+#[test]
+fn refusals_are_only_where_the_scan_reads() {
+    use std::path::Path;
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "target") {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let rust = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap();
+    let mut files = Vec::new();
+    walk(&rust, &mut files);
+    assert!(
+        files.len() > 20,
+        "found only {} files under {}",
+        files.len(),
+        rust.display()
+    );
+    let scanned = [TARGET.path, CALLBACKS.path];
+    for f in files {
+        let rel = format!("rust/{}", f.strip_prefix(&rust).unwrap().to_string_lossy());
+        let name = f.file_name().unwrap().to_string_lossy();
+        if name.ends_with("_test.rs") || name.ends_with("_generated.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let refuses = ["CtrError::inval(", "CtrError::nomem(", "CtrError {"]
+            .iter()
+            .any(|p| text.contains(p));
+        assert!(
+            !refuses || scanned.contains(&rel.as_str()),
+            "{rel} refuses a table line (CtrError) but errors_test.rs does not read it: add it to the scan"
+        );
+    }
 }

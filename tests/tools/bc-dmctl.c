@@ -38,7 +38,8 @@
  *	back from and compared with, block device DEV at SECTOR, with
  *	O_DIRECT; their size a multiple of 512 bytes, at most 1 MiB (a
  *	larger FILE is refused, not cut). One request of them all, or one
- *	per STEP bytes, in order (as dd with bs=STEP). Reply: "ok", "differs at byte K" (verify) or
+ *	per STEP bytes, in order (as dd with bs=STEP). "differs at byte K"
+ *	counts from OFFSET (from SECTOR on the device). Reply: "ok", "differs at byte K" (verify) or
  *	"failed ERRNO TEXT" (the open, the read or the write failed, or came
  *	short: ERRNO 0).
  *
@@ -55,6 +56,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/dm-ioctl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,13 +323,18 @@ static int do_io(char *s, int verify)
 		return 0;
 	}
 	len = pread(fd, io_file, flen, foff);
+	i = len < 0 ? errno : 0;
 	close(fd);
 	if (len != (ssize_t)flen) {
-		printf("failed 0 %s: %zd of %llu bytes at %llu\n", file, len, flen, foff);
+		printf("failed %zu %s: %zd of %llu bytes at %llu\n", i, file, len, flen, foff);
 		return 0;
 	}
 	if (!step)
 		step = len;
+	if (sector > (unsigned long long)(INT64_MAX - len) / 512) {
+		printf("failed 0 sector %llu: past any device\n", sector);
+		return 0;
+	}
 	fd = open(dev, (verify ? O_RDONLY : O_WRONLY) | O_DIRECT);
 	if (fd < 0) {
 		printf("failed %d %s: %s\n", errno, dev, strerror(errno));

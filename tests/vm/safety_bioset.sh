@@ -117,8 +117,8 @@ echo N >"$FI/task-filter"
 echo 1 >"$FI/interval"
 echo 0 >"$FI/verbose"
 echo 100000000 >"$FI/times"
-heal() { echo 0 >"$FI/probability"; }
-on_cleanup heal
+no_faults() { echo 0 >"$FI/probability"; }
+on_cleanup no_faults
 # The origin takes 200 bios a second from these cgroups (blk-throttle
 # holds the others): pool entries come back one by one, to whichever
 # waiter runs first.
@@ -193,7 +193,7 @@ if [ -n "$hung" ]; then
 	# Said at once (the negative control stops the VM on it).
 	log "${fails[-1]}"
 	echo w >/proc/sysrq-trigger
-	heal
+	no_faults
 	log "injection off; $(bc_status bs)"
 	for _ in $(seq 1 120); do
 		[ -n "$(running)" ] || break
@@ -205,7 +205,7 @@ else
 	log "workload done in $((SECONDS - t0)) s with failslab on ($(cat /tmp/fl.out))"
 fi
 injected=$((100000000 - $(cat "$FI/times")))
-heal
+no_faults
 figure "failslab injected $injected slab allocation failures; writeback rounds in a spare round: $(bc_field bs spare_rounds)"
 log "$(bc_status bs)"
 [ "$injected" -gt 0 ] || fails+=("failslab injected nothing")

@@ -22,10 +22,7 @@ bc_setup 16
 o1="$(dm_create o1 "0 $sz linear $loop 0")"
 dm="$(bc_create do "$o1" 4096 cache_size $((1 << 20)) max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
 
-heal() {
-	dmsetup reload o1 --table "0 $sz linear $loop 0" && dmsetup resume o1
-}
-on_cleanup heal
+on_cleanup heal_linear o1 "$loop"
 
 # 256 KiB written and flushed while the origin is healthy.
 run dd if=/dev/urandom of=/tmp/p1 bs=4k count=64 status=none
@@ -47,7 +44,7 @@ bg_start w dd if=/tmp/p2 of="$dm" bs=64k seek=64 count=32 oflag=direct
 if ! wrc="$(bg_wait w 15)"; then
 	fails+=("write still blocked after 15 s")
 	log "write still blocked after 15 s: $(bc_status do)"
-	run heal
+	run heal_linear o1 "$loop"
 	healed=1
 	wrc="$(bg_wait w 30)" || die "write still blocked after 15 s (and 30 s more after healing the origin)"
 fi
@@ -62,7 +59,7 @@ if [ "$healed" -eq 0 ]; then
 	bg_start r dd if="$dm" of=/tmp/r bs=4k skip=2048 count=16 iflag=direct status=none
 	if ! rrc="$(bg_wait r 30)"; then
 		fails+=("read of an uncached range still blocked after 30 s")
-		run heal
+		run heal_linear o1 "$loop"
 		healed=1
 		rrc="$(bg_wait r 30)" || die "read still blocked after 30 s (and 30 s more after healing the origin)"
 	fi
@@ -76,7 +73,7 @@ if [ "$healed" -eq 0 ]; then
 	bg_start s dmsetup suspend do
 	if ! src="$(bg_wait s 30)"; then
 		fails+=("dmsetup suspend still blocked after 30 s")
-		run heal
+		run heal_linear o1 "$loop"
 		healed=1
 		src="$(bg_wait s 30)" || die "dmsetup suspend still blocked after 30 s (and 30 s more after healing the origin)"
 	fi
@@ -85,7 +82,7 @@ if [ "$healed" -eq 0 ]; then
 fi
 
 # Heal; everything must come right.
-run heal
+run heal_linear o1 "$loop"
 run dmsetup message do 0 flush
 assert_eq "$(bc_field do dirty_blocks)" 0 "dirty blocks after healing and flushing"
 log "healed: $(bc_status do)"

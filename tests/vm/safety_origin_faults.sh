@@ -42,8 +42,7 @@ loop="$(make_loop 16)"
 sz="$(blockdev --getsz "$loop")"
 og="$(dm_create og "0 $sz linear $loop 0")"
 dm="$(bc_create fe "$og" 4096 cache_size $MB max_age_ms 0 high_watermark 100 low_watermark 100 readahead 0)"
-heal() { dmsetup reload og --table "0 $sz linear $loop 0" && dmsetup resume og; }
-on_cleanup heal
+on_cleanup heal_linear og "$loop"
 run dd if=/dev/urandom of=/tmp/f bs=4k count=32 status=none
 run dd if=/tmp/f of="$dm" bs=4k seek=0 count=32 oflag=direct status=none
 run dmsetup message fe 0 flush
@@ -69,7 +68,7 @@ rc="$(within_s 30 fs sync "$dm")"
 wbe="$(bc_field fe writeback_errors)"
 fie="$(bc_field fe fill_errors)"
 log "while failing: flush and fsync failed as they must; writeback_errors=$wbe fill_errors=$fie; $(bc_status fe)"
-run heal
+run heal_linear og "$loop"
 rc="$(within_s 60 fl2 dmsetup message fe 0 flush)"
 [ "$rc" = 0 ] || die "the flush after healing failed: $(cat /tmp/fl2.out); $(bc_status fe)"
 assert_eq "$(bc_field fe dirty_blocks)" 0 "dirty blocks after the healed flush"

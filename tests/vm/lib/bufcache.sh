@@ -182,6 +182,12 @@ heal() {
 	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
 }
 
+# heal_linear NAME DEV: the device NAME (an origin made to fail by a
+# reload) maps the whole of DEV again, linearly, and resumes.
+heal_linear() {
+	dmsetup reload "$1" --table "0 $(blockdev --getsz "$2") linear $2 0" && dmsetup resume "$1"
+}
+
 # nullb_make NAME MIB LATENCY_NS: a null_blk device /dev/NAME of MIB MiB,
 # memory-backed (it reads back what was written, zeroes elsewhere), every
 # request completed by a high-resolution timer LATENCY_NS after it came
