@@ -193,16 +193,6 @@ static int do_create(char *s)
 	return 0;
 }
 
-static int do_remove(char *s)
-{
-	char *name = word(&s);
-
-	if (!name || word(&s) || begin(name))
-		return -1;
-	reply_ioctl(DM_DEV_REMOVE);
-	return 0;
-}
-
 static int do_info(char *s)
 {
 	char *name = word(&s);
@@ -224,13 +214,14 @@ static int do_info(char *s)
 	return 0;
 }
 
-static int do_clear(char *s)
+/* A request of one name and no more: clear, resume, remove (CMD). */
+static int do_name(char *s, unsigned long cmd)
 {
 	char *name = word(&s);
 
 	if (!name || word(&s) || begin(name))
 		return -1;
-	reply_ioctl(DM_TABLE_CLEAR);
+	reply_ioctl(cmd);
 	return 0;
 }
 
@@ -249,16 +240,6 @@ static int do_message(char *s)
 	strcpy(msg->message, text);
 	buf.io.data_size = MSG_SIZE;
 	reply_ioctl(DM_TARGET_MSG);
-	return 0;
-}
-
-static int do_resume(char *s)
-{
-	char *name = word(&s);
-
-	if (!name || word(&s) || begin(name))
-		return -1;
-	reply_ioctl(DM_DEV_SUSPEND);
 	return 0;
 }
 
@@ -428,7 +409,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(cmd, "load"))
 			r = do_load(s);
 		else if (!strcmp(cmd, "clear"))
-			r = do_clear(s);
+			r = do_name(s, DM_TABLE_CLEAR);
 		else if (!strcmp(cmd, "info"))
 			r = do_info(s);
 		else if (!strcmp(cmd, "message"))
@@ -436,9 +417,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(cmd, "create"))
 			r = do_create(s);
 		else if (!strcmp(cmd, "remove"))
-			r = do_remove(s);
+			r = do_name(s, DM_DEV_REMOVE);
 		else if (!strcmp(cmd, "resume"))
-			r = do_resume(s);
+			r = do_name(s, DM_DEV_SUSPEND); /* without DM_SUSPEND_FLAG: resume */
 		else if (!strcmp(cmd, "type"))
 			r = do_type(s);
 		else if (!strcmp(cmd, "write"))

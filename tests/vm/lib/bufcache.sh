@@ -173,20 +173,16 @@ bc_setup() {
 # cache can then write back before it is removed.
 failing_origin() {
 	printf '0 512 linear %s 0\n512 288 error\n800 %s linear %s 800\n' "$loop" $((sz - 800)) "$loop" >/tmp/o1.err
-	printf '0 %s linear %s 0\n' "$sz" "$loop" >/tmp/o1.lin
 	dm_create_file o1 /tmp/o1.err >/dev/null
 	o1="$(dm_dev o1)"
 	o2="$(dm_create o2 "0 $sz delay $o1 0 0 $o1 0 $1")"
 }
-heal() {
-	dmsetup reload o1 /tmp/o1.lin && dmsetup resume o1
-}
-
 # heal_linear NAME DEV: the device NAME (an origin made to fail by a
 # reload) maps the whole of DEV again, linearly, and resumes.
 heal_linear() {
 	dmsetup reload "$1" --table "0 $(blockdev --getsz "$2") linear $2 0" && dmsetup resume "$1"
 }
+heal() { heal_linear o1 "$loop"; }
 
 # nullb_make NAME MIB LATENCY_NS: a null_blk device /dev/NAME of MIB MiB,
 # memory-backed (it reads back what was written, zeroes elsewhere), every
